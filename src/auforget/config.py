@@ -1,0 +1,337 @@
+"""params.yaml -> frozen dataclasses, one per section.
+
+Every stage reads its settings from here and nowhere else, so that the MLproject entry
+points, the `auforget` CLI, dvc.yaml and Optuna all see the same values. Command-line
+parameters override a section's fields through `with_overrides`, and the result is what
+gets logged to MLflow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+PAIN_CLASSES = ("no_pain", "pain")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    synthetic: bool = True
+    affectnet_root: str = "data/raw/synthetic/affectnet"
+    unbc_root: str = "data/raw/synthetic/unbc"
+    ckplus_root: str = "data/raw/synthetic/ckplus"
+    splits_dir: str = "data/splits"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    out: str = "data/raw/synthetic"
+    scale: str = "demo"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("synth.scale", self.scale, ("tiny", "demo"))
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    seed: int = 0
+    affectnet_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    affectnet_val_fraction: float = 0.05
+    affectnet_max_train_per_class: int = 0
+    unbc_test_subjects: tuple[str, ...] = ("095-tv095", "047-jl047", "109-ib109", "064-ak064")
+    unbc_pool_per_class: int = 500
+    unbc_val_size: int = 100
+    ckplus_mouth_crop_fraction: float = 0.4
+
+    def __post_init__(self) -> None:
+        _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)
+        _range("prepare.ckplus_mouth_crop_fraction", self.ckplus_mouth_crop_fraction, 0.0, 0.9)
+        bad = [c for c in self.affectnet_classes if c not in range(8)]
+        if bad:
+            raise ValueError(f"prepare.affectnet_classes: {bad} are not AffectNet expression codes 0-7")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    profile: str = "small"
+    imagenet_weights: str = ""
+
+    def __post_init__(self) -> None:
+        _choice("model.profile", self.profile, ("small", "paper"))
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    experiment: str = "auforget"
+    db: str = "mlruns.db"
+    artifacts: str = "mlartifacts"
+
+
+@dataclass(frozen=True)
+class EmotionConfig:
+    seed: int = 0
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    gamma: float = 5.0
+    beta: float = 0.99998
+    patience: int = 4
+    max_train_images: int = 0
+
+    def __post_init__(self) -> None:
+        _training_checks("emotion", self)
+        _range("emotion.beta", self.beta, 0.0, 1.0 - 1e-12)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    seed: int = 0
+    freeze: int = 2
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    gamma: float = 2.0
+    patience: int = 4
+    cached_features: bool = True
+    augmented_views: int = 4
+
+    def __post_init__(self) -> None:
+        _training_checks("transfer", self)
+        _freeze("transfer.freeze", self.freeze)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    seed: int = 0
+    freeze: int = 2
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    patience: int = 3
+    cached_features: bool = True
+    augmented_views: int = 1
+    max_train_images: int = 0
+
+    def __post_init__(self) -> None:
+        _training_checks("retrain", self)
+        _freeze("retrain.freeze", self.freeze)
+
+
+@dataclass(frozen=True)
+class ForgettingConfig:
+    alpha: float = 0.05
+    exact_below: int = 25
+
+
+@dataclass(frozen=True)
+class SaliencyConfig:
+    k: int = 0
+    emotions: tuple[str, ...] = ("surprise", "contempt")
+    max_images: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _freeze("saliency.k", self.k)
+        for e in self.emotions:
+            _choice("saliency.emotions", e, EMOTIONS)
+
+
+@dataclass(frozen=True)
+class ProbesConfig:
+    k: int = 0
+    au: int = 14
+    seeds: int = 500
+    folds: int = 2
+    C: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _freeze("probes.k", self.k)
+        if self.seeds < 2:
+            raise ValueError(f"probes.seeds must be at least 2 (a t-test needs two values), got {self.seeds}")
+        if self.folds < 2:
+            raise ValueError(f"probes.folds must be at least 2, got {self.folds}")
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    emotions: tuple[str, ...] = ("surprise", "contempt")
+    pain_weight: float = 0.5
+    min_pain_recall: float = 0.0
+
+    def __post_init__(self) -> None:
+        _range("promote.pain_weight", self.pain_weight, 0.0, 1.0)
+        for e in self.emotions:
+            _choice("promote.emotions", e, EMOTIONS)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    n_trials: int = 8
+    stage: str = "transfer"
+    freeze: int = 2
+    gamma_low: float = 0.0
+    gamma_high: float = 5.0
+    tune_lr: bool = False
+    lr_low: float = 0.001
+    lr_high: float = 0.05
+    epochs: int = 4
+    storage: str = ""
+    study_name: str = "auforget-gamma"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("tune.stage", self.stage, ("transfer", "emotion"))
+        _freeze("tune.freeze", self.freeze)
+        if not self.gamma_low <= self.gamma_high:
+            raise ValueError(f"tune.gamma_low ({self.gamma_low}) must not exceed tune.gamma_high ({self.gamma_high})")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    out: str = "reports"
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    emotion: EmotionConfig = field(default_factory=EmotionConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def with_overrides(self, section: str, **values: Any) -> "Params":
+        """Return a copy where `section`'s fields named in `values` are replaced.
+
+        None values are ignored, so a CLI can pass every optional flag straight through.
+        """
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        current = getattr(self, section)
+        merged = _build(type(current), section, {**dataclasses.asdict(current), **values})
+        return dataclasses.replace(self, **{section: merged})
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; a missing file gives the built-in defaults."""
+    path = Path(path)
+    if not path.exists():
+        return Params()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    sections = {f.name: f for f in dataclasses.fields(Params)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}; valid sections are {sorted(sections)}")
+    built = {}
+    for name, f in sections.items():
+        body = raw.get(name) or {}
+        if not isinstance(body, dict):
+            raise ValueError(f"{path}: section '{name}' must be a mapping, got {type(body).__name__}")
+        built[name] = _build(f.default_factory, f"{path}:{name}", body)  # type: ignore[misc]
+    return Params(**built)
+
+
+def flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten a section dataclass into MLflow-friendly params (`prefix.field`)."""
+    out = {}
+    for k, v in dataclasses.asdict(cfg).items():
+        if isinstance(v, (list, tuple)):
+            v = ",".join(str(x) for x in v)
+        out[f"{prefix}{k}"] = v
+    return out
+
+
+def _build(cls: type, where: str, body: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(body) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+    kwargs = {k: _coerce(f"{where}.{k}", v, hints[k]) for k, v in body.items()}
+    return cls(**kwargs)
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(where, v, inner) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        try:
+            number = hint(value) if not isinstance(value, str) else hint(float(value)) if hint is int else float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected a {hint.__name__}, got {value!r}") from None
+        if hint is int and float(value) != number:
+            raise ValueError(f"{where}: expected a whole number, got {value!r}")
+        return number
+    if hint is str:
+        return "" if value is None else str(value).strip()
+    return value
+
+
+def _choice(where: str, value: Any, valid: tuple) -> None:
+    if value not in valid:
+        raise ValueError(f"{where}: {value!r} is not one of {list(valid)}")
+
+
+def _range(where: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{where}: {value} is outside [{low}, {high}]")
+
+
+def _freeze(where: str, value: int) -> None:
+    if value not in range(6):
+        raise ValueError(f"{where}: {value} is not a number of frozen conv blocks; expected 0..5")
+
+
+def _training_checks(section: str, cfg: Any) -> None:
+    if cfg.epochs < 1:
+        raise ValueError(f"{section}.epochs must be at least 1, got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        raise ValueError(f"{section}.batch_size must be at least 1, got {cfg.batch_size}")
+    if cfg.lr <= 0:
+        raise ValueError(f"{section}.lr must be positive, got {cfg.lr}")
+    if getattr(cfg, "gamma", 0.0) < 0:
+        raise ValueError(f"{section}.gamma must be non-negative, got {cfg.gamma}")
