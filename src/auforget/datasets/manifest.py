@@ -27,6 +27,10 @@ MAX_EXAMPLES = 5
 IGNORED_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
+class DatasetLayoutError(ValueError):
+    """A dataset root, file or line does not look like what the dataset distributes."""
+
+
 @dataclass
 class Skips:
     """Counts of skipped inputs by reason, with the first few examples of each."""
