@@ -70,7 +70,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrackingConfig:
     experiment: str = "auforget"
-    db: str = "mlruns.db"
+    db: str = "mlflow.db"
     artifacts: str = "mlartifacts"
 
 

@@ -1,0 +1,143 @@
+"""One supervised run, as the emotion, transfer and retrain stages all do it.
+
+Fit (on images, or on cached conv features when every block is frozen), evaluate the best
+weights on the test split, write the records the analysis reads back (metrics, confusion
+matrix, per-sample predictions) and log the model with its signature. Registering the model
+is left to the stage, as its very last step.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.models import infer_signature
+from torch import nn
+
+from auforget.datasets.images import ManifestImages, preset
+from auforget.features import extract_features
+from auforget.metrics import classification_metrics, predictions_table, write_confusion
+from auforget.models import N_BLOCKS, VGG16Blocks
+from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device, predict
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TaskData:
+    """The three split manifests of one dataset and how to turn them into tensors."""
+
+    name: str
+    root: Path
+    splits: dict[str, pd.DataFrame]
+    class_names: tuple[str, ...]
+    train_preset: str
+    image_size: int
+
+    def dataset(self, split: str, augment: bool = False) -> ManifestImages:
+        transform = preset(self.train_preset if augment else "eval", self.image_size)
+        return ManifestImages(self.splits[split], self.root, transform)
+
+    def files_digest(self) -> str:
+        """Content hash of the split manifests: part of a run's identity for resume and reuse."""
+        h = hashlib.sha256()
+        for split in SPLITS:
+            h.update(pd.util.hash_pandas_object(self.splits[split], index=False).values.tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_names: tuple[str, ...],
+                   train_preset: str, image_size: int, max_train: int = 0, seed: int = 0) -> TaskData:
+    """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not run."""
+    splits = {}
+    for split in SPLITS:
+        path = Path(splits_dir) / name / f"{split}.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"split manifest {path} is missing: run `auforget prepare` "
+                                    f"(or `dvc repro prepare`) first")
+        frame = pd.read_csv(path, dtype={"sample_id": str, "path": str, "landmarks": str}, keep_default_na=False)
+        if frame.empty:
+            raise ValueError(f"split manifest {path} has no rows")
+        bad = sorted(set(frame["label"]) - set(range(len(class_names))))
+        if bad:
+            raise ValueError(f"{path}: labels {bad} are outside 0..{len(class_names) - 1} ({', '.join(class_names)})")
+        splits[split] = frame
+    if max_train and len(splits["train"]) > max_train:
+        splits["train"] = splits["train"].sample(n=max_train, random_state=seed).sort_index()
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} for {name} does not exist (params.yaml data.*_root)")
+    return TaskData(name, root, splits, class_names, train_preset, image_size)
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *,
+                     batch_size: int, cached: bool, views: int, checkpoint_dir: Path, key: str,
+                     progress: bool = True, desc: str = "fit") -> tuple[dict[str, float], pd.DataFrame, FitResult]:
+    """Fit, test, and log metrics and artifacts to the active MLflow run."""
+    device = pick_device()
+    if cached and model.frozen_blocks != N_BLOCKS:
+        raise ValueError(f"cached features need all {N_BLOCKS} conv blocks frozen; this model has {model.frozen_blocks}")
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics, step=epoch)
+
+    if cached:
+        train_set = extract_features(model, data.dataset("train", augment=views > 0), batch_size=batch_size,
+                                     device=device, views=views, seed=settings.seed, progress=progress, desc=f"{desc} cache train")
+        val_set = extract_features(model, data.dataset("val"), batch_size=batch_size, device=device,
+                                   progress=progress, desc=f"{desc} cache val")
+        trainable: nn.Module = model.head
+    else:
+        train_set, val_set, trainable = data.dataset("train", augment=True), data.dataset("val"), model
+    result = fit(trainable, make_loader(train_set, batch_size, shuffle=True, seed=settings.seed, device=device),
+                 make_loader(val_set, batch_size, shuffle=False, seed=settings.seed, device=device), loss_fn, settings,
+                 class_names=data.class_names, checkpoint_dir=checkpoint_dir, fingerprint=key,
+                 on_epoch=on_epoch, device=device, progress=progress, desc=desc)
+    mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
+    if result.resumed_from is not None:
+        mlflow.set_tag("auforget.resumed_after_epoch", str(result.resumed_from))
+
+    model.to(device)
+    test_set = data.dataset("test")
+    probs, _, labels = predict(model, make_loader(test_set, batch_size, shuffle=False, seed=0, device=device),
+                               device, desc=f"{desc} test", progress=progress)
+    model.cpu()
+    metrics = classification_metrics(labels, probs.argmax(1), data.class_names, prefix="test_")
+    mlflow.log_metrics(metrics)
+    predictions = predictions_table(test_set.sample_ids, labels, probs, data.class_names)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        predictions.to_csv(out / "predictions.csv", index=False)
+        write_confusion(labels, probs.argmax(1), data.class_names, out, title=desc)
+        (out / "test_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        mlflow.log_artifacts(str(out))
+    return metrics, predictions, result
+
+
+def log_torch_model(model: VGG16Blocks):
+    """Log the model with a signature and an input example; returns MLflow's ModelInfo."""
+    import mlflow.pytorch
+    import torchvision
+
+    model = model.cpu().eval()
+    size = model.profile.image_size
+    example = np.zeros((1, 3, size, size), dtype=np.float32)
+    with torch.no_grad():
+        output = model(torch.from_numpy(example)).numpy()
+    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}",
+                    f"mlflow=={mlflow.__version__}"]
+    return mlflow.pytorch.log_model(model, name="model", signature=infer_signature(example, output),
+                                    input_example=example, pip_requirements=requirements)

@@ -1,0 +1,90 @@
+"""The `auforget` command: one sub-command per MLproject entry point and dvc.yaml stage.
+
+Every sub-command loads params.yaml, applies the options given (each option overrides the
+field of the same name in the params.yaml section named after the stage; an empty value, as
+MLproject passes for a parameter left out, means "keep params.yaml"), and calls
+`auforget.stages.<stage>.run_<stage>(params)`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import logging
+import sys
+import typing
+
+from auforget.config import Params, load_params
+
+# stage -> (help, fields of the same-named params.yaml section exposed as options)
+STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "synth": ("write the built-in synthetic datasets in their native layouts", ("out", "scale", "seed")),
+    "prepare": ("read the raw dataset roots and write the split manifests", ("seed",)),
+    "emotion": ("train the base emotion model on AffectNet",
+                ("seed", "epochs", "batch_size", "lr", "gamma", "beta", "patience", "max_train_images")),
+    "transfer": ("fine-tune pain model FreezeB<freeze> on UNBC",
+                 ("freeze", "seed", "epochs", "batch_size", "lr", "gamma", "patience", "cached_features", "augmented_views")),
+    "retrain": ("retrain emotion output layers on pain model <freeze> (the forgetting measure)",
+                ("freeze", "seed", "epochs", "batch_size", "lr", "patience", "cached_features", "augmented_views",
+                 "max_train_images")),
+    "forgetting": ("per-emotion recalls and McNemar tests between the retrained models", ("alpha", "exact_below")),
+    "saliency": ("LRP maps and B5-minus-Bk difference maps with AU ranking", ("k", "emotions", "max_images", "seed")),
+    "probes": ("linear SVM concept probes for an AU on CK+", ("k", "au", "seeds", "folds", "C", "seed")),
+    "promote": ("choose the best pain/emotion trade-off and alias it champion", ("emotions", "pain_weight", "min_pain_recall")),
+    "tune": ("tune the focal-loss gamma with Optuna", ("n_trials", "stage", "freeze", "epochs", "tune_lr", "storage",
+                                                        "study_name", "seed")),
+    "report": ("write the HTML study report", ("out",)),
+    "main": ("run the whole study, reusing finished steps", ()),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auforget", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for stage, (help_text, fields) in STAGES.items():
+        p = sub.add_parser(stage, help=help_text, description=help_text)
+        section = {f.name: f for f in dataclasses.fields(Params)}.get(stage)
+        hints = typing.get_type_hints(section.default_factory) if section else {}
+        for name in fields:
+            kind = hints[name]
+            meta = "LIST" if typing.get_origin(kind) is tuple else getattr(kind, "__name__", "VALUE").upper()
+            p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=meta,
+                           help=f"overrides {stage}.{name} in params.yaml")
+        if stage == "tune":
+            p.add_argument("--write-params", action="store_true", help="write the best gamma back into params.yaml")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        params = load_params(args.params)
+        fields = STAGES[args.stage][1]
+        values = {name: getattr(args, name) for name in fields if getattr(args, name) not in (None, "")}
+        if values:
+            params = params.with_overrides(args.stage, **values)
+        module = importlib.import_module(f"auforget.stages.{args.stage}")
+        run = getattr(module, f"run_{args.stage}")
+        extra = {"params_path": args.params, "write_params": args.write_params} if args.stage == "tune" else {}
+        if args.stage == "main":
+            extra = {"params_path": args.params}
+        result = run(params, progress=not args.quiet, **extra)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"auforget {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(result, dict):
+        shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+        print(json.dumps(shown, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Classification metrics with the names users' scripts rely on, and their artifacts.
+
+Names: `<prefix>precision_<class>`, `<prefix>recall_<class>`, `<prefix>f1_<class>`, the same with
+`macro`, and `<prefix>accuracy` (prefix "test_" at the end of a run, "val_" per epoch).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], prefix: str = "") -> dict[str, float]:
+    labels = list(range(len(class_names)))
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    out: dict[str, float] = {}
+    for i, name in enumerate(class_names):
+        out[f"{prefix}precision_{name}"] = float(p[i])
+        out[f"{prefix}recall_{name}"] = float(r[i])
+        out[f"{prefix}f1_{name}"] = float(f[i])
+    out[f"{prefix}precision_macro"] = float(np.mean(p))
+    out[f"{prefix}recall_macro"] = float(np.mean(r))
+    out[f"{prefix}f1_macro"] = float(np.mean(f))
+    out[f"{prefix}accuracy"] = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
+    return out
+
+
+def predictions_table(sample_ids: Sequence[str], y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """One row per test sample: what the McNemar tests and saliency selection read back."""
+    table = pd.DataFrame({
+        "sample_id": list(sample_ids),
+        "true_label": np.asarray(y_true, dtype=int),
+        "pred_label": probs.argmax(axis=1).astype(int),
+    })
+    table["true_name"] = [class_names[i] for i in table["true_label"]]
+    table["pred_name"] = [class_names[i] for i in table["pred_label"]]
+    for i, name in enumerate(class_names):
+        table[f"prob_{name}"] = probs[:, i].round(6)
+    return table
+
+
+def write_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], out_dir: Path, title: str) -> list[Path]:
+    """Confusion matrix as CSV (counts) and PNG (row-normalised, counts annotated)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+    frame = pd.DataFrame(cm, index=[f"true_{c}" for c in class_names], columns=[f"pred_{c}" for c in class_names])
+    csv_path = out_dir / "confusion_matrix.csv"
+    frame.to_csv(csv_path)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(class_names), 0.8 + 0.6 * len(class_names)))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if share[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    png_path = out_dir / "confusion_matrix.png"
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return [csv_path, png_path]

@@ -1,0 +1,212 @@
+"""VGG16 as five addressable convolution blocks plus the study's output layers.
+
+The study freezes "the first i blocks" of VGG16, so the network is kept as
+`blocks[0..4]` (conv layers + max-pool each, 2-2-3-3-3 convolutions as in VGG16) followed by
+`head`, the "output layers" that are replaced for every new task:
+
+    head = Flatten -> Linear(C5 * S * S, hidden) -> ReLU -> Dropout(0.5) -> Linear(hidden, n_classes)
+
+where C5 is the channel count of block 5 and S the spatial side after it (7 for 224 px).
+Everything after the last conv block is head: retraining "the output layers" (the forgetting
+measure) re-initialises and trains exactly this module while all five blocks stay frozen.
+
+Profiles:
+  paper  the full VGG16 (64-128-256-512-512 channels) at 224 px, no batch norm, hidden 1024;
+         ImageNet weights for the conv blocks load from a local file or torch's cache.
+  small  the same five-block topology with 1/8 of the channels at 64 px, with batch norm so it
+         trains from scratch on a CPU in minutes. ImageNet weights do not fit it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+N_BLOCKS = 5
+CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
+TORCHVISION_VGG16_FILE = "vgg16-397923af.pth"
+
+
+@dataclass(frozen=True)
+class Profile:
+    image_size: int
+    widths: tuple[int, int, int, int, int]
+    batch_norm: bool
+    hidden: int
+    dropout: float = 0.5
+
+    @property
+    def feature_side(self) -> int:
+        return self.image_size // 2**N_BLOCKS
+
+    @property
+    def feature_dim(self) -> int:
+        return self.widths[-1] * self.feature_side**2
+
+
+PROFILES = {
+    "paper": Profile(image_size=224, widths=(64, 128, 256, 512, 512), batch_norm=False, hidden=1024),
+    "small": Profile(image_size=64, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown model profile {name!r}; valid profiles are {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+class VGG16Blocks(nn.Module):
+    """VGG16 with `blocks` (ModuleList of five Sequentials) and a replaceable `head`.
+
+    `frozen_blocks` records how many leading blocks are frozen; those blocks stay in eval
+    mode even while the model trains, so frozen batch-norm statistics do not drift either.
+    """
+
+    def __init__(self, profile: Profile, n_classes: int):
+        super().__init__()
+        self.profile = profile
+        self.frozen_blocks = 0
+        blocks, in_ch = [], 3
+        for width, n_conv in zip(profile.widths, CONVS_PER_BLOCK):
+            layers: list[nn.Module] = []
+            for _ in range(n_conv):
+                layers.append(nn.Conv2d(in_ch, width, kernel_size=3, padding=1))
+                if profile.batch_norm:
+                    layers.append(nn.BatchNorm2d(width))
+                layers.append(nn.ReLU(inplace=False))
+                in_ch = width
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            blocks.append(nn.Sequential(*layers))
+        self.blocks = nn.ModuleList(blocks)
+        self.head = new_head(profile, n_classes)
+        for m in self.blocks.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    @property
+    def n_classes(self) -> int:
+        return self.head[-1].out_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the last conv block (N, C5, S, S): what the concept probes read."""
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def train(self, mode: bool = True) -> "VGG16Blocks":
+        super().train(mode)
+        for block in self.blocks[: self.frozen_blocks]:
+            block.eval()
+        return self
+
+
+def new_head(profile: Profile, n_classes: int) -> nn.Sequential:
+    """Fresh output layers for `n_classes` (see the module docstring for the exact shape)."""
+    if n_classes < 2:
+        raise ValueError(f"a classifier head needs at least 2 classes, got {n_classes}")
+    head = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(profile.feature_dim, profile.hidden),
+        nn.ReLU(inplace=False),
+        nn.Dropout(profile.dropout),
+        nn.Linear(profile.hidden, n_classes),
+    )
+    for m in head.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    return head
+
+
+def build_vgg16(profile: str | Profile, n_classes: int) -> VGG16Blocks:
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    return VGG16Blocks(profile, n_classes)
+
+
+def freeze_blocks(model: VGG16Blocks, n: int) -> VGG16Blocks:
+    """Freeze the first `n` conv blocks (0..5) and unfreeze the rest; the head stays trainable.
+
+    Reversible: calling it again with another n sets the state from scratch.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= N_BLOCKS:
+        raise ValueError(f"freeze_blocks: n must be an integer in 0..{N_BLOCKS} (number of leading conv blocks to freeze), got {n!r}")
+    for i, block in enumerate(model.blocks):
+        for p in block.parameters():
+            p.requires_grad_(i >= n)
+    for p in model.head.parameters():
+        p.requires_grad_(True)
+    model.frozen_blocks = n
+    model.train(model.training)
+    return model
+
+
+def replace_head(model: VGG16Blocks, n_classes: int, seed: int | None = None) -> VGG16Blocks:
+    """Swap in fresh output layers; `seed` makes their initialisation reproducible."""
+    if seed is not None:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model.head = new_head(model.profile, n_classes)
+    else:
+        model.head = new_head(model.profile, n_classes)
+    return model
+
+
+def imagenet_state(path: str = "") -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Find torchvision's VGG16 ImageNet weights on disk, never downloading.
+
+    Returns (state_dict or None, a sentence saying where they came from or why not).
+    """
+    candidates = [Path(path)] if path else []
+    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_VGG16_FILE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return torch.load(candidate, map_location="cpu", weights_only=True), f"ImageNet weights from {candidate}"
+    if path:
+        raise FileNotFoundError(f"model.imagenet_weights points at {path}, which does not exist; "
+                                "give a local torchvision vgg16 .pth or leave it empty")
+    return None, (f"no ImageNet weights: {candidates[-1]} is absent and model.imagenet_weights is empty; "
+                  "training the conv blocks from scratch (nothing is downloaded)")
+
+
+def load_imagenet_blocks(model: VGG16Blocks, state: dict[str, torch.Tensor]) -> int:
+    """Copy torchvision VGG16 `features.*` conv weights into our blocks; returns layers copied."""
+    if model.profile.batch_norm or model.profile.widths != PROFILES["paper"].widths:
+        raise ValueError("ImageNet VGG16 weights fit only the 'paper' profile (full widths, no batch norm)")
+    ours = [m for m in model.blocks.modules() if isinstance(m, nn.Conv2d)]
+    theirs = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight")})
+    if len(theirs) != len(ours):
+        raise ValueError(f"ImageNet state has {len(theirs)} conv layers, VGG16 needs {len(ours)}")
+    with torch.no_grad():
+        for conv, idx in zip(ours, theirs):
+            conv.weight.copy_(state[f"features.{idx}.weight"])
+            conv.bias.copy_(state[f"features.{idx}.bias"])
+    return len(ours)
+
+
+def initial_model(profile: str, n_classes: int, *, imagenet_weights: str = "", seed: int = 0) -> tuple[VGG16Blocks, str]:
+    """The emotion stage's starting point: seeded init, ImageNet conv weights where they exist.
+
+    Returns the model and a sentence for the log and the MLflow run saying which it got.
+    """
+    torch.manual_seed(seed)
+    model = build_vgg16(profile, n_classes)
+    if model.profile is not PROFILES["paper"]:
+        if imagenet_weights:
+            raise ValueError(f"model.imagenet_weights is set, but ImageNet VGG16 weights only fit the 'paper' "
+                             f"profile, not {profile!r}")
+        return model, f"'{profile}' profile: conv blocks trained from scratch (ImageNet weights need the 'paper' profile)"
+    state, note = imagenet_state(imagenet_weights)
+    if state is not None:
+        load_imagenet_blocks(model, state)
+    return model, note

@@ -1,0 +1,65 @@
+"""`prepare`: read the three raw roots and write the study's split manifests.
+
+Outputs data/splits/{affectnet,unbc,ckplus}/*.csv (DVC-tracked), metrics/prepare.json (per-split
+class counts and skip counts: DVC metrics) and metrics/prepare_skipped.txt (what was skipped,
+with the first examples of each reason).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from auforget.config import Params
+from auforget.datasets.affectnet import read_affectnet
+from auforget.datasets.ckplus import read_ckplus
+from auforget.datasets.splits import class_counts, split_affectnet, split_ckplus, split_unbc
+from auforget.datasets.unbc import read_unbc
+
+log = logging.getLogger(__name__)
+
+METRICS_DIR = Path("metrics")
+
+
+def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
+    cfg, data = params.prepare, params.data
+    affectnet = read_affectnet(data.affectnet_root, progress=progress)
+    unbc = read_unbc(data.unbc_root, progress=progress)
+    ckplus = read_ckplus(data.ckplus_root, progress=progress)
+    affectnet_splits, affectnet_split_skips = split_affectnet(affectnet.manifest, cfg)
+    affectnet.skipped.merge(affectnet_split_skips)
+    outputs = {
+        "affectnet": affectnet_splits,
+        "unbc": split_unbc(unbc.manifest, cfg),
+        "ckplus": split_ckplus(ckplus.manifest, cfg),
+    }
+    splits_dir = Path(data.splits_dir)
+    metrics: dict[str, float] = {}
+    for name, splits in outputs.items():
+        folder = splits_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.csv"):
+            if stale.stem not in splits:
+                stale.unlink()
+        for split, frame in splits.items():
+            _write_csv(frame, folder / f"{split}.csv")
+        metrics.update({f"{name}_{k}": v for k, v in class_counts(splits).items()})
+    report = []
+    for name, result in (("affectnet", affectnet), ("unbc", unbc), ("ckplus", ckplus)):
+        metrics.update(result.skipped.as_metrics(f"{name}_"))
+        metrics[f"{name}_read"] = len(result.manifest)
+        report.append(f"{name} ({result.layout} layout, {len(result.manifest)} images read): {result.skipped.summary()}")
+        if result.skipped.total:
+            log.warning("prepare: %s", report[-1])
+    METRICS_DIR.mkdir(exist_ok=True)
+    (METRICS_DIR / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
+    log.info("prepare: wrote splits to %s", splits_dir)
+    return metrics
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Byte-stable CSV: fixed float format and line endings, so DVC hashes only change with content."""
+    frame.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")

@@ -1,0 +1,58 @@
+"""`retrain -P freeze=i`: the forgetting measure for FreezeBi.
+
+Takes pain model i, freezes all five conv blocks and trains new 8-class output layers on
+AffectNet with the emotion stage's loss (weighted focal, gamma and beta from `emotion`). What
+the retrained model cannot recognise any more, the conv blocks forgot during the pain transfer.
+Registers `auforget-retrain`, tag freeze_blocks=i, alias freezeb<i>.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+
+import mlflow
+import numpy as np
+
+from auforget import tracking
+from auforget.classifier import fingerprint, log_torch_model, train_and_record
+from auforget.config import EMOTIONS, Params, flat
+from auforget.losses import FocalLoss, class_balanced_weights
+from auforget.models import N_BLOCKS, freeze_blocks, replace_head
+from auforget.stages.emotion import CHECKPOINTS, emotion_data
+from auforget.train import FitSettings
+
+log = logging.getLogger(__name__)
+
+
+def run_retrain(params: Params, *, progress: bool = True) -> dict[str, float]:
+    cfg = params.retrain
+    data = emotion_data(params, max_train=cfg.max_train_images, seed=cfg.seed)
+    tracking.configure(params.tracking)
+    alias = tracking.freeze_alias(cfg.freeze)
+    model, pain = tracking.load_model(tracking.PAIN_MODEL, alias,
+                                      hint=f"train pain model {cfg.freeze} first: `auforget transfer --freeze {cfg.freeze}` "
+                                           f"or `mlflow run . -e transfer -P freeze={cfg.freeze} --env-manager local`")
+    replace_head(model, len(EMOTIONS), seed=cfg.seed)
+    freeze_blocks(model, N_BLOCKS)
+    counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
+    loss = FocalLoss(params.emotion.gamma, class_balanced_weights(counts, params.emotion.beta))
+    key = fingerprint("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
+                      data.files_digest(), pain.run_id, pain.version)
+    name = f"retrain-b{cfg.freeze}"
+    checkpoint_dir = CHECKPOINTS / name
+    run_params = {**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
+                  "emotion.beta": params.emotion.beta, "pain_model_version": pain.version,
+                  **{f"data.n_{s}": len(f) for s, f in data.splits.items()}}
+    tags = {"freeze_blocks": str(cfg.freeze), "auforget.upstream_run": pain.run_id, "auforget.key": key}
+    with tracking.stage_run(name, run_params, tags=tags):
+        settings = FitSettings(cfg.epochs, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.patience, cfg.seed)
+        metrics, _, _ = train_and_record(model, data, loss, settings, batch_size=cfg.batch_size,
+                                         cached=cfg.cached_features, views=cfg.augmented_views,
+                                         checkpoint_dir=checkpoint_dir, key=key, progress=progress, desc=name)
+        info = log_torch_model(model)
+        tracking.register(info.model_uri, tracking.RETRAIN_MODEL, aliases=[alias],
+                          tags={"freeze_blocks": str(cfg.freeze), "run_id": mlflow.active_run().info.run_id,
+                                "pain_model_version": str(pain.version)},
+                          description=f"FreezeB{cfg.freeze} conv blocks with retrained emotion output layers")
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return metrics

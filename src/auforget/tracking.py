@@ -1,0 +1,130 @@
+"""MLflow plumbing: the tracking store, stage runs, and the model registry.
+
+Names users and scripts rely on (see README):
+  registered models  auforget-emotion (alias `base`), auforget-pain and auforget-retrain
+                     (one version per run, tag freeze_blocks=i, alias freezeb<i> on the latest),
+                     auforget-pain@champion set by `promote`.
+  default store      sqlite `mlflow.db` (MLflow's own default name) + artifact folder
+                     `mlartifacts`, both in the project root; MLFLOW_TRACKING_URI overrides both.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from filelock import FileLock
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from auforget.config import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+EMOTION_MODEL = "auforget-emotion"
+PAIN_MODEL = "auforget-pain"
+RETRAIN_MODEL = "auforget-retrain"
+BASE_ALIAS = "base"
+CHAMPION_ALIAS = "champion"
+
+
+def freeze_alias(i: int) -> str:
+    return f"freezeb{i}"
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    """MLFLOW_TRACKING_URI when set, else the project's sqlite file (absolute, so cwd can change)."""
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        return env
+    return f"sqlite:///{Path(cfg.db).resolve()}"
+
+
+def configure(cfg: TrackingConfig) -> str:
+    """Point MLflow at the store and make sure the store and experiment exist.
+
+    The first use of a sqlite store creates its tables; several processes doing that at once
+    collide, so creation happens once, under a file lock next to the database. MLflow's own
+    sqlite sessions already wait on a busy database (busy_timeout) after that.
+    """
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    local = uri.startswith("sqlite:///")
+    lock = FileLock(_sqlite_path(uri) + ".lock") if local else contextlib.nullcontext()
+    with lock:
+        client = MlflowClient(uri)
+        if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):
+            return uri  # launched by `mlflow run`: the run and its experiment already exist
+        experiment = client.get_experiment_by_name(cfg.experiment)
+        if experiment is None:
+            location = Path(cfg.artifacts).resolve().as_uri() if local else None
+            client.create_experiment(cfg.experiment, artifact_location=location)
+    mlflow.set_experiment(cfg.experiment)
+    return uri
+
+
+def _sqlite_path(uri: str) -> str:
+    return uri[len("sqlite:///"):].split("?", 1)[0]
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = None) -> Iterator[Run]:
+    """An MLflow run for one stage: the run `mlflow run` made, a child of an open run, or a new one.
+
+    Leaving the block with an exception (or Ctrl-C / SIGTERM) marks the run FAILED.
+    """
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=stage, nested=nested) as run:
+        mlflow.set_tags({"auforget.stage": stage, **(tags or {})})
+        if params:
+            mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
+        try:
+            yield run
+        except BaseException:
+            mlflow.set_tag("auforget.failed", "true")
+            raise
+
+
+def register(model_uri: str, name: str, *, aliases: list[str], tags: dict[str, str], description: str = "") -> str:
+    """Register a logged model as a new version, tag it and move the aliases to it.
+
+    Called last in a stage, after every metric and artifact is written, so a run that fails
+    earlier never reaches the registry.
+    """
+    client = MlflowClient()
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    if description:
+        client.update_model_version(name, version.version, description=description)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version.version)
+    log.info("registered %s version %s (aliases %s)", name, version.version, ", ".join(aliases))
+    return str(version.version)
+
+
+def resolve_alias(name: str, alias: str, *, hint: str):
+    """The ModelVersion behind name@alias, or a ValueError that says what to run first."""
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise ValueError(f"no registered model {name}@{alias} in {mlflow.get_tracking_uri()}; {hint}") from None
+
+
+def load_model(name: str, alias: str, *, hint: str):
+    """(torch model, ModelVersion) for name@alias; clear error if it is not registered yet."""
+    import mlflow.pytorch
+
+    version = resolve_alias(name, alias, hint=hint)
+    model = mlflow.pytorch.load_model(f"models:/{name}@{alias}", map_location="cpu")
+    return model, version
+
+
+def run_artifact(run_id: str, path: str, dst: Path) -> Path:
+    """Download one artifact of a run into `dst` and return its local path."""
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst)))

@@ -1,0 +1,207 @@
+"""The training loop: `train_one_epoch`, `evaluate`, and `fit` with checkpoints and resume.
+
+Determinism: every epoch re-seeds torch's global RNG (augmentation, dropout) and the loader's
+shuffling generator from (seed, epoch). An epoch therefore depends only on the weights and
+optimizer state it starts from, which the checkpoint holds, so a run resumed from its last
+epoch checkpoint ends with the same numbers as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from auforget.metrics import classification_metrics
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.pt"
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    epochs: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    patience: int
+    seed: int
+    # Early stopping and the kept checkpoint follow validation macro F1: with imbalanced
+    # classes a falling loss can hide a model that stopped predicting the rare ones.
+    monitor: str = "val_f1_macro"
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    resumed_from: int | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, device: torch.device | None = None) -> DataLoader:
+    """A loader whose shuffling generator `fit` re-seeds every epoch.
+
+    On a GPU, worker processes decode images while the GPU trains; on a CPU the main process
+    does it, because workers would only compete with torch for the same cores.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    cuda = device is not None and device.type == "cuda"
+    workers = min(8, os.cpu_count() or 1) if cuda else 0
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+
+
+def make_optimizer(model: nn.Module, s: FitSettings) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: every parameter of the model is frozen")
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if device.type == "cuda" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                    device: torch.device, *, desc: str = "train", progress: bool = True) -> dict[str, float]:
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
+    for images, labels in bar:
+        images, labels = _to_device(images, device), labels.to(device)
+        with _autocast(device):
+            logits = model(images)
+        loss = loss_fn(logits.float(), labels)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: the loss became {loss.item()} (diverged); lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, desc: str = "predict",
+            progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities, logits and true labels for every sample, in loader order."""
+    model.eval()
+    probs, logits_all, labels_all = [], [], []
+    for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        with _autocast(device):
+            logits = model(_to_device(images, device)).float()
+        logits_all.append(logits.cpu())
+        probs.append(torch.softmax(logits, 1).cpu())
+        labels_all.append(labels)
+    if not probs:
+        raise ValueError(f"{desc}: the loader yielded no samples")
+    return torch.cat(probs).numpy(), torch.cat(logits_all).numpy(), torch.cat(labels_all).numpy()
+
+
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device,
+             class_names: Sequence[str], *, prefix: str = "val_", progress: bool = True) -> dict[str, float]:
+    probs, logits, labels = predict(model, loader, device, desc=prefix.rstrip("_"), progress=progress)
+    metrics = classification_metrics(labels, probs.argmax(1), class_names, prefix=prefix)
+    metrics[f"{prefix}loss"] = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(labels)).item())
+    return metrics
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss_fn: nn.Module, s: FitSettings, *,
+        class_names: Sequence[str], checkpoint_dir: Path, fingerprint: str = "",
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None, device: torch.device | None = None,
+        progress: bool = True, desc: str = "fit") -> FitResult:
+    """Train with SGD, early stopping on `s.monitor`, keeping the best weights.
+
+    After every epoch the full state goes to `checkpoint_dir/last.pt` (atomically); if that file
+    exists with the same `fingerprint` when fit starts, training resumes after its epoch and
+    the earlier epochs' metrics are replayed through `on_epoch`, so a new MLflow run shows the
+    whole curve. On return the model holds the best epoch's weights.
+    """
+    device = device or pick_device()
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, s)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_dir / CHECKPOINT
+    state = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0, "best_state": None, "bad_epochs": 0, "history": []}
+    resumed_from = None
+    if path.exists():
+        saved = torch.load(path, map_location=device, weights_only=False)
+        if saved.get("fingerprint") == fingerprint:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            state = {k: saved[k] for k in state}
+            resumed_from = state["epoch"]
+            log.info("%s: resuming after epoch %d from %s", desc, resumed_from, path)
+            for i, metrics in enumerate(state["history"], start=1):
+                if on_epoch:
+                    on_epoch(i, metrics)
+        else:
+            log.warning("%s: ignoring checkpoint %s written for other settings", desc, path)
+
+    epoch = state["epoch"]
+    stopped = state["bad_epochs"] >= s.patience
+    while epoch < s.epochs and not stopped:
+        epoch += 1
+        torch.manual_seed(s.seed * 10_007 + epoch)
+        if train_loader.generator is not None:
+            train_loader.generator.manual_seed(s.seed * 10_007 + epoch)
+        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                desc=f"{desc} epoch {epoch}/{s.epochs}", progress=progress)
+        val = evaluate(model, val_loader, loss_fn, device, class_names, progress=progress)
+        metrics = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], **val}
+        score = metrics[s.monitor]
+        if score > state["best_score"]:
+            state.update(best_score=score, best_epoch=epoch, bad_epochs=0,
+                         best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append(metrics)
+        state["epoch"] = epoch
+        _save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "fingerprint": fingerprint}, path)
+        log.info("%s epoch %d: train_loss %.4f val_loss %.4f %s %.4f", desc, epoch, metrics["train_loss"],
+                 metrics["val_loss"], s.monitor, score)
+        if on_epoch:
+            on_epoch(epoch, metrics)
+        stopped = state["bad_epochs"] >= s.patience
+        if stopped:
+            log.info("%s: early stop after epoch %d (best epoch %d)", desc, epoch, state["best_epoch"])
+
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    return FitResult(best_epoch=state["best_epoch"], best_score=float(state["best_score"]), epochs_run=epoch,
+                     resumed_from=resumed_from, history=list(state["history"]))
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

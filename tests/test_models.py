@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from auforget.models import (N_BLOCKS, PROFILES, build_vgg16, freeze_blocks, imagenet_state, initial_model,
+                             replace_head)
+
+
+def _tiny():
+    torch.manual_seed(0)
+    return build_vgg16("small", 3)
+
+
+def test_five_blocks_with_vgg16_conv_counts_and_shapes():
+    model = _tiny()
+    assert len(model.blocks) == N_BLOCKS
+    convs = [sum(isinstance(m, torch.nn.Conv2d) for m in b.modules()) for b in model.blocks]
+    assert convs == [2, 2, 3, 3, 3]
+    x = torch.randn(2, 3, 64, 64)
+    assert model.features(x).shape == (2, 64, 2, 2)
+    assert model(x).shape == (2, 3)
+    assert PROFILES["paper"].feature_dim == 512 * 7 * 7
+
+
+@pytest.mark.parametrize("n", [0, 2, 5])
+def test_freezing_leaves_exactly_the_frozen_parameters_unchanged(n):
+    model = freeze_blocks(_tiny(), n)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    x, y = torch.randn(8, 3, 64, 64), torch.randint(0, 3, (8,))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    after = model.state_dict()
+    for name, value in after.items():
+        if not name.startswith("blocks."):
+            continue
+        block = int(name.split(".")[1])
+        changed = not torch.equal(before[name], value)
+        if block < n:
+            assert not changed, f"{name} is in a frozen block but changed"
+        elif name.endswith("conv.weight") or (name.endswith(".weight") and value.dim() == 4):
+            assert changed, f"{name} is trainable but did not change"
+    head_changed = [not torch.equal(before[k], after[k]) for k in after if k.startswith("head.") and k.endswith("weight")]
+    assert all(head_changed)
+
+
+def test_frozen_blocks_keep_batchnorm_statistics_in_training_mode():
+    model = freeze_blocks(_tiny(), 2)
+    model.train()
+    assert not model.blocks[0].training and not model.blocks[1].training
+    assert model.blocks[2].training and model.head.training
+
+
+def test_freeze_is_reversible_and_validates_range():
+    model = freeze_blocks(_tiny(), 5)
+    freeze_blocks(model, 0)
+    assert all(p.requires_grad for p in model.parameters())
+    for bad in (-1, 6, 7, 2.5, True):
+        with pytest.raises(ValueError, match=r"0\.\.5"):
+            freeze_blocks(model, bad)
+
+
+def test_replace_head_is_seeded_and_changes_class_count():
+    a, b = replace_head(_tiny(), 8, seed=3), replace_head(_tiny(), 8, seed=3)
+    assert a.n_classes == 8
+    assert all(torch.equal(x, y) for x, y in zip(a.head.parameters(), b.head.parameters()))
+
+
+def test_imagenet_weights_absent_means_scratch_and_no_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    state, note = imagenet_state("")
+    assert state is None and "from scratch" in note
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        imagenet_state(str(tmp_path / "missing.pth"))
+
+
+def test_imagenet_weights_load_from_a_local_file(tmp_path):
+    reference = build_vgg16("paper", 2)
+    convs = [m for m in reference.blocks.modules() if isinstance(m, torch.nn.Conv2d)]
+    # torchvision numbering: features.<index> with ReLU/MaxPool between the convs
+    indices = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+    state = {}
+    for conv, idx in zip(convs, indices):
+        state[f"features.{idx}.weight"] = torch.full_like(conv.weight, 0.5 + idx)
+        state[f"features.{idx}.bias"] = torch.full_like(conv.bias, idx)
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    model, note = initial_model("paper", 8, imagenet_weights=str(path))
+    first = next(m for m in model.blocks.modules() if isinstance(m, torch.nn.Conv2d))
+    assert str(path) in note and float(first.weight.flatten()[0]) == 0.5
+    with pytest.raises(ValueError, match="paper"):
+        initial_model("small", 8, imagenet_weights=str(path))
