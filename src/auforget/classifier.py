@@ -80,7 +80,12 @@ def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_na
 
 
 def fingerprint(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A run's identity: the given parts (entry point, params, data digest, upstream runs) plus
+    the code version. Same identity = same result, so checkpoints resume and `main` reuses."""
+    from auforget.tracking import code_version
+
+    payload = json.dumps([code_version(), *parts], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *,

@@ -153,6 +153,7 @@ class SaliencyConfig:
 class ProbesConfig:
     k: int = 0
     au: int = 14
+    mouthless_aus: tuple[int, ...] = (5,)
     seeds: int = 500
     folds: int = 2
     C: float = 1.0

@@ -70,3 +70,17 @@ def write_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return [csv_path, png_path]
+
+
+METRICS_DIR = Path("metrics")
+
+
+def write_metrics_json(name: str, metrics: dict[str, float], folder: Path = METRICS_DIR) -> Path:
+    """metrics/<name>.json: the headline numbers DVC shows with `dvc metrics show`."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    clean = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())}
+    path.write_text(json.dumps(clean, indent=2) + "\n")
+    return path

@@ -79,8 +79,11 @@ def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = 
 
     Leaving the block with an exception (or Ctrl-C / SIGTERM) marks the run FAILED.
     """
-    nested = mlflow.active_run() is not None
-    with mlflow.start_run(run_name=stage, nested=nested) as run:
+    parent = mlflow.active_run()
+    # A child run lives in its parent's experiment (which, under `mlflow run`, may be another
+    # experiment than params.yaml's).
+    experiment_id = parent.info.experiment_id if parent else None
+    with mlflow.start_run(run_name=stage, nested=parent is not None, experiment_id=experiment_id) as run:
         mlflow.set_tags({"auforget.stage": stage, **(tags or {})})
         if params:
             mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
@@ -128,3 +131,32 @@ def run_artifact(run_id: str, path: str, dst: Path) -> Path:
     """Download one artifact of a run into `dst` and return its local path."""
     dst.mkdir(parents=True, exist_ok=True)
     return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst)))
+
+
+def code_version() -> str:
+    """Content hash of the package's source: part of every run's identity for reuse."""
+    import hashlib
+
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def find_finished_run(key: str) -> Run | None:
+    """The newest FINISHED run tagged auforget.key=key, in any experiment of the store."""
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=1,
+                              filter_string=f"tags.`auforget.key` = '{key}' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None
+
+
+def reused(run: Run, stage: str) -> dict[str, float]:
+    """Note a reused run on the open parent run and hand back its metrics."""
+    log.info("%s: reusing finished run %s (same entry point, parameters, code, data and upstream runs)",
+             stage, run.info.run_id)
+    if mlflow.active_run() is not None:
+        mlflow.set_tag(f"auforget.reused.{stage}", run.info.run_id)
+    return dict(run.data.metrics)

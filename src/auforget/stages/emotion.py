@@ -14,6 +14,7 @@ import numpy as np
 
 from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
+from auforget.metrics import write_metrics_json
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
 from auforget.models import get_profile, initial_model
@@ -29,16 +30,18 @@ def emotion_data(params: Params, *, max_train: int, seed: int):
                           get_profile(params.model.profile).image_size, max_train=max_train, seed=seed)
 
 
-def run_emotion(params: Params, *, progress: bool = True) -> dict[str, float]:
+def run_emotion(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg = params.emotion
     data = emotion_data(params, max_train=cfg.max_train_images, seed=cfg.seed)
     tracking.configure(params.tracking)
+    key = fingerprint("emotion", flat(cfg), flat(params.model), data.files_digest())
+    if reuse and (done := tracking.find_finished_run(key)):
+        return tracking.reused(done, "emotion")
     counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
     weights = class_balanced_weights(counts, cfg.beta)
     model, weights_note = initial_model(params.model.profile, len(EMOTIONS),
                                         imagenet_weights=params.model.imagenet_weights, seed=cfg.seed)
     log.info("emotion: %s", weights_note)
-    key = fingerprint("emotion", flat(cfg), flat(params.model), data.files_digest())
     checkpoint_dir = CHECKPOINTS / "emotion"
     run_params = {**flat(cfg, "emotion."), **flat(params.model, "model."), "data.affectnet_root": str(data.root),
                   **{f"data.n_{s}": len(f) for s, f in data.splits.items()}}
@@ -54,4 +57,5 @@ def run_emotion(params: Params, *, progress: bool = True) -> dict[str, float]:
                           tags={"stage": "emotion", "run_id": mlflow.active_run().info.run_id},
                           description="Base emotion classifier (AffectNet, 8 classes)")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    write_metrics_json("emotion", metrics)
     return metrics

@@ -15,6 +15,7 @@ import numpy as np
 
 from auforget import tracking
 from auforget.classifier import fingerprint, log_torch_model, train_and_record
+from auforget.metrics import write_metrics_json
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
 from auforget.models import N_BLOCKS, freeze_blocks, replace_head
@@ -24,21 +25,24 @@ from auforget.train import FitSettings
 log = logging.getLogger(__name__)
 
 
-def run_retrain(params: Params, *, progress: bool = True) -> dict[str, float]:
+def run_retrain(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg = params.retrain
     data = emotion_data(params, max_train=cfg.max_train_images, seed=cfg.seed)
     tracking.configure(params.tracking)
     alias = tracking.freeze_alias(cfg.freeze)
-    model, pain = tracking.load_model(tracking.PAIN_MODEL, alias,
-                                      hint=f"train pain model {cfg.freeze} first: `auforget transfer --freeze {cfg.freeze}` "
-                                           f"or `mlflow run . -e transfer -P freeze={cfg.freeze} --env-manager local`")
+    hint = (f"train pain model {cfg.freeze} first: `auforget transfer --freeze {cfg.freeze}` "
+            f"or `mlflow run . -e transfer -P freeze={cfg.freeze} --env-manager local`")
+    pain = tracking.resolve_alias(tracking.PAIN_MODEL, alias, hint=hint)
+    key = fingerprint("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
+                      data.files_digest(), pain.run_id, pain.version)
+    name = f"retrain-b{cfg.freeze}"
+    if reuse and (done := tracking.find_finished_run(key)):
+        return tracking.reused(done, name)
+    model, pain = tracking.load_model(tracking.PAIN_MODEL, alias, hint=hint)
     replace_head(model, len(EMOTIONS), seed=cfg.seed)
     freeze_blocks(model, N_BLOCKS)
     counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
     loss = FocalLoss(params.emotion.gamma, class_balanced_weights(counts, params.emotion.beta))
-    key = fingerprint("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
-                      data.files_digest(), pain.run_id, pain.version)
-    name = f"retrain-b{cfg.freeze}"
     checkpoint_dir = CHECKPOINTS / name
     run_params = {**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
                   "emotion.beta": params.emotion.beta, "pain_model_version": pain.version,
@@ -55,4 +59,5 @@ def run_retrain(params: Params, *, progress: bool = True) -> dict[str, float]:
                                 "pain_model_version": str(pain.version)},
                           description=f"FreezeB{cfg.freeze} conv blocks with retrained emotion output layers")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    write_metrics_json(name, metrics)
     return metrics

@@ -14,6 +14,7 @@ import mlflow
 
 from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
+from auforget.metrics import write_metrics_json
 from auforget.config import PAIN_CLASSES, Params, flat
 from auforget.losses import FocalLoss
 from auforget.models import N_BLOCKS, freeze_blocks, get_profile, replace_head
@@ -28,21 +29,23 @@ def pain_data(params: Params):
                           get_profile(params.model.profile).image_size)
 
 
-def run_transfer(params: Params, *, progress: bool = True) -> dict[str, float]:
+def run_transfer(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg = params.transfer
     data = pain_data(params)
     tracking.configure(params.tracking)
-    model, base = tracking.load_model(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
-                                      hint="train the base model first: `auforget emotion` or "
-                                           "`mlflow run . -e emotion --env-manager local`")
+    hint = "train the base model first: `auforget emotion` or `mlflow run . -e emotion --env-manager local`"
+    base = tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, hint=hint)
+    key = fingerprint("transfer", flat(cfg), flat(params.model), data.files_digest(), base.run_id, base.version)
+    name = f"transfer-b{cfg.freeze}"
+    if reuse and (done := tracking.find_finished_run(key)):
+        return tracking.reused(done, name)
+    model, base = tracking.load_model(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, hint=hint)
     if model.profile != get_profile(params.model.profile):
         raise ValueError(f"{tracking.EMOTION_MODEL}@{tracking.BASE_ALIAS} (version {base.version}) was trained with "
                          f"another model profile than params.yaml model.profile={params.model.profile!r}; retrain it")
     replace_head(model, len(PAIN_CLASSES), seed=cfg.seed)
     freeze_blocks(model, cfg.freeze)
     cached = cfg.cached_features and cfg.freeze == N_BLOCKS
-    key = fingerprint("transfer", flat(cfg), flat(params.model), data.files_digest(), base.run_id, base.version)
-    name = f"transfer-b{cfg.freeze}"
     checkpoint_dir = CHECKPOINTS / name
     run_params = {**flat(cfg, "transfer."), **flat(params.model, "model."), "data.unbc_root": str(data.root),
                   "base_model_version": base.version, **{f"data.n_{s}": len(f) for s, f in data.splits.items()}}
@@ -58,4 +61,5 @@ def run_transfer(params: Params, *, progress: bool = True) -> dict[str, float]:
                                 "base_model_version": str(base.version)},
                           description=f"FreezeB{cfg.freeze}: pain model, first {cfg.freeze} conv blocks frozen")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    write_metrics_json(name, metrics)
     return metrics

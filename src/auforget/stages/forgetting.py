@@ -1,0 +1,151 @@
+"""`forgetting`: per-emotion recalls of the retrained models and McNemar tests between them.
+
+Reads the per-sample test predictions of the base emotion model and of the six retrain runs
+(FreezeB0..B5 conv blocks with new emotion output layers), and logs:
+  - `recall_<emotion>_<model>` for model in base, b0..b5, the study's Figure 3 (recalls.png)
+    and recalls.csv;
+  - for each emotion and each FreezeBk vs FreezeB5, McNemar's test on that emotion's test
+    samples, Holm-corrected across the emotions: metrics `mcnemar_p_<emotion>_b<k>_vs_b5`
+    (raw) and `mcnemar_p_holm_<emotion>_b<k>_vs_b5`; mcnemar_vs_b5.csv holds counts,
+    statistic, method (exact binomial below `forgetting.exact_below` discordant pairs,
+    continuity-corrected chi-square otherwise), p and corrected p;
+  - the full pairwise matrix over all seven models in mcnemar_pairwise.csv.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from auforget import tracking  # noqa: E402
+from auforget.classifier import fingerprint  # noqa: E402
+from auforget.config import EMOTIONS, Params, flat  # noqa: E402
+from auforget.metrics import write_metrics_json  # noqa: E402
+from auforget.stats import holm, mcnemar  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MODELS = ("base", "b0", "b1", "b2", "b3", "b4", "b5")
+
+
+def model_versions() -> dict[str, object]:
+    """ModelVersion of the base emotion model and of each retrain model, with what to run if missing."""
+    versions = {"base": tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
+                                               hint="run `auforget emotion` first")}
+    for i in range(6):
+        versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
+                                                   hint=f"run `auforget retrain --freeze {i}` first")
+    return versions
+
+
+def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.DataFrame]:
+    """predictions.csv of each model's run, indexed by sample_id and checked to cover one test set."""
+    tables = {}
+    for name, version in versions.items():
+        path = tracking.run_artifact(version.run_id, "predictions.csv", folder / name)
+        tables[name] = pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id").sort_index()
+    reference = tables["b5"]
+    for name, table in tables.items():
+        if not table.index.equals(reference.index) or not (table["true_label"] == reference["true_label"]).all():
+            raise ValueError(f"the test predictions of {name} (run {versions[name].run_id}) cover other samples than "
+                             f"those of b5 (run {versions['b5'].run_id}); retrain both on the same splits")
+    return tables
+
+
+def recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = []
+    for e, emotion in enumerate(EMOTIONS):
+        row = {"emotion": emotion, "n": int((tables["b5"]["true_label"] == e).sum())}
+        for name, table in tables.items():
+            of_class = table[table["true_label"] == e]
+            row[name] = float((of_class["pred_label"] == e).mean()) if len(of_class) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mcnemar_rows(tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]], exact_below: int) -> pd.DataFrame:
+    """One row per (pair, emotion); Holm correction across the emotions of each pair."""
+    rows = []
+    for a, b in pairs:
+        block = []
+        for e, emotion in enumerate(EMOTIONS):
+            mask = (tables[a]["true_label"] == e).to_numpy()
+            correct_a = (tables[a]["pred_label"] == e).to_numpy()[mask]
+            correct_b = (tables[b]["pred_label"] == e).to_numpy()[mask]
+            if mask.sum() == 0:
+                block.append({"model_a": a, "model_b": b, "emotion": emotion, "n": 0, "n01": 0, "n10": 0,
+                              "statistic": float("nan"), "method": "none", "pvalue": float("nan")})
+                continue
+            r = mcnemar(correct_a, correct_b, exact_below=exact_below)
+            block.append({"model_a": a, "model_b": b, "emotion": emotion, "n": int(mask.sum()), "n01": r.n01,
+                          "n10": r.n10, "statistic": r.statistic, "method": r.method, "pvalue": r.pvalue})
+        adjusted = holm([row["pvalue"] for row in block])
+        for row, p in zip(block, adjusted):
+            row["pvalue_holm"] = float(p)
+        rows.extend(block)
+    return pd.DataFrame(rows)
+
+
+def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
+    """The study's Figure 3: recall per emotion for each FreezeB model (base model as a marker)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.13
+    x = np.arange(len(recalls))
+    for i in range(6):
+        ax.bar(x + (i - 2.5) * width, recalls[f"b{i}"], width, label=f"FreezeB{i}")
+    ax.scatter(x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3)
+    ax.set_xticks(x, recalls["emotion"])
+    ax.set_ylabel("recall (retrained output layers)")
+    ax.set_ylim(0, 1)
+    ax.legend(ncol=4, fontsize=8)
+    ax.set_title("Emotion recall after pain transfer (forgetting)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+    cfg = params.forgetting
+    tracking.configure(params.tracking)
+    versions = model_versions()
+    key = fingerprint("forgetting", flat(cfg), {n: (v.run_id, v.version) for n, v in versions.items()})
+    if reuse and (done := tracking.find_finished_run(key)):
+        return tracking.reused(done, "forgetting")
+    tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
+    with tracking.stage_run("forgetting", flat(cfg, "forgetting."), tags=tags), tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        tables = load_predictions(versions, Path(tmp) / "downloads")
+        recalls = recall_table(tables)
+        vs_b5 = mcnemar_rows(tables, [(f"b{k}", "b5") for k in range(5)], cfg.exact_below)
+        pairwise = mcnemar_rows(tables, list(itertools.combinations(MODELS, 2)), cfg.exact_below)
+        metrics: dict[str, float] = {}
+        for row in recalls.itertuples():
+            for name in MODELS:
+                metrics[f"recall_{row.emotion}_{name}"] = getattr(row, name)
+        for row in vs_b5.itertuples():
+            stem = f"{row.emotion}_{row.model_a}_vs_b5"
+            metrics[f"mcnemar_p_{stem}"] = row.pvalue
+            metrics[f"mcnemar_p_holm_{stem}"] = row.pvalue_holm
+        metrics["n_significant_vs_b5"] = int((vs_b5["pvalue_holm"] < cfg.alpha).sum())
+        metrics = {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
+        recalls.to_csv(out / "recalls.csv", index=False)
+        vs_b5.to_csv(out / "mcnemar_vs_b5.csv", index=False)
+        pairwise.to_csv(out / "mcnemar_pairwise.csv", index=False)
+        plot_recalls(recalls, out / "recalls.png")
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(out))
+        significant = vs_b5[vs_b5["pvalue_holm"] < cfg.alpha]
+        log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s)",
+                 len(significant), len(vs_b5), cfg.alpha)
+    write_metrics_json("forgetting", metrics)
+    return metrics

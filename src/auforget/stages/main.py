@@ -1,0 +1,68 @@
+"""`main`: the whole study, in order, each step its own MLflow run nested under a study run.
+
+data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
+forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report.
+
+A step whose identity -- entry point, parameters, code version, data (content hash of the split
+manifests it reads) and upstream run ids -- matches a FINISHED run is reused instead of run
+again (see each stage's `fingerprint(...)`); anything else re-runs, and so does everything
+downstream of it, because the upstream run ids change.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import mlflow
+
+from auforget import tracking
+from auforget.config import Params, flat
+from auforget.stages.emotion import run_emotion
+from auforget.stages.forgetting import run_forgetting
+from auforget.stages.prepare import run_prepare
+from auforget.stages.probes import run_probes
+from auforget.stages.promote import run_promote
+from auforget.stages.report import run_report
+from auforget.stages.retrain import run_retrain
+from auforget.stages.saliency import run_saliency
+from auforget.stages.synth import run_synth, synthetic_is_current
+from auforget.stages.transfer import run_transfer
+
+log = logging.getLogger(__name__)
+
+PROBED_AUS = (14, 5)
+
+
+def run_main(params: Params, *, progress: bool = True, params_path: str = "params.yaml") -> dict[str, float]:
+    tracking.configure(params.tracking)
+    started = time.monotonic()
+    study_params = {"params_file": params_path, **flat(params.data, "data."), **flat(params.model, "model.")}
+    with tracking.stage_run("study", study_params, tags={"auforget.study": "true"}):
+        if params.data.synthetic:
+            if synthetic_is_current(params):
+                log.info("main: synthetic data in %s is current; not regenerating", params.synth.out)
+            else:
+                run_synth(params, progress=progress)
+        prepared = run_prepare(params, progress=progress)
+        mlflow.log_metrics({f"prepare_{k}": v for k, v in prepared.items()})
+        steps: dict[str, dict[str, float]] = {"emotion": run_emotion(params, progress=progress, reuse=True)}
+        for i in range(6):
+            steps[f"transfer-b{i}"] = run_transfer(params.with_overrides("transfer", freeze=i), progress=progress, reuse=True)
+        for i in range(6):
+            steps[f"retrain-b{i}"] = run_retrain(params.with_overrides("retrain", freeze=i), progress=progress, reuse=True)
+        steps["forgetting"] = run_forgetting(params, progress=progress, reuse=True)
+        steps["saliency"] = run_saliency(params, progress=progress, reuse=True)
+        for au in PROBED_AUS:
+            steps[f"probes-au{au}"] = run_probes(params.with_overrides("probes", au=au), progress=progress, reuse=True)
+        steps["promote"] = run_promote(params, progress=progress, reuse=True)
+        steps["report"] = run_report(params, progress=progress, reuse=True)
+        headline = {f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)}
+        headline.update({f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_surprise", float("nan"))
+                         for i in range(6)})
+        headline.update({f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_contempt", float("nan"))
+                         for i in range(6)})
+        headline["champion_freeze"] = steps["promote"]["champion_freeze"]
+        headline["study_minutes"] = (time.monotonic() - started) / 60
+        mlflow.log_metrics(headline)
+    log.info("main: study finished in %.1f minutes; report in %s", headline["study_minutes"], params.report.out)
+    return headline

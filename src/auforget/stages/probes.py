@@ -1,0 +1,129 @@
+"""`probes -P k=0 -P au=14`: does FreezeBk's last conv block still encode an action unit?
+
+CK+ peak frames (for AUs in `probes.mouthless_aus`, e.g. AU5, the faces with the mouth cropped
+away, because AU5 co-occurs with AU26 jaw drop and a probe could otherwise read the mouth),
+features from the last conv block of pain models FreezeB5 and FreezeBk (FreezeB5's blocks are
+the emotion model's), a linear SVM per model on the same folds, 2-fold stratified CV x
+`probes.seeds` seeds, and a paired t-test between the two models' per-seed mean F1 -- plus the
+corrected resampled t-test and a shuffled-label baseline, because repeated CV on the same
+images overstates significance.
+
+Metrics: probe_f1_mean_b5, probe_f1_mean_b<k>, probe_t, probe_p, probe_t_corrected,
+probe_p_corrected, probe_baseline_f1_b5 / _b<k>; artifacts: the per-seed F1s (CSV), a
+histogram, and the conclusion text.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from auforget import tracking  # noqa: E402
+from auforget.classifier import fingerprint  # noqa: E402
+from auforget.config import Params, flat  # noqa: E402
+from auforget.datasets.images import ManifestImages, preset  # noqa: E402
+from auforget.metrics import write_metrics_json  # noqa: E402
+from auforget.models import VGG16Blocks, get_profile  # noqa: E402
+from auforget.probes import au_labels, compare_probes  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def ckplus_manifest(params: Params, au: int) -> tuple[pd.DataFrame, str]:
+    variant = "peak_mouthless" if au in params.probes.mouthless_aus else "peak"
+    path = Path(params.data.splits_dir) / "ckplus" / f"{variant}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"split manifest {path} is missing: run `auforget prepare` (or `dvc repro prepare`) first")
+    return pd.read_csv(path, dtype={"sample_id": str, "aus": str}, keep_default_na=False), variant
+
+
+@torch.no_grad()
+def conv_features(model: VGG16Blocks, images: ManifestImages, *, progress: bool, desc: str) -> np.ndarray:
+    """Flattened last-conv-block outputs, one row per image, in manifest order."""
+    model.eval()
+    rows = [model.features(x).flatten(1).numpy()
+            for x, _ in tqdm(DataLoader(images, batch_size=64), desc=desc, leave=False, disable=not progress)]
+    return np.concatenate(rows).astype(np.float64)
+
+
+def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+    cfg = params.probes
+    if cfg.k == 5:
+        raise ValueError("probes.k must be 0..4: FreezeB5 is the reference every other model is compared with")
+    manifest, variant = ckplus_manifest(params, cfg.au)
+    labels = au_labels(manifest["aus"], cfg.au)
+    tracking.configure(params.tracking)
+    names = {"b5": 5, f"b{cfg.k}": cfg.k}
+    versions = {name: tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
+                                             hint=f"run `auforget transfer --freeze {i}` first") for name, i in names.items()}
+    digest = pd.util.hash_pandas_object(manifest, index=False).sum()
+    key = fingerprint("probes", flat(cfg), flat(params.model), str(digest), variant,
+                      {n: (v.run_id, v.version) for n, v in versions.items()})
+    name = f"probes-b{cfg.k}-au{cfg.au}"
+    if reuse and (done := tracking.find_finished_run(key)):
+        return tracking.reused(done, name)
+    images = ManifestImages(manifest, params.data.ckplus_root, preset("eval", get_profile(params.model.profile).image_size))
+    features = {}
+    for model_name in names:
+        model, _ = tracking.load_model(tracking.PAIN_MODEL, tracking.freeze_alias(names[model_name]), hint="")
+        features[model_name] = conv_features(model, images, progress=progress, desc=f"{name} features {model_name}")
+    bk = f"b{cfg.k}"
+    tags = {"auforget.key": key, "auforget.variant": variant,
+            **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
+    run_params = {**flat(cfg, "probes."), "variant": variant, "n_images": len(labels), "n_positive": int(labels.sum())}
+    with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
+        result = compare_probes(features["b5"], features[bk], labels, seeds=cfg.seeds, folds=cfg.folds, C=cfg.C,
+                                seed=cfg.seed, concept=f"AU{cfg.au}", names=("B5", f"B{cfg.k}"), progress=progress)
+        summary = result.summary()
+        metrics = {
+            "probe_f1_mean_b5": summary["f1_b5_mean"],
+            f"probe_f1_mean_{bk}": summary["f1_bk_mean"],
+            "probe_f1_std_b5": summary["f1_b5_std"],
+            f"probe_f1_std_{bk}": summary["f1_bk_std"],
+            "probe_t": summary["t"],
+            "probe_p": summary["p"],
+            "probe_t_corrected": summary["t_corrected"],
+            "probe_p_corrected": summary["p_corrected"],
+            "probe_baseline_f1_b5": summary["baseline_f1_b5_mean"],
+            f"probe_baseline_f1_{bk}": summary["baseline_f1_bk_mean"],
+            "probe_above_baseline_b5": summary["above_baseline_b5"],
+            f"probe_above_baseline_{bk}": summary["above_baseline_bk"],
+            "probe_n_images": summary["n_images"],
+            "probe_n_positive": summary["n_positive"],
+        }
+        mlflow.log_metrics(metrics)
+        out = Path(tmp)
+        pd.DataFrame({"seed": np.arange(cfg.seeds) + cfg.seed, "f1_b5": result.f1_b5, f"f1_{bk}": result.f1_bk}
+                     ).to_csv(out / "probe_f1.csv", index=False)
+        pd.DataFrame({"f1_b5": result.baseline_f1_b5, f"f1_{bk}": result.baseline_f1_bk}
+                     ).to_csv(out / "probe_baseline_f1.csv", index=False)
+        conclusion = result.conclusion()
+        (out / "conclusion.txt").write_text(conclusion + "\n")
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        bins = np.linspace(0, 1, 41)
+        ax.hist(result.f1_b5, bins=bins, alpha=0.6, label="FreezeB5")
+        ax.hist(result.f1_bk, bins=bins, alpha=0.6, label=f"FreezeB{cfg.k}")
+        ax.hist(np.concatenate([result.baseline_f1_b5, result.baseline_f1_bk]), bins=bins, alpha=0.4,
+                color="grey", label="shuffled labels")
+        ax.set_xlabel(f"mean F1 over {cfg.folds} folds (AU{cfg.au}, {variant})")
+        ax.set_ylabel("seeds")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "probe_f1.png", dpi=100)
+        plt.close(fig)
+        mlflow.log_artifacts(str(out), artifact_path="probes")
+        mlflow.set_tag("auforget.conclusion", conclusion[:5000])
+        log.info("%s: %s", name, conclusion)
+    write_metrics_json(f"probes-au{cfg.au}", metrics)
+    return metrics

@@ -1,0 +1,161 @@
+"""`promote`: choose the best pain/emotion trade-off and alias it `auforget-pain@champion`.
+
+The study's Figure 6 puts each FreezeB model's pain recall against the recalls of the
+emotions it forgets most (surprise and contempt by default, `promote.emotions`). The rule
+(params.yaml `promote`):
+
+  1. candidates = the Pareto-optimal models over (pain recall, recall of each chosen emotion)
+     whose pain recall is at least `min_pain_recall`;
+  2. score = pain_weight * pain recall + (1 - pain_weight) * mean chosen-emotion recall;
+  3. the highest score wins; ties go to higher pain recall, then to fewer frozen blocks.
+
+Pain recall comes from the transfer run (test_recall_pain) and the emotion recalls from the
+retrain run of the same FreezeB model (test_recall_<emotion>). The champion version is tagged
+with the rule and the numbers that decided it. Running promote again on the same runs
+changes nothing in the registry.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from auforget import tracking  # noqa: E402
+from auforget.classifier import fingerprint  # noqa: E402
+from auforget.config import Params, PromoteConfig, flat  # noqa: E402
+from auforget.metrics import write_metrics_json  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def pareto_front(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows not dominated by any other row (all objectives maximised)."""
+    points = np.asarray(points, dtype=float)
+    keep = np.ones(len(points), dtype=bool)
+    for i, p in enumerate(points):
+        others = np.delete(points, i, axis=0)
+        keep[i] = not np.any(np.all(others >= p, axis=1) & np.any(others > p, axis=1))
+    return keep
+
+
+def tradeoff_table(cfg: PromoteConfig) -> pd.DataFrame:
+    """One row per FreezeB model: pain recall, chosen emotion recalls, Pareto flag, score."""
+    client = MlflowClient()
+    rows = []
+    for i in range(6):
+        pain = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
+                                      hint=f"run `auforget transfer --freeze {i}` first")
+        retrain = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
+                                         hint=f"run `auforget retrain --freeze {i}` first")
+        pain_metrics = client.get_run(pain.run_id).data.metrics
+        emotion_metrics = client.get_run(retrain.run_id).data.metrics
+        row = {"model": f"FreezeB{i}", "freeze": i, "pain_version": str(pain.version), "pain_run": pain.run_id,
+               "retrain_run": retrain.run_id, "pain_recall": pain_metrics["test_recall_pain"],
+               "pain_f1_macro": pain_metrics.get("test_f1_macro", float("nan"))}
+        for emotion in cfg.emotions:
+            row[f"recall_{emotion}"] = emotion_metrics[f"test_recall_{emotion}"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    objectives = ["pain_recall"] + [f"recall_{e}" for e in cfg.emotions]
+    table["pareto"] = pareto_front(table[objectives].to_numpy())
+    table["emotion_recall_mean"] = table[[f"recall_{e}" for e in cfg.emotions]].mean(axis=1)
+    table["score"] = cfg.pain_weight * table["pain_recall"] + (1 - cfg.pain_weight) * table["emotion_recall_mean"]
+    table["eligible"] = table["pareto"] & (table["pain_recall"] >= cfg.min_pain_recall)
+    return table
+
+
+def choose(table: pd.DataFrame) -> pd.Series:
+    eligible = table[table["eligible"]]
+    if eligible.empty:
+        raise ValueError(f"no FreezeB model is Pareto-optimal with pain recall >= the configured minimum "
+                         f"(best pain recall {table['pain_recall'].max():.3f}); lower promote.min_pain_recall")
+    ranked = eligible.sort_values(["score", "pain_recall", "freeze"], ascending=[False, False, True])
+    return ranked.iloc[0]
+
+
+def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path) -> None:
+    """Figure 6: pain recall against each chosen emotion's recall, Pareto models ringed."""
+    fig, axes = plt.subplots(1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False)
+    for ax, emotion in zip(axes[0], cfg.emotions):
+        x, y = table[f"recall_{emotion}"], table["pain_recall"]
+        ax.scatter(x, y, color="tab:blue", zorder=2)
+        front = table[table["pareto"]]
+        ax.scatter(front[f"recall_{emotion}"], front["pain_recall"], s=180, facecolors="none",
+                   edgecolors="tab:orange", linewidths=2, label="Pareto-optimal", zorder=3)
+        ax.scatter([champion[f"recall_{emotion}"]], [champion["pain_recall"]], marker="*", s=300,
+                   color="tab:red", label="champion", zorder=4)
+        for _, row in table.iterrows():
+            ax.annotate(row["model"], (row[f"recall_{emotion}"], row["pain_recall"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8)
+        ax.set_xlabel(f"{emotion} recall (retrained)")
+        ax.set_ylabel("pain recall")
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Pain / emotion trade-off of the FreezeB models")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+    cfg = params.promote
+    tracking.configure(params.tracking)
+    table = tradeoff_table(cfg)
+    champion = choose(table)
+    key = fingerprint("promote", flat(cfg), table[["pain_run", "retrain_run"]].values.tolist())
+    rule = (f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
+            f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * mean emotion recall")
+    version_tags = {
+        "champion_rule": rule,
+        "champion_score": f"{champion['score']:.4f}",
+        "champion_pain_recall": f"{champion['pain_recall']:.4f}",
+        **{f"champion_recall_{e}": f"{champion[f'recall_{e}']:.4f}" for e in cfg.emotions},
+        "champion_pareto_models": ",".join(table.loc[table["pareto"], "model"]),
+    }
+    metrics = {"champion_freeze": float(champion["freeze"]), "champion_score": float(champion["score"]),
+               "champion_pain_recall": float(champion["pain_recall"]),
+               **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions}}
+    if not (reuse and (done := tracking.find_finished_run(key))):
+        with tracking.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}), \
+                tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            table.to_csv(out / "tradeoff.csv", index=False)
+            plot_tradeoff(table, cfg, champion, out / "tradeoff.png")
+            (out / "rule.txt").write_text(f"{rule}\nchampion: {champion['model']} (auforget-pain version "
+                                          f"{champion['pain_version']})\n")
+            mlflow.log_artifacts(str(out))
+            mlflow.log_metrics(metrics)
+            mlflow.set_tag("auforget.champion", champion["model"])
+    else:
+        tracking.reused(done, "promote")
+    _set_champion(str(champion["pain_version"]), version_tags)
+    log.info("promote: %s (auforget-pain version %s) is the champion: %s", champion["model"],
+             champion["pain_version"], rule)
+    write_metrics_json("promote", metrics)
+    return metrics
+
+
+def _set_champion(version: str, tags: dict[str, str]) -> None:
+    """Move the alias and write the tags only where they differ, so a rerun changes nothing."""
+    client = MlflowClient()
+    current = client.get_model_version(tracking.PAIN_MODEL, version)
+    for k, v in tags.items():
+        if current.tags.get(k) != v:
+            client.set_model_version_tag(tracking.PAIN_MODEL, version, k, v)
+    try:
+        holder = client.get_model_version_by_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS).version
+    except Exception:  # no champion yet
+        holder = None
+    if str(holder) != version:
+        client.set_registered_model_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS, version)

@@ -1,0 +1,282 @@
+"""`saliency -P k=i`: LRP maps of FreezeB5 and FreezeBi, their difference, and an AU ranking.
+
+The study's qualitative step: on test images of chosen emotions (default surprise and contempt)
+that FreezeB5's retrained model classifies correctly and FreezeBk's does not, draw the LRP
+relevance of both models for the true class, normalised to [0, 1], and the difference
+B5 - Bk (positive part, renormalised to [0, 1]): where FreezeB5 still finds evidence that
+FreezeBk's conv blocks lost during the pain transfer.
+
+Beyond the study, the difference maps are also read automatically: with each image's 68 face
+landmarks, `regions.rank_aus` measures how much of the positive difference falls in each
+action unit's facial region against the same region shape moved elsewhere on the face, giving
+a ranked, repeatable list of AU candidates with effect sizes (Holm-corrected across regions).
+
+Logged under `saliency/`: per emotion `<emotion>_grid.png` (input | B5 | Bk | B5 - Bk),
+`<emotion>_maps.npz` (sample_ids, b5, bk, diff, landmarks in the map frame, NaN where the
+manifest has none) and `<emotion>_au_ranking.csv`; `au_ranking.csv` over all selected images
+(emotion "all"); `notes.txt`. Metrics `saliency_n_<emotion>`, `saliency_qualifying_<emotion>`,
+`saliency_no_landmarks_<emotion>`, `au_effect_<region>_<emotion>` (also for "all"); tags
+`auforget.top_region_<emotion>`.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from auforget import lrp, regions, tracking
+from auforget.classifier import TaskData, fingerprint, load_task_data
+from auforget.config import EMOTIONS, Params, flat
+from auforget.datasets.images import ManifestImages, load_face, preset
+from auforget.datasets.manifest import image_size as header_size
+from auforget.datasets.manifest import parse_landmarks
+from auforget.metrics import write_metrics_json
+from auforget.models import get_profile
+from auforget.stats import holm
+from auforget.train import pick_device
+
+log = logging.getLogger(__name__)
+
+REFERENCE = 5     # FreezeB5: every conv block frozen during the pain transfer, so nothing forgotten
+BATCH = 16        # images per relevance pass
+RANKING_COLUMNS = ("emotion", "region", "aus", "mass_share", "null_share", "effect_size", "p_value", "p_holm",
+                   "n_images", "area_share")
+
+
+@dataclass
+class EmotionMaps:
+    """The selected images of one emotion and their maps (N may be 0)."""
+
+    emotion: str
+    qualifying: int                 # test images with B5 right and Bk wrong, before max_images
+    sample_ids: list[str]
+    faces: np.ndarray               # (N, S, S, 3) in [0, 1], the crops a human looks at
+    b5: np.ndarray                  # (N, S, S) normalised relevance of FreezeB5, true class
+    bk: np.ndarray                  # (N, S, S) the same for FreezeBk
+    diff: np.ndarray                # (N, S, S) lrp.difference(b5, bk)
+    landmarks: np.ndarray           # (N, 68, 2) in the map frame, NaN where the manifest has none
+
+    @property
+    def has_landmarks(self) -> np.ndarray:
+        return ~np.isnan(self.landmarks).any(axis=(1, 2))
+
+
+def _hint(i: int) -> str:
+    return (f"run `auforget retrain --freeze {i}` (or `mlflow run . -e retrain -P freeze={i} --env-manager local`) "
+            f"first")
+
+
+def load_predictions(version, folder: Path, test: pd.DataFrame, label: str) -> pd.DataFrame:
+    """A retrain run's predictions.csv indexed by sample_id, checked against the test manifest."""
+    path = tracking.run_artifact(version.run_id, "predictions.csv", folder / label)
+    table = pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id")
+    missing = [c for c in ("true_label", "pred_label") if c not in table.columns]
+    if missing:
+        raise ValueError(f"predictions.csv of {label} (run {version.run_id}) lacks column(s) {missing}")
+    ids = test["sample_id"].astype(str)
+    absent = ids[~ids.isin(table.index)]
+    if len(absent):
+        raise ValueError(f"predictions.csv of {label} (run {version.run_id}) lacks {len(absent)} of the "
+                         f"{len(ids)} test samples (e.g. {absent.iloc[0]!r}): the splits changed since that "
+                         f"retrain run; {_hint(int(label[1:]))}")
+    truth = table.loc[ids, "true_label"].to_numpy()
+    if not (truth == test["label"].to_numpy()).all():
+        raise ValueError(f"predictions.csv of {label} (run {version.run_id}) gives other true labels than the "
+                         f"test manifest; {_hint(int(label[1:]))}")
+    return table
+
+
+def select(test: pd.DataFrame, pred_b5: pd.DataFrame, pred_bk: pd.DataFrame, emotion: str, max_images: int,
+           seed: int) -> tuple[pd.DataFrame, int]:
+    """Test rows of `emotion` that FreezeB5 got right and FreezeBk wrong: (chosen rows, how many qualified).
+
+    Up to max_images (0 = all) are drawn without replacement by a generator seeded with
+    (seed, class index) from the qualifying rows sorted by sample_id, so the choice depends
+    neither on manifest order nor on which other emotions are analysed; the chosen rows are
+    returned sorted by sample_id.
+    """
+    label = EMOTIONS.index(emotion)
+    rows = test[test["label"] == label].copy()
+    rows["sample_id"] = rows["sample_id"].astype(str)
+    ids = rows["sample_id"]
+    b5_right = pred_b5.loc[ids, "pred_label"].to_numpy() == label
+    bk_wrong = pred_bk.loc[ids, "pred_label"].to_numpy() != label
+    rows = rows[b5_right & bk_wrong].sort_values("sample_id", kind="stable").reset_index(drop=True)
+    qualifying = len(rows)
+    if max_images and qualifying > max_images:
+        rng = np.random.default_rng([seed, label])
+        chosen = np.sort(rng.choice(qualifying, size=max_images, replace=False))
+        rows = rows.iloc[chosen].reset_index(drop=True)
+    return rows, qualifying
+
+
+def visible_box(root: Path, row) -> tuple[int, int, int, int]:
+    """The face box as `crop_box` actually cuts it: rounded and clipped to the image, so
+    landmarks land where the face is in the (resized) crop even when the box overhangs."""
+    x, y, w, h = (int(round(float(row[c]))) for c in "xywh")
+    size = header_size(root / str(row["path"]))
+    if size is None:
+        return x, y, w, h
+    width, height = size
+    left, top = max(0, x), max(0, y)
+    right, bottom = min(width, x + w), min(height, y + h)
+    return left, top, max(1, right - left), max(1, bottom - top)
+
+
+def map_landmarks(root: Path, row, size: int) -> np.ndarray | None:
+    """Row's landmarks in the frame of a size x size map of its face crop; None without 68 points."""
+    points = parse_landmarks(row["landmarks"])
+    if points.shape != (regions.N_LANDMARKS, 2):
+        return None
+    return regions.landmarks_to_map(points, visible_box(root, row), size)
+
+
+def compute_maps(rows: pd.DataFrame, emotion: str, qualifying: int, data: TaskData, b5_model, bk_model,
+                 device: torch.device, bar) -> EmotionMaps:
+    """Relevance of both models for the true class on the chosen rows, normalised, and their difference."""
+    size = data.image_size
+    n = len(rows)
+    dataset = ManifestImages(rows, data.root, preset("eval", size))
+    b5, bk, faces, landmarks = [], [], [], np.full((n, regions.N_LANDMARKS, 2), np.nan)
+    for start in range(0, n, BATCH):
+        idx = range(start, min(start + BATCH, n))
+        images = torch.stack([dataset[i][0] for i in idx]).to(device)
+        target = torch.as_tensor(dataset.labels[list(idx)])
+        b5.append(lrp.normalise(lrp.relevance(b5_model, images, target)).cpu().numpy())
+        bk.append(lrp.normalise(lrp.relevance(bk_model, images, target)).cpu().numpy())
+        for i in idx:
+            row = rows.iloc[i]
+            faces.append(np.asarray(load_face(data.root, row, size), dtype=np.float32) / 255.0)
+            lm = map_landmarks(data.root, row, size)
+            if lm is not None:
+                landmarks[i] = lm
+        bar.update(len(idx))
+    empty = np.zeros((0, size, size), dtype=np.float32)
+    b5_maps = np.concatenate(b5).astype(np.float32) if b5 else empty
+    bk_maps = np.concatenate(bk).astype(np.float32) if bk else empty
+    return EmotionMaps(emotion, qualifying, rows["sample_id"].astype(str).tolist(),
+                       np.stack(faces) if faces else np.zeros((0, size, size, 3), dtype=np.float32),
+                       b5_maps, bk_maps, lrp.difference(b5_maps, bk_maps).astype(np.float32), landmarks)
+
+
+def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int) -> pd.DataFrame:
+    """`regions.rank_aus` with an emotion column and Holm-corrected p across the regions."""
+    table = regions.rank_aus(diff, list(landmarks), seed=seed)
+    table.insert(0, "emotion", label)
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    return table[list(RANKING_COLUMNS)]
+
+
+def _top_region(table: pd.DataFrame) -> str | None:
+    best = table.dropna(subset=["effect_size"])
+    if best.empty:
+        return None
+    row = best.iloc[0]
+    return f"{row['region']} (AU {row['aus']})"
+
+
+def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+    """LRP and difference maps (FreezeB5 vs FreezeB<k>) with a ranked table of AU regions; returns the metrics."""
+    cfg = params.saliency
+    if cfg.k == REFERENCE:
+        raise ValueError(f"saliency.k must be 0..4: FreezeB{cfg.k} would be compared with FreezeB{REFERENCE}, itself")
+    if cfg.max_images < 0:
+        raise ValueError(f"saliency.max_images must be 0 (all) or positive, got {cfg.max_images}")
+    size = get_profile(params.model.profile).image_size
+    data = load_task_data("affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size)
+    tracking.configure(params.tracking)
+    ref_alias, k_alias = tracking.freeze_alias(REFERENCE), tracking.freeze_alias(cfg.k)
+    v5 = tracking.resolve_alias(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
+    vk = tracking.resolve_alias(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
+    key = fingerprint("saliency", flat(cfg), flat(params.model), data.files_digest(),
+                      v5.run_id, v5.version, vk.run_id, vk.version)
+    name = f"saliency-b{cfg.k}"
+    if reuse and (done := tracking.find_finished_run(key)):
+        metrics = tracking.reused(done, name)
+        write_metrics_json("saliency", metrics)
+        return metrics
+
+    test = data.splits["test"].reset_index(drop=True)
+    run_params = {**flat(cfg, "saliency."), **flat(params.model, "model."), "retrain_b5_version": v5.version,
+                  f"retrain_b{cfg.k}_version": vk.version, "data.n_test": len(test)}
+    tags = {"auforget.key": key, "freeze_blocks": str(cfg.k), "auforget.upstream_run.b5": v5.run_id,
+            f"auforget.upstream_run.b{cfg.k}": vk.run_id}
+    label_k = f"FreezeB{cfg.k}"
+    with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out" / "saliency"
+        out.mkdir(parents=True)
+        pred_b5 = load_predictions(v5, Path(tmp) / "downloads", test, "b5")
+        pred_bk = load_predictions(vk, Path(tmp) / "downloads", test, f"b{cfg.k}")
+        chosen = {e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions}
+
+        device = pick_device()
+        b5_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
+        bk_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
+        b5_model.to(device).eval()
+        bk_model.to(device).eval()
+
+        metrics: dict[str, float] = {}
+        notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
+                 f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
+                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k}, renormalised."]
+        results: list[EmotionMaps] = []
+        tables: list[pd.DataFrame] = []
+        total = sum(len(rows) for rows, _ in chosen.values())
+        with tqdm(total=total, desc=name, unit="image", leave=False, disable=not progress) as bar:
+            for emotion, (rows, qualifying) in chosen.items():
+                maps = compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar)
+                results.append(maps)
+                n, n_lm = len(maps.sample_ids), int(maps.has_landmarks.sum())
+                metrics[f"saliency_n_{emotion}"] = n
+                metrics[f"saliency_qualifying_{emotion}"] = qualifying
+                metrics[f"saliency_no_landmarks_{emotion}"] = n - n_lm
+                if n == 0:
+                    notes.append(f"{emotion}: no test image that FreezeB5 got right and {label_k} got wrong; "
+                                 f"no maps or ranking.")
+                    continue
+                notes.append(f"{emotion}: {n} of {qualifying} qualifying images selected"
+                             + (f"; {n - n_lm} without 68 landmarks, left out of the ranking" if n_lm < n else "") + ".")
+                lrp.overlay_grid(maps.faces, [("FreezeB5", maps.b5), (label_k, maps.bk), (f"B5 - B{cfg.k}", maps.diff)],
+                                 out / f"{emotion}_grid.png", row_titles=maps.sample_ids,
+                                 suptitle=f"{emotion}: FreezeB5 right, {label_k} wrong")
+                np.savez_compressed(out / f"{emotion}_maps.npz", sample_ids=np.asarray(maps.sample_ids),
+                                    b5=maps.b5, bk=maps.bk, diff=maps.diff, landmarks=maps.landmarks)
+                if n_lm == 0:
+                    notes.append(f"{emotion}: no image with landmarks; no AU ranking.")
+                    continue
+                table = ranking(maps.diff[maps.has_landmarks], maps.landmarks[maps.has_landmarks], emotion, cfg.seed)
+                table.to_csv(out / f"{emotion}_au_ranking.csv", index=False)
+                tables.append(table)
+
+        with_lm = [m for m in results if m.has_landmarks.any()]
+        if with_lm:
+            diff = np.concatenate([m.diff[m.has_landmarks] for m in with_lm])
+            landmarks = np.concatenate([m.landmarks[m.has_landmarks] for m in with_lm])
+            tables.append(ranking(diff, landmarks, "all", cfg.seed))
+            combined = pd.concat(tables, ignore_index=True)
+        else:
+            notes.append("no selected image with landmarks: au_ranking.csv is empty.")
+            combined = pd.DataFrame(columns=list(RANKING_COLUMNS))
+        combined.to_csv(out / "au_ranking.csv", index=False)
+
+        for table in tables:
+            label = table["emotion"].iloc[0]
+            for row in table.itertuples():
+                if not pd.isna(row.effect_size):
+                    metrics[f"au_effect_{row.region}_{label}"] = float(row.effect_size)
+            if (top := _top_region(table)) is not None:
+                mlflow.set_tag(f"auforget.top_region_{label}", top)
+                log.info("saliency: %s: top AU region %s", label, top)
+        (out / "notes.txt").write_text("\n".join(notes) + "\n")
+        metrics = {k: float(v) for k, v in metrics.items()}
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(out.parent))
+    write_metrics_json("saliency", metrics)
+    return metrics
