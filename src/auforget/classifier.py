@@ -145,4 +145,5 @@ def log_torch_model(model: VGG16Blocks):
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}",
                     f"mlflow=={mlflow.__version__}"]
     return mlflow.pytorch.log_model(model, name="model", signature=infer_signature(example, output),
-                                    input_example=example, pip_requirements=requirements)
+                                    input_example=example, pip_requirements=requirements,
+                                    serialization_format="pickle")

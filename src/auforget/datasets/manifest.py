@@ -16,11 +16,15 @@ calls it writes the counts (and the first examples) to its output and to MLflow.
 """
 from __future__ import annotations
 
+import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 BASE_COLUMNS = ("sample_id", "path", "label", "x", "y", "w", "h", "landmarks")
 MAX_EXAMPLES = 5
@@ -120,4 +124,99 @@ def parse_aus(text: str) -> dict[int, float]:
     for item in text.split(";"):
         au, _, intensity = item.partition(":")
         out[int(au)] = float(intensity or 0)
+    return out
+
+
+# --- helpers shared by the readers (affectnet.py, unbc.py, ckplus.py) -------------------------
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def check_root(root: str | Path, dataset: str) -> Path:
+    """The dataset root as a Path; a clear FileNotFoundError / NotADirectoryError otherwise."""
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{dataset} root {path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{dataset} root {path} is a file, not a folder")
+    return path
+
+
+def layout_error(dataset: str, root: Path, expected: dict[str, str], hint: str = "") -> DatasetLayoutError:
+    """A DatasetLayoutError naming the root, each layout looked for with the files it expects,
+    and what the root holds instead."""
+    try:
+        entries = sorted(e for e in os.listdir(root) if e not in IGNORED_FILES)
+    except OSError:
+        entries = []
+    shown = ", ".join(entries[:12]) + (f", ... ({len(entries)} entries)" if len(entries) > 12 else "")
+    lines = [f"{root} does not look like a {dataset} root. Layouts looked for:"]
+    lines += [f"  {name}: {files}" for name, files in expected.items()]
+    lines.append(f"The root holds: {shown or 'nothing'}")
+    if hint:
+        lines.append(hint)
+    return DatasetLayoutError("\n".join(lines))
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from the image header (PIL opens lazily); None if it is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def read_number_rows(path: str | Path) -> list[list[float]]:
+    """Whitespace-separated numbers (MATLAB ASCII, e.g. `   2.0000000e+00`), one list per
+    non-empty line. Raises ValueError('line N: ...') on text that is not a finite number;
+    FileNotFoundError if the file is absent."""
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                values = [float(p) for p in parts]
+            except ValueError:
+                raise ValueError(f"line {lineno}: expected numbers, got {line.strip()[:60]!r}") from None
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"line {lineno}: non-finite number in {line.strip()[:60]!r}")
+            rows.append(values)
+    return rows
+
+
+def sample_ids_from_paths(paths: list[str]) -> list[str]:
+    """Each path without its extension; where two paths would collide, the full path."""
+    stems = [p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p for p in paths]
+    seen = Counter(stems)
+    return [p if seen[s] > 1 else s for s, p in zip(stems, paths)]
+
+
+def finish_manifest(columns: dict[str, list], dtypes: dict[str, str]) -> pd.DataFrame:
+    """Column lists -> manifest DataFrame with BASE_COLUMNS first, a sample_id from each path,
+    the given dtypes, rows sorted by path."""
+    columns = dict(columns)
+    columns["sample_id"] = sample_ids_from_paths(columns["path"])
+    order = list(BASE_COLUMNS) + [c for c in columns if c not in BASE_COLUMNS]
+    frame = pd.DataFrame({c: columns[c] for c in order}, columns=order)
+    for col in ("sample_id", "path", "landmarks"):
+        frame[col] = frame[col].astype(str)
+    for col in ("label", "x", "y", "w", "h"):
+        frame[col] = frame[col].astype("int64")
+    for col, dtype in dtypes.items():
+        frame[col] = frame[col].astype(dtype)
+    return frame.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def walk_files(top: Path) -> list[str]:
+    """Every file under `top` as a path relative to it with forward slashes, sorted, leaving
+    out IGNORED_FILES (stray OS files are not data and not errors)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        out.extend(prefix + name for name in sorted(filenames) if name not in IGNORED_FILES)
     return out

@@ -29,6 +29,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from auforget import lrp, regions, tracking
@@ -66,6 +67,16 @@ class EmotionMaps:
     @property
     def has_landmarks(self) -> np.ndarray:
         return ~np.isnan(self.landmarks).any(axis=(1, 2))
+
+
+def _check_module(model, name: str):
+    """LRP needs the network's own layers: a model loaded from MLflow's pt2 (torch.export) format is a
+    flat graph without Conv2d/Linear modules, on which no LRP rule would attach."""
+    if not any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules()):
+        raise ValueError(f"{name} loads as {type(model).__name__} without Conv2d/Linear layers (MLflow's pt2 / "
+                         f"torch.export format?); LRP needs the torch module itself: log retrain models with "
+                         f"mlflow.pytorch.log_model(..., serialization_format='pickle') and retrain")
+    return model
 
 
 def _hint(i: int) -> str:
@@ -174,6 +185,27 @@ def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int) -> p
     return table[list(RANKING_COLUMNS)]
 
 
+def write_emotion(maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[str]) -> pd.DataFrame | None:
+    """Grid, raw arrays and AU ranking of one emotion into `out`; a line in `notes`. Returns the ranking."""
+    emotion, n, n_lm = maps.emotion, len(maps.sample_ids), int(maps.has_landmarks.sum())
+    if n == 0:
+        notes.append(f"{emotion}: no test image that FreezeB5 got right and FreezeB{k} got wrong; no maps or ranking.")
+        return None
+    skipped = f"; {n - n_lm} without 68 landmarks, left out of the ranking" if n_lm < n else ""
+    notes.append(f"{emotion}: {n} of {maps.qualifying} qualifying images selected{skipped}.")
+    lrp.overlay_grid(maps.faces, [("FreezeB5", maps.b5), (f"FreezeB{k}", maps.bk), (f"B5 - B{k}", maps.diff)],
+                     out / f"{emotion}_grid.png", row_titles=maps.sample_ids,
+                     suptitle=f"{emotion}: FreezeB5 right, FreezeB{k} wrong")
+    np.savez_compressed(out / f"{emotion}_maps.npz", sample_ids=np.asarray(maps.sample_ids),
+                        b5=maps.b5, bk=maps.bk, diff=maps.diff, landmarks=maps.landmarks)
+    if n_lm == 0:
+        notes.append(f"{emotion}: no image with landmarks; no AU ranking.")
+        return None
+    table = ranking(maps.diff[maps.has_landmarks], maps.landmarks[maps.has_landmarks], emotion, seed)
+    table.to_csv(out / f"{emotion}_au_ranking.csv", index=False)
+    return table
+
+
 def _top_region(table: pd.DataFrame) -> str | None:
     best = table.dropna(subset=["effect_size"])
     if best.empty:
@@ -219,8 +251,8 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         device = pick_device()
         b5_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
         bk_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
-        b5_model.to(device).eval()
-        bk_model.to(device).eval()
+        b5_model = _check_module(b5_model, f"{tracking.RETRAIN_MODEL}@{ref_alias}").to(device).eval()
+        bk_model = _check_module(bk_model, f"{tracking.RETRAIN_MODEL}@{k_alias}").to(device).eval()
 
         metrics: dict[str, float] = {}
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
@@ -233,27 +265,12 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             for emotion, (rows, qualifying) in chosen.items():
                 maps = compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar)
                 results.append(maps)
-                n, n_lm = len(maps.sample_ids), int(maps.has_landmarks.sum())
+                n = len(maps.sample_ids)
                 metrics[f"saliency_n_{emotion}"] = n
                 metrics[f"saliency_qualifying_{emotion}"] = qualifying
-                metrics[f"saliency_no_landmarks_{emotion}"] = n - n_lm
-                if n == 0:
-                    notes.append(f"{emotion}: no test image that FreezeB5 got right and {label_k} got wrong; "
-                                 f"no maps or ranking.")
-                    continue
-                notes.append(f"{emotion}: {n} of {qualifying} qualifying images selected"
-                             + (f"; {n - n_lm} without 68 landmarks, left out of the ranking" if n_lm < n else "") + ".")
-                lrp.overlay_grid(maps.faces, [("FreezeB5", maps.b5), (label_k, maps.bk), (f"B5 - B{cfg.k}", maps.diff)],
-                                 out / f"{emotion}_grid.png", row_titles=maps.sample_ids,
-                                 suptitle=f"{emotion}: FreezeB5 right, {label_k} wrong")
-                np.savez_compressed(out / f"{emotion}_maps.npz", sample_ids=np.asarray(maps.sample_ids),
-                                    b5=maps.b5, bk=maps.bk, diff=maps.diff, landmarks=maps.landmarks)
-                if n_lm == 0:
-                    notes.append(f"{emotion}: no image with landmarks; no AU ranking.")
-                    continue
-                table = ranking(maps.diff[maps.has_landmarks], maps.landmarks[maps.has_landmarks], emotion, cfg.seed)
-                table.to_csv(out / f"{emotion}_au_ranking.csv", index=False)
-                tables.append(table)
+                metrics[f"saliency_no_landmarks_{emotion}"] = n - int(maps.has_landmarks.sum())
+                if (table := write_emotion(maps, out, cfg.k, cfg.seed, notes)) is not None:
+                    tables.append(table)
 
         with_lm = [m for m in results if m.has_landmarks.any()]
         if with_lm:

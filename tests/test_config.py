@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from auforget.config import Params, flat, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_repository_params_yaml_loads_and_matches_the_study():
+    params = load_params(REPO / "params.yaml")
+    assert params.emotion.gamma == 5.0 and params.emotion.beta == 0.99998 and params.emotion.lr == 0.01
+    assert params.transfer.gamma == 2.0
+    assert params.prepare.unbc_test_subjects == ("095-tv095", "047-jl047", "109-ib109", "064-ak064")
+    assert params.prepare.unbc_pool_per_class == 500 and params.prepare.unbc_val_size == 100
+    assert params.probes.seeds == 500 and params.probes.folds == 2
+
+
+def test_overrides_coerce_strings_and_ignore_empty_values():
+    params = Params().with_overrides("transfer", freeze="3", gamma="1.5", lr=None)
+    assert params.transfer.freeze == 3 and params.transfer.gamma == 1.5 and params.transfer.lr == 0.01
+    assert Params().with_overrides("transfer", cached_features="false").transfer.cached_features is False
+    assert Params().with_overrides("saliency", emotions="fear,anger").saliency.emotions == ("fear", "anger")
+
+
+@pytest.mark.parametrize(("section", "values", "message"), [
+    ("transfer", {"freeze": 7}, r"transfer.freeze: 7 .* 0..5"),
+    ("transfer", {"freeze": "two"}, r"transfer.freeze: expected a int"),
+    ("model", {"profile": "huge"}, r"model.profile: 'huge' is not one of \['small', 'paper'\]"),
+    ("saliency", {"emotions": "joy"}, r"saliency.emotions: 'joy' is not one of"),
+    ("emotion", {"lr": 0}, r"emotion.lr must be positive"),
+])
+def test_bad_values_name_the_field_and_the_valid_choices(section, values, message):
+    with pytest.raises(ValueError, match=message):
+        Params().with_overrides(section, **values)
+
+
+def test_unknown_keys_and_sections_are_named(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("transfer:\n  frezee: 2\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['frezee'\].*freeze"):
+        load_params(path)
+    path.write_text("trasnfer:\n  freeze: 2\n")
+    with pytest.raises(ValueError, match=r"unknown section\(s\) \['trasnfer'\]"):
+        load_params(path)
+    path.write_text("transfer: [1, 2\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_flat_params_are_readable_strings_for_mlflow():
+    out = flat(Params().saliency, "saliency.")
+    assert out["saliency.emotions"] == "surprise,contempt" and out["saliency.k"] == 0
