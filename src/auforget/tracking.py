@@ -48,15 +48,16 @@ def tracking_uri(cfg: TrackingConfig) -> str:
 def configure(cfg: TrackingConfig) -> str:
     """Point MLflow at the store and make sure the store and experiment exist.
 
-    The first use of a sqlite store creates its tables; several processes doing that at once
-    collide, so creation happens once, under a file lock next to the database. MLflow's own
-    sqlite sessions already wait on a busy database (busy_timeout) after that.
+    Creating the store's tables is serialised by the sqlite store plugin (sqlite_store.py);
+    creating the experiment is a second check-then-act, serialised here by its own lock file
+    (one process cannot take the same lock file twice, so the two must not share one).
     """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network at run time
     uri = tracking_uri(cfg)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = uri.startswith("sqlite:///")
-    lock = FileLock(_sqlite_path(uri) + ".lock") if local else contextlib.nullcontext()
+    lock = FileLock(_sqlite_path(uri) + ".experiment.lock") if local else contextlib.nullcontext()
     with lock:
         client = MlflowClient(uri)
         if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):

@@ -1,0 +1,43 @@
+"""MLflow store plugin: sqlite stores are created under a file lock.
+
+The first process to open a new sqlite store creates its tables (alembic migrations). Several
+processes doing that at once -- six `mlflow run . -e transfer` started together against a
+fresh `mlflow.db` -- corrupt each other's migrations ("table _alembic_tmp_params already
+exists", "Online migration expected to match one row"), and every one of them dies. MLflow
+builds its stores through a registry that plugins may extend; pyproject.toml registers these
+two builders for the `sqlite` scheme, so every process that has auforget installed -- the
+`mlflow run` launcher included -- initialises the store one at a time, behind a lock file next
+to the database. Once the tables exist the lock costs microseconds, and MLflow's own sessions
+wait on a busy database (PRAGMA busy_timeout) for concurrent writes.
+
+Kept free of auforget imports: MLflow loads it while `import mlflow` runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from filelock import FileLock
+
+LOCK_TIMEOUT_S = 300
+
+
+def lock_for(store_uri: str) -> FileLock:
+    """The lock file beside the database (`sqlite:///rel.db` and `sqlite:////abs.db` alike)."""
+    path = store_uri[len("sqlite:///"):].split("?", 1)[0] if store_uri.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        return FileLock(Path.home() / ".auforget-sqlite-memory.lock", timeout=LOCK_TIMEOUT_S)
+    return FileLock(str(Path(path).resolve()) + ".lock", timeout=LOCK_TIMEOUT_S)
+
+
+def tracking_store(store_uri: str, artifact_uri: str | None = None):
+    from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
+
+    with lock_for(store_uri):
+        return _get_sqlalchemy_store(store_uri, artifact_uri)
+
+
+def registry_store(store_uri: str, tracking_uri: str | None = None):
+    from mlflow.tracking._model_registry.utils import _get_sqlalchemy_store
+
+    with lock_for(store_uri):
+        return _get_sqlalchemy_store(store_uri)
