@@ -60,13 +60,17 @@ def configure(cfg: TrackingConfig) -> str:
     lock = FileLock(_sqlite_path(uri) + ".experiment.lock") if local else contextlib.nullcontext()
     with lock:
         client = MlflowClient(uri)
-        if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):
-            return uri  # launched by `mlflow run`: the run and its experiment already exist
+        if os.environ.get("MLFLOW_RUN_ID"):
+            return uri  # launched by `mlflow run`: the run (and its experiment) already exist
         experiment = client.get_experiment_by_name(cfg.experiment)
         if experiment is None:
             location = Path(cfg.artifacts).resolve().as_uri() if local else None
-            client.create_experiment(cfg.experiment, artifact_location=location)
-    mlflow.set_experiment(cfg.experiment)
+            experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+    # By id, not name: set_experiment(name) would trust a stale MLFLOW_EXPERIMENT_ID left in the
+    # environment by an earlier store in the same process.
+    mlflow.set_experiment(experiment_id=experiment_id)
     return uri
 
 

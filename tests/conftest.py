@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny real data, a real MLflow sqlite store per test, seeds."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from auforget.config import Params
+
+TINY_PREPARE = {"unbc_pool_per_class": 24, "unbc_val_size": 8}
+FAST_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 5}
+
+
+@pytest.fixture
+def seed() -> int:
+    return 0
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Params:
+    """The tiny synthetic datasets and their split manifests, written once per session.
+
+    Returned as Params whose data roots and splits_dir are absolute, so any test can chdir
+    into its own tmp_path and still read them. Treat them as read-only.
+    """
+    from auforget.stages.prepare import run_prepare
+    from auforget.stages.synth import run_synth
+
+    base = tmp_path_factory.mktemp("tiny-study")
+    raw = base / "raw"
+    params = Params()
+    params = dataclasses.replace(
+        params,
+        synth=dataclasses.replace(params.synth, out=str(raw), scale="tiny", seed=0),
+        data=dataclasses.replace(params.data, affectnet_root=str(raw / "affectnet"), unbc_root=str(raw / "unbc"),
+                                 ckplus_root=str(raw / "ckplus"), splits_dir=str(base / "splits")),
+    ).with_overrides("prepare", **TINY_PREPARE)
+    cwd = Path.cwd()
+    try:
+        import os
+
+        os.chdir(base)  # prepare writes metrics/ into the working directory
+        run_synth(params, progress=False)
+        run_prepare(params, progress=False)
+    finally:
+        os.chdir(cwd)
+    return params
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch) -> str:
+    """A fresh sqlite tracking store + artifact folder in tmp_path, and tmp_path as cwd."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def fast_params(tiny_data) -> Params:
+    """Tiny data, small model, two epochs everywhere, few probe seeds."""
+    params = tiny_data.with_overrides("model", profile="small")
+    for section in ("emotion", "transfer", "retrain"):
+        params = params.with_overrides(section, **FAST_TRAINING)
+    params = params.with_overrides("probes", seeds=20)
+    return params.with_overrides("saliency", max_images=4)

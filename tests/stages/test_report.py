@@ -1,0 +1,275 @@
+"""`report`: the page shows every piece of evidence, is self-contained, is logged, and degrades.
+
+The evidence is built by hand in a real MLflow sqlite store in tmp_path: runs tagged like the
+stages tag theirs, with metrics, tiny PNGs and CSVs, and registry versions with the aliases the
+stages set (the report only reads the registry, so versions point at runs without a model).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from auforget import tracking  # noqa: E402
+from auforget.config import EMOTIONS, DataConfig, Params, ReportConfig  # noqa: E402
+from auforget.stages.report import fmt_p, run_report, table  # noqa: E402
+
+PAIN_RECALL = {i: 0.61 + 0.05 * i for i in range(6)}       # 0.610, 0.660, ... distinctive numbers
+CHAMPION = 2
+RULE = "Pareto-optimal over pain recall and recall of surprise, contempt; max 0.5 * pain recall + 0.5 * mean"
+
+
+def _png(path: Path, label: str) -> Path:
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.text(0.5, 0.5, label)
+    fig.savefig(path, dpi=20)
+    plt.close(fig)
+    return path
+
+
+def _stage_run(stage: str, metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None,
+               files: dict[str, object] | None = None, params: dict[str, object] | None = None) -> str:
+    """A FINISHED run like a stage's: tag auforget.stage, metrics, artifacts (str: text, Path: file, DataFrame: CSV)."""
+    with mlflow.start_run(run_name=stage) as run:
+        mlflow.set_tags({"auforget.stage": stage, **(tags or {})})
+        if params:
+            mlflow.log_params(params)
+        if metrics:
+            mlflow.log_metrics(metrics)
+        for name, content in (files or {}).items():
+            folder, _, base = name.rpartition("/")
+            if isinstance(content, pd.DataFrame):
+                mlflow.log_text(content.to_csv(index=False), name)
+            elif isinstance(content, Path):
+                mlflow.log_artifact(str(content), artifact_path=folder or None)
+                assert content.name == base
+            else:
+                mlflow.log_text(str(content), name)
+        return run.info.run_id
+
+
+def _register(name: str, run_id: str, alias: str, tags: dict[str, str]) -> str:
+    client = MlflowClient()
+    try:
+        client.create_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        pass  # already registered
+    version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
+    client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+def _pain_models() -> dict[int, tuple[str, str]]:
+    """FreezeB0..B5 transfer runs registered as auforget-pain@freezeb<i>: {i: (run id, version)}."""
+    out = {}
+    for i in range(6):
+        metrics = {"test_accuracy": 0.7 + 0.01 * i}
+        for measure in ("precision", "recall", "f1"):
+            for cls in ("pain", "no_pain", "macro"):
+                metrics[f"test_{measure}_{cls}"] = 0.5 + 0.01 * i
+        metrics["test_recall_pain"] = PAIN_RECALL[i]
+        run_id = _stage_run(f"transfer-b{i}", metrics, {"freeze_blocks": str(i)}, params={"transfer.freeze": i})
+        out[i] = (run_id, _register(tracking.PAIN_MODEL, run_id, tracking.freeze_alias(i), {"freeze_blocks": str(i)}))
+    return out
+
+
+def _full_evidence(tmp: Path) -> dict[str, object]:
+    """Every stage's evidence; returns the run ids and versions the report should show."""
+    pain = _pain_models()
+    emotion_run = _stage_run("emotion", {**{f"test_recall_{e}": 0.3 + 0.05 * k for k, e in enumerate(EMOTIONS)},
+                                         "test_recall_macro": 0.4771, "test_accuracy": 0.5123})
+    _register(tracking.EMOTION_MODEL, emotion_run, tracking.BASE_ALIAS, {})
+    recalls = pd.DataFrame({"emotion": EMOTIONS, "n": 10, "base": 0.8,
+                            **{f"b{i}": 0.2 + 0.1 * i for i in range(6)}})
+    vs_b5 = pd.DataFrame([{"model_a": f"b{k}", "model_b": "b5", "emotion": e, "n": 10, "n01": 1, "n10": 7,
+                           "statistic": 4.5, "method": "exact",
+                           "pvalue": 0.0011 if e == "surprise" else 0.5,
+                           "pvalue_holm": 0.0088 if e == "surprise" else 0.9}
+                          for k in range(5) for e in EMOTIONS])
+    forgetting_run = _stage_run("forgetting", {"n_significant_vs_b5": 5}, files={
+        "recalls.png": _png(tmp / "recalls.png", "recalls"), "recalls.csv": recalls,
+        "mcnemar_vs_b5.csv": vs_b5, "mcnemar_pairwise.csv": vs_b5.assign(model_b="base")})
+    ranking = pd.DataFrame([{"emotion": label, "region": region, "aus": aus, "mass_share": 0.3, "null_share": 0.1,
+                             "effect_size": effect, "p_value": 0.004 if effect > 1 else 0.6,
+                             "p_holm": 0.02 if effect > 1 else 1.0, "n_images": 3, "area_share": 0.1}
+                            for label in ("surprise", "all")
+                            for region, aus, effect in (("brows", "1,2,4", 2.345), ("lip_corners", "12,14", 0.25))])
+    saliency_run = _stage_run("saliency-b0", {"saliency_n_surprise": 3}, files={
+        "saliency/surprise_grid.png": _png(tmp / "surprise_grid.png", "grid"),
+        "saliency/au_ranking.csv": ranking,
+        "saliency/notes.txt": "surprise: 3 of 4 qualifying images selected."})
+    probes = {}
+    _stage_run("probes-b0-au14", {"probe_t": 99.0}, {"auforget.variant": "peak"})   # older: must not be shown
+    for au, variant, p in ((14, "peak", 0.0004), (5, "peak_mouthless", 0.3)):
+        probes[au] = _stage_run(f"probes-b0-au{au}", {
+            "probe_f1_mean_b5": 0.812, "probe_f1_mean_b0": 0.645, "probe_t": 7.25 + au, "probe_p": p,
+            "probe_t_corrected": 1.75 + au, "probe_p_corrected": 0.2, "probe_baseline_f1_b5": 0.456,
+            "probe_baseline_f1_b0": 0.432}, {"auforget.variant": variant}, files={
+            "probes/probe_f1.png": _png(tmp / "probe_f1.png", f"au{au}"),
+            "probes/conclusion.txt": f"B5 encodes AU{au} better than B0 (conclusion {au})."})
+    tradeoff = pd.DataFrame({"model": [f"FreezeB{i}" for i in range(6)], "pain_recall": list(PAIN_RECALL.values()),
+                             "recall_surprise": [0.2 + 0.1 * i for i in range(6)], "pareto": True})
+    promote_run = _stage_run("promote", {"champion_freeze": CHAMPION}, {"auforget.champion": f"FreezeB{CHAMPION}"},
+                             files={"tradeoff.png": _png(tmp / "tradeoff.png", "tradeoff"), "tradeoff.csv": tradeoff,
+                                    "rule.txt": f"{RULE}\nchampion: FreezeB{CHAMPION}\n"})
+    client = MlflowClient()
+    champion_version = pain[CHAMPION][1]
+    for k, v in {"champion_rule": RULE, "champion_score": "0.6543", "champion_pain_recall": "0.7100",
+                 "champion_recall_surprise": "0.4000", "champion_pareto_models": "FreezeB1,FreezeB2"}.items():
+        client.set_model_version_tag(tracking.PAIN_MODEL, champion_version, k, v)
+    client.set_registered_model_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS, champion_version)
+    return {"pain": pain, "emotion": emotion_run, "forgetting": forgetting_run, "saliency": saliency_run,
+            "probes": probes, "promote": promote_run, "champion_version": champion_version}
+
+
+@pytest.fixture(autouse=True)
+def _no_exported_experiment(monkeypatch):
+    """mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID, which tracking.configure reads as "launched by
+    `mlflow run`": without clearing it, a test would log into the experiment id of another test's store."""
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    yield
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+def _configure(root: Path, mp: pytest.MonkeyPatch) -> Params:
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    params = Params(data=DataConfig(synthetic=True))
+    tracking.configure(params.tracking)
+    return params
+
+
+def _report_runs() -> list:
+    """Report runs, newest first."""
+    return mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string="tags.`auforget.stage` = 'report'", order_by=["attributes.start_time DESC"])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Path, dict[str, object]]:
+    """A project folder whose store holds every stage's evidence (built once: it is the slow part)."""
+    root = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        _configure(root, mp)
+        ids = _full_evidence(root)
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    return root, ids
+
+
+@pytest.fixture
+def full(store, monkeypatch) -> tuple[Path, Params, dict[str, object]]:
+    root, ids = store
+    return root, _configure(root, monkeypatch), ids
+
+
+def test_report_shows_all_evidence_offline_and_is_logged(full):
+    root, params, ids = full
+    metrics = run_report(params, progress=False)
+    assert metrics["report_sections"] == 7 and metrics["report_sections_missing"] == 0
+
+    page = (root / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "not available" not in page
+    # offline: inline CSS, embedded images, no scripts, nothing fetched from the internet
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 5   # recalls, grid, 2 probes, tradeoff
+    assert not re.search(r'src="(?!data:)', page)
+    # header
+    assert "Synthetic data" in page and tracking.code_version() in page and "sqlite:///" in page
+    # Table 1: all six pain models with their numbers and runs, the champion starred
+    for i, (run_id, _) in ids["pain"].items():
+        assert f"FreezeB{i}" in page and run_id in page
+        assert f"{PAIN_RECALL[i]:.3f}" in page
+    assert f"FreezeB{CHAMPION} \u2605" in page
+    assert "0.477" in page and "0.512" in page and ids["emotion"] in page        # base emotion model
+    # forgetting: recall table, McNemar rows, significant Holm p highlighted
+    assert ids["forgetting"] in page
+    assert page.count("<td>exact</td>") >= 5 * len(EMOTIONS)
+    assert '<td class="sig">0.009 *</td>' in page and '<td class="sig">0.001 *</td>' in page
+    assert '<td class="sig">0.900' not in page
+    # saliency: grid and the top of the AU ranking
+    assert ids["saliency"] in page and "LRP maps for surprise" in page
+    assert "brows" in page and "1,2,4" in page and "2.345" in page and "3 of 4 qualifying" in page
+    # probes: both t-tests and the baseline, for each probe, newest run only
+    for au, run_id in ids["probes"].items():
+        assert f"probes-b0-au{au}" in page and run_id in page and f"conclusion {au}" in page
+        assert f"{7.25 + au:.3f}" in page and f"{1.75 + au:.3f}" in page
+    assert "99.000" not in page
+    assert "0.456" in page and "0.432" in page and "corrected resampled t-test" in page
+    assert '<td class="sig">4.0e-04 *</td>' in page and "peak_mouthless" in page
+    # trade-off and the promoted model with its rule
+    assert ids["promote"] in page
+    assert f"<strong>FreezeB{CHAMPION}</strong> is <code>auforget-pain@champion</code>" in page
+    assert RULE.replace(">", "&gt;") in page and "FreezeB1,FreezeB2" in page and "0.654" in page
+
+    run = _report_runs()[0]
+    assert run.info.status == "FINISHED" and run.info.run_id in page
+    assert [a.path for a in MlflowClient().list_artifacts(run.info.run_id, "report")] == ["report/report.html"]
+    assert run.data.tags["auforget.upstream_run.promote"] == ids["promote"]
+    assert run.data.metrics == metrics
+
+
+def test_reuse_skips_the_run_and_restores_the_file(full):
+    root, params, _ = full
+    first = run_report(params, progress=False)
+    runs = len(_report_runs())
+    path = root / "reports" / "report.html"
+    original = path.read_text(encoding="utf-8")
+    path.unlink()
+    again = run_report(params, progress=False, reuse=True)
+    assert again == first and len(_report_runs()) == runs
+    assert path.read_text(encoding="utf-8") == original
+    run_report(params, progress=False)            # without reuse: a new report run
+    assert len(_report_runs()) == runs + 1
+
+
+def test_missing_evidence_gives_not_available_sections(tmp_path, monkeypatch):
+    params = _configure(tmp_path, monkeypatch)
+    out = tmp_path / "elsewhere"
+    params = dataclasses.replace(params, report=ReportConfig(out=str(out)), data=DataConfig(synthetic=False))
+    # an empty store
+    assert run_report(params, progress=False) == {"report_sections": 0.0, "report_sections_missing": 7.0}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "auforget transfer --freeze" in page and "Synthetic data" not in page
+
+    # nothing but the pain models
+    pain = _pain_models()
+    assert run_report(params, progress=False) == {"report_sections": 1.0, "report_sections_missing": 6.0}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert all(run_id in page for run_id, _ in pain.values())
+    for command in ("auforget emotion", "auforget forgetting", "auforget saliency", "auforget probes",
+                    "auforget promote"):
+        assert f"not available:</strong> run <code>{command}" in page
+    assert "http://" not in page and "https://" not in page
+
+    # a forgetting run without its artifacts
+    _stage_run("forgetting")
+    assert run_report(params, progress=False)["report_sections"] == 2
+    assert "no mcnemar_vs_b5.csv" in (out / "report.html").read_text(encoding="utf-8")
+
+    # a saliency run with an unreadable ranking: that section says so, the rest is written
+    _stage_run("saliency-b1", files={"saliency/au_ranking.csv": ""})
+    assert run_report(params, progress=False)["report_sections"] == 2
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "run <code>auforget saliency</code> (its evidence could not be read" in page
+
+
+def test_table_escapes_formats_and_highlights():
+    frame = pd.DataFrame({"name": ["<b>x</b>", "y"], "value": [0.12345, float("nan")], "n": [3, 4],
+                          "p": [0.0001, 0.2]})
+    html = table(frame, p_columns=("p",), alpha=0.05)
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x" not in html
+    assert "<td>0.123</td>" in html and "<td>\u2013</td>" in html and "<td>3</td>" in html
+    assert '<td class="sig">1.0e-04 *</td>' in html and "<td>0.200</td>" in html
+    assert fmt_p(0.05, 0.05) == "0.050" and fmt_p(float("nan"), 0.05) == "\u2013"
