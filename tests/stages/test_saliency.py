@@ -67,6 +67,9 @@ def _predictions(b5: bool) -> pd.DataFrame:
 def _log_retrain(freeze: int, seed: int, predictions: pd.DataFrame) -> None:
     torch.manual_seed(seed)
     model = build_vgg16("small", len(EMOTIONS))
+    with torch.no_grad():  # an untrained net's evidence can be all negative; keep it positive so maps are not empty
+        for layer in (model.head[1], model.head[-1]):
+            layer.weight.abs_()
     with mlflow.start_run(run_name=f"retrain-b{freeze}") as run:
         mlflow.log_text(predictions.to_csv(index=False), "predictions.csv")
         info = log_torch_model(model)
