@@ -28,6 +28,21 @@ from auforget.train import FitSettings, fit, make_loader, predict
 from common import scratch_study
 
 
+def base_blocks(work: Path):
+    """The trained emotion model's conv blocks when the work folder has a study's MLflow store
+    (so the recalls mean something), else None (random blocks: only the timing is meaningful)."""
+    if not (work / "mlflow.db").exists():
+        return None, "random (no mlflow.db in the work folder: run `auforget emotion` there for real features)"
+    import mlflow.pytorch
+
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
+    try:
+        model = mlflow.pytorch.load_model("models:/auforget-emotion@base", map_location="cpu")
+    except Exception as exc:  # no registered base model in that store
+        return None, f"random ({exc.__class__.__name__}: no auforget-emotion@base)"
+    return model.blocks.state_dict(), "auforget-emotion@base from the work folder's store"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="demo", choices=("tiny", "demo"))
@@ -49,9 +64,13 @@ def main() -> None:
     device = torch.device("cpu")
     test_loader = make_loader(data.dataset("test"), 64, shuffle=False, seed=0)
     results = {}
+    blocks, origin = base_blocks(work)
     for route in ("images", "cached"):
         torch.manual_seed(0)
-        model = freeze_blocks(build_vgg16("small", 8), 5)
+        model = build_vgg16("small", 8)
+        if blocks is not None:
+            model.blocks.load_state_dict(blocks)
+        freeze_blocks(model, 5)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as ckpt:
             if route == "cached":
@@ -70,6 +89,7 @@ def main() -> None:
         results[route] = {"seconds": round(seconds, 2), "recall_macro": round(m["recall_macro"], 4),
                           **{f"recall_{e}": round(m[f"recall_{e}"], 3) for e in EMOTIONS}}
     ratio = results["images"]["seconds"] / results["cached"]["seconds"]
+    print(f"conv blocks: {origin}")
     print(f"data: {args.scale} synthetic AffectNet, {len(data.splits['train'])} train images, {args.epochs} epochs, "
           f"{args.views} cached view(s), CPU threads {torch.get_num_threads()}")
     print(f"{'route':8} {'seconds':>8} {'macro recall':>13}")
