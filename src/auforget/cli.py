@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Models are logged as pickles on purpose (the pt2 graph format drops the named blocks that
+    # freezing, head replacement and LRP need); MLflow warns about that on every model.
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     try:
         params = load_params(args.params)
         fields = STAGES[args.stage][1]

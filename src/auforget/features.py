@@ -8,11 +8,33 @@ views = 0 the cache holds the plain (un-augmented) images.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from auforget.models import VGG16Blocks
+
+
+MAX_CACHE_SHARE = 0.5  # of physical memory
+
+
+def check_cache_size(n_rows: int, feature_dim: int, desc: str) -> None:
+    """Refuse a cache that would not fit in memory, before spending time on it.
+
+    The paper profile's block-5 output is 25,088 floats per image, so caching all of AffectNet's
+    273k training images would take about 27 GB.
+    """
+    need = n_rows * feature_dim * 4
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > MAX_CACHE_SHARE * total:
+        raise ValueError(f"{desc}: caching {n_rows} feature maps of {feature_dim} floats needs {need / 2**30:.1f} GiB, "
+                         f"more than half of this machine's {total / 2**30:.1f} GiB; set cached_features: false "
+                         f"(or fewer augmented_views, or max_train_images) for this stage in params.yaml")
 
 
 @torch.no_grad()
@@ -25,8 +47,9 @@ def extract_features(model: VGG16Blocks, dataset: Dataset, *, batch_size: int, d
     """
     model.eval()
     model.to(device)
-    feats, labels = [], []
     passes = max(views, 1)
+    check_cache_size(len(dataset) * passes, model.profile.feature_dim, desc)
+    feats, labels = [], []
     for view in range(passes):
         torch.manual_seed(seed * 7_919 + view)
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)

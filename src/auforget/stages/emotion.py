@@ -14,9 +14,9 @@ import numpy as np
 
 from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
-from auforget.metrics import write_metrics_json
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
+from auforget.metrics import write_metrics_json
 from auforget.models import get_profile, initial_model
 from auforget.train import FitSettings
 

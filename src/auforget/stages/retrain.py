@@ -15,9 +15,9 @@ import numpy as np
 
 from auforget import tracking
 from auforget.classifier import fingerprint, log_torch_model, train_and_record
-from auforget.metrics import write_metrics_json
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
+from auforget.metrics import write_metrics_json
 from auforget.models import N_BLOCKS, freeze_blocks, replace_head
 from auforget.stages.emotion import CHECKPOINTS, emotion_data
 from auforget.train import FitSettings

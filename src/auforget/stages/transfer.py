@@ -14,9 +14,9 @@ import mlflow
 
 from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
-from auforget.metrics import write_metrics_json
 from auforget.config import PAIN_CLASSES, Params, flat
 from auforget.losses import FocalLoss
+from auforget.metrics import write_metrics_json
 from auforget.models import N_BLOCKS, freeze_blocks, get_profile, replace_head
 from auforget.stages.emotion import CHECKPOINTS
 from auforget.train import FitSettings
