@@ -166,3 +166,18 @@ def test_failed_run_is_marked_failed_keeps_checkpoint_and_resumes(in_trained, tm
     assert resumed.data.tags["auforget.resumed_after_epoch"] == "2"
     assert metrics["test_accuracy"] == resumed.data.metrics["test_accuracy"]
     assert not (Path("checkpoints") / "transfer-b3").exists()
+
+
+def test_same_seed_same_numbers_across_fresh_stores(tiny_data, tmp_path, monkeypatch):
+    """Determinism of a whole stage: two stores, same seed, identical test metrics; another seed differs."""
+    params = tiny_data.with_overrides("emotion", epochs=1, batch_size=16, max_train_images=48)
+    results = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        folder = tmp_path / name
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        results.append(run_emotion(params.with_overrides("emotion", seed=seed), progress=False))
+    assert results[0] == results[1]
+    assert results[0] != results[2]
