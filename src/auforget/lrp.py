@@ -228,10 +228,12 @@ def overlay_grid(images, columns: Sequence[tuple[str, object]], path: str | Path
         axes[i, 0].imshow(grey[i], cmap="gray", vmin=0, vmax=1, extent=extent)
         for j, (title, maps) in enumerate(cols, start=1):
             axes[i, j].imshow(grey[i], cmap="gray", vmin=0, vmax=1, extent=extent)
-            axes[i, j].imshow(maps[i], cmap=cmap, vmin=0, vmax=1, alpha=np.clip(alpha * maps[i], 0, 1),
+            # sqrt: LRP evidence is concentrated in few pixels; a linear opacity hides the rest
+            axes[i, j].imshow(maps[i], cmap=cmap, vmin=0, vmax=1, alpha=np.clip(alpha * np.sqrt(maps[i]), 0, 1),
                               extent=extent, interpolation="nearest")
         if row_titles is not None:
-            axes[i, 0].set_ylabel(str(row_titles[i]), fontsize=8)
+            title = str(row_titles[i])
+            axes[i, 0].set_ylabel(title if len(title) <= 16 else "…" + title[-15:], fontsize=7)
     for j, title in enumerate(["input"] + [t for t, _ in cols]):
         axes[0, j].set_title(title, fontsize=9)
     for ax in axes.flat:
@@ -239,7 +241,8 @@ def overlay_grid(images, columns: Sequence[tuple[str, object]], path: str | Path
         ax.set_yticks([])
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+    top = 1 - 0.45 / (cell_inches * n + 0.4) if suptitle else 1   # keep the column titles clear of it
+    fig.tight_layout(rect=(0, 0, 1, top))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
