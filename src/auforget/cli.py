@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import typing
+from pathlib import Path
 
 from auforget.config import Params, load_params
 
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     # freezing, head replacement and LRP need); MLflow warns about that on every model.
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     try:
+        if not Path(args.params).exists():
+            logging.getLogger("auforget").warning("%s not found in %s: using the built-in defaults", args.params, Path.cwd())
         params = load_params(args.params)
         fields = STAGES[args.stage][1]
         values = {name: getattr(args, name) for name in fields if getattr(args, name) not in (None, "")}
