@@ -12,9 +12,13 @@ import dataclasses
 import importlib
 import json
 import logging
+import signal
 import sys
 import typing
 from pathlib import Path
+
+from filelock import Timeout
+from mlflow.exceptions import MlflowException
 
 from auforget.config import Params, load_params
 
@@ -56,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=meta,
                            help=f"overrides {stage}.{name} in params.yaml")
         if stage == "tune":
-            p.add_argument("--write-params", action="store_true", help="write the best gamma back into params.yaml")
+            p.add_argument("--write-params", nargs="?", const="true", default="false", metavar="BOOL",
+                           help="write the best gamma (and lr when tuned) back into params.yaml")
     return parser
 
 
@@ -69,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     # Models are logged as pickles on purpose (the pt2 graph format drops the named blocks that
     # freezing, head replacement and LRP need); MLflow warns about that on every model.
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
+    # SIGTERM (a scheduler's kill, `kill PID`) becomes SystemExit, so the open MLflow runs are
+    # closed as FAILED and the last epoch checkpoint stays for a resume.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if not Path(args.params).exists():
             logging.getLogger("auforget").warning("%s not found in %s: using the built-in defaults", args.params, Path.cwd())
@@ -79,11 +87,20 @@ def main(argv: list[str] | None = None) -> int:
             params = params.with_overrides(args.stage, **values)
         module = importlib.import_module(f"auforget.stages.{args.stage}")
         run = getattr(module, f"run_{args.stage}")
-        extra = {"params_path": args.params, "write_params": args.write_params} if args.stage == "tune" else {}
+        extra = {}
+        if args.stage == "tune":
+            flag = str(args.write_params).strip().lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no", ""):
+                raise ValueError(f"--write-params: expected true or false, got {args.write_params!r}")
+            extra = {"params_path": args.params, "write_params": flag in ("true", "1", "yes")}
         if args.stage == "main":
             extra = {"params_path": args.params}
         result = run(params, progress=not args.quiet, **extra)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError, FloatingPointError, MlflowException, Timeout) as exc:
+        # Expected failures (bad parameters, missing or unreadable files, a diverged loss, an
+        # unreachable tracking server, a held lock) get one clear line; -v shows the traceback.
+        if args.verbose:
+            raise
         print(f"auforget {args.stage}: error: {exc}", file=sys.stderr)
         return 2
     if isinstance(result, dict):

@@ -49,6 +49,7 @@ class PrepareConfig:
     unbc_pool_per_class: int = 500
     unbc_val_size: int = 100
     ckplus_mouth_crop_fraction: float = 0.4
+    verify_images: bool = True
 
     def __post_init__(self) -> None:
         _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)

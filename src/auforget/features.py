@@ -49,14 +49,20 @@ def extract_features(model: VGG16Blocks, dataset: Dataset, *, batch_size: int, d
     model.to(device)
     passes = max(views, 1)
     check_cache_size(len(dataset) * passes, model.profile.feature_dim, desc)
-    feats, labels = [], []
+    if len(dataset) == 0:
+        raise ValueError(f"{desc}: no images to extract features from")
+    # Filled in place: collecting batches and concatenating would briefly need twice the memory.
+    side = model.profile.feature_side
+    feats = torch.empty((len(dataset) * passes, model.profile.widths[-1], side, side))
+    labels = torch.empty(len(dataset) * passes, dtype=torch.long)
+    row = 0
     for view in range(passes):
         torch.manual_seed(seed * 7_919 + view)
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
         label = f"{desc} view {view + 1}/{passes}" if views else desc
         for images, y in tqdm(loader, desc=label, leave=False, disable=not progress, unit="batch"):
-            feats.append(model.features(images.to(device)).float().cpu())
-            labels.append(y)
-    if not feats:
-        raise ValueError(f"{desc}: no images to extract features from")
-    return TensorDataset(torch.cat(feats), torch.cat(labels))
+            out = model.features(images.to(device)).float().cpu()
+            feats[row:row + len(out)] = out
+            labels[row:row + len(out)] = torch.as_tensor(y)
+            row += len(out)
+    return TensorDataset(feats[:row], labels[:row])

@@ -105,12 +105,16 @@ def _targets(target: int | torch.Tensor | Sequence[int], n: int) -> torch.Tensor
 
 
 def relevance(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | Sequence[int],
-              composite_name: str = DEFAULT_COMPOSITE, *, batch_size: int | None = None) -> torch.Tensor:
+              composite_name: str = DEFAULT_COMPOSITE, *, batch_size: int | None = None,
+              start: str = "logit") -> torch.Tensor:
     """LRP relevance of `images` (N, 3, H, W) for the `target` class logit -> (N, H, W).
 
-    target is one class index for all images or one per image. The output relevance is the
-    one-hot target times the logit, so (up to biases and stabilisers) the map sums to the target
-    logit. Relevance is summed over colour channels and returned raw (signed); see `normalise`.
+    target is one class index for all images or one per image. With start="logit" the output
+    relevance is the one-hot target times the logit, so (up to biases and stabilisers) the map
+    sums to the target logit. A negative logit flips the whole map's sign, which `normalise`
+    then clips to nothing; start="onehot" explains the target class with relevance 1 instead,
+    whatever the logit's sign -- what the saliency stage needs for images a model got wrong.
+    Relevance is summed over colour channels and returned raw (signed); see `normalise`.
 
     The model runs in eval mode inside the composite's context (hooks and the batch-norm merge
     exist only there), and every module's training flag is restored afterwards; parameters,
@@ -119,6 +123,8 @@ def relevance(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor
     """
     if images.ndim != 4:
         raise ValueError(f"relevance: images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if start not in ("logit", "onehot"):
+        raise ValueError(f"relevance: start must be 'logit' or 'onehot', got {start!r}")
     n = images.shape[0]
     targets = _targets(target, n)
     param = next(model.parameters(), None)
@@ -132,16 +138,18 @@ def relevance(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor
     try:
         model.eval()
         with torch.enable_grad(), comp.context(model) as hooked:
-            for start in range(0, n, step):
-                x = images[start:start + step].detach().to(device=device, dtype=dtype).clone().requires_grad_(True)
-                t = targets[start:start + step].to(device)
+            for begin in range(0, n, step):
+                x = images[begin:begin + step].detach().to(device=device, dtype=dtype).clone().requires_grad_(True)
+                t = targets[begin:begin + step].to(device)
                 out = hooked(x)
                 if out.ndim != 2:
                     raise ValueError(f"relevance: model output must be (N, classes) logits, got {tuple(out.shape)}")
                 if int(t.min()) < 0 or int(t.max()) >= out.shape[1]:
                     raise ValueError(f"relevance: target classes must lie in 0..{out.shape[1] - 1}, got {t.tolist()}")
-                # start from the target logit: R_out = one_hot(target) * logit
-                start_rel = torch.zeros_like(out).scatter_(1, t[:, None], 1.0) * out.detach()
+                # R_out = one_hot(target) * logit, or the one-hot alone
+                start_rel = torch.zeros_like(out).scatter_(1, t[:, None], 1.0)
+                if start == "logit":
+                    start_rel = start_rel * out.detach()
                 (rel,) = torch.autograd.grad(out, x, grad_outputs=start_rel)
                 chunks.append(rel.sum(dim=1).detach())
     finally:

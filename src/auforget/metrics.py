@@ -75,6 +75,11 @@ def write_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
 METRICS_DIR = Path("metrics")
 
 
+def split_metrics_of_test(metrics: dict[str, float]) -> dict[str, float]:
+    """The test-split numbers of a training run (what its metrics/<stage>.json holds)."""
+    return {k: v for k, v in metrics.items() if k.startswith("test_")}
+
+
 def write_metrics_json(name: str, metrics: dict[str, float], folder: Path = METRICS_DIR) -> Path:
     """metrics/<name>.json: the headline numbers DVC shows with `dvc metrics show`."""
     import json

@@ -107,10 +107,15 @@ def register(model_uri: str, name: str, *, aliases: list[str], tags: dict[str, s
     """
     client = MlflowClient()
     version = mlflow.register_model(model_uri, name, tags=tags)
-    if description:
-        client.update_model_version(name, version.version, description=description)
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version.version)
+    try:
+        if description:
+            client.update_model_version(name, version.version, description=description)
+        for alias in aliases:
+            client.set_registered_model_alias(name, alias, version.version)
+    except BaseException:
+        # A version without its aliases would be a half-written registry entry: take it back.
+        client.delete_model_version(name, version.version)
+        raise
     log.info("registered %s version %s (aliases %s)", name, version.version, ", ".join(aliases))
     return str(version.version)
 
@@ -123,12 +128,19 @@ def resolve_alias(name: str, alias: str, *, hint: str):
         raise ValueError(f"no registered model {name}@{alias} in {mlflow.get_tracking_uri()}; {hint}") from None
 
 
-def load_model(name: str, alias: str, *, hint: str):
-    """(torch model, ModelVersion) for name@alias; clear error if it is not registered yet."""
+def load_model(name: str, alias: str, *, hint: str, profile: str | None = None):
+    """(torch model, ModelVersion) for name@alias; clear error if it is not registered yet, or
+    (with `profile`) if it was trained with another model profile than params.yaml names."""
     import mlflow.pytorch
+
+    from auforget.models import get_profile
 
     version = resolve_alias(name, alias, hint=hint)
     model = mlflow.pytorch.load_model(f"models:/{name}@{alias}", map_location="cpu")
+    if profile is not None and getattr(model, "profile", None) != get_profile(profile):
+        raise ValueError(f"{name}@{alias} (version {version.version}) was trained with another model profile than "
+                         f"params.yaml model.profile={profile!r} ({getattr(model, 'profile', None)}); retrain the "
+                         f"models upstream of it with this profile, or set model.profile back")
     return model, version
 
 
@@ -158,10 +170,31 @@ def find_finished_run(key: str) -> Run | None:
     return runs[0] if runs else None
 
 
-def reused(run: Run, stage: str) -> dict[str, float]:
-    """Note a reused run on the open parent run and hand back its metrics."""
+def reused(run: Run, stage: str, model: tuple[str, list[str]] | None = None) -> dict[str, float]:
+    """Note a reused run on the open parent run and hand back its metrics.
+
+    `model` = (registered name, aliases) for stages that register a model: the aliases are moved
+    back to the version that run logged, so downstream steps read the model whose metrics these
+    are, even if another run (a manual one with other parameters, say) moved them since.
+    """
     log.info("%s: reusing finished run %s (same entry point, parameters, code, data and upstream runs)",
              stage, run.info.run_id)
     if mlflow.active_run() is not None:
         mlflow.set_tag(f"auforget.reused.{stage}", run.info.run_id)
+    if model is not None:
+        name, aliases = model
+        client = MlflowClient()
+        versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+        if not versions:
+            raise ValueError(f"{stage}: run {run.info.run_id} finished but has no {name} version; "
+                             f"delete the run or rerun the stage")
+        version = str(max(int(v.version) for v in versions))
+        for alias in aliases:
+            try:
+                current = str(client.get_model_version_by_alias(name, alias).version)
+            except MlflowException:
+                current = None
+            if current != version:
+                client.set_registered_model_alias(name, alias, version)
+                log.info("%s: alias %s@%s moved back to version %s", stage, name, alias, version)
     return dict(run.data.metrics)

@@ -50,7 +50,13 @@ class FitResult:
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when present (with deterministic cuDNN kernels, so a seed still fixes the numbers)."""
+    if torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, device: torch.device | None = None) -> DataLoader:
@@ -63,8 +69,10 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, 
     generator.manual_seed(seed)
     cuda = device is not None and device.type == "cuda"
     workers = min(8, os.cpu_count() or 1) if cuda else 0
+    # Workers are not persistent: each epoch's iterator then draws the workers' seeds from the
+    # generator `fit` has just re-seeded, so augmentation in workers is reproducible on resume.
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+                      num_workers=workers, pin_memory=cuda, persistent_workers=False)
 
 
 def make_optimizer(model: nn.Module, s: FitSettings) -> torch.optim.Optimizer:

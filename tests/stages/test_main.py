@@ -50,6 +50,14 @@ def test_main_runs_the_study_then_reuses_every_step(tmp_path):
     assert sum(k.startswith("auforget.reused.") for k in new[0].data.tags) >= len(TRAINING | ANALYSIS) - 1
     assert client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
 
+    # A manual run with other parameters moves freezeb2; the next main reuses its own run and
+    # moves the alias back, so downstream steps read the model whose metrics main reports.
+    studied = client.get_model_version_by_alias("auforget-pain", "freezeb2").version
+    run(["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "1"], project)
+    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version != studied
+    run(["auforget", "--quiet", "main"], project)
+    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version == studied
+
 
 def _concurrent_transfers(project, extra=()) -> list[subprocess.CompletedProcess]:
     env = environment(project)

@@ -22,6 +22,10 @@ def test_prepare_writes_splits_metrics_and_counts_skips(tiny_data, tmp_path, mon
     fields[1] = "NULL"                                   # a NULL face box
     lines[1] = ",".join(fields)
     listing.write_text("\n".join(lines) + "\n")
+    rows = (raw / "affectnet" / "Manually_Annotated_file_lists" / "validation.csv").read_text().splitlines()[1:]
+    kept = next(r.split(",") for r in rows if int(r.split(",")[6]) < 8)   # a test image of a kept class
+    truncated = raw / "affectnet" / "Manually_Annotated_Images" / kept[0]
+    truncated.write_bytes(truncated.read_bytes()[: len(truncated.read_bytes()) // 2])   # header intact, data cut
     victim = raw / "unbc" / "Frame_Labels" / "PSPI"
     first = sorted(victim.rglob("*_facs.txt"))[0]
     first.write_text("")                                 # an empty PSPI label file
@@ -31,6 +35,9 @@ def test_prepare_writes_splits_metrics_and_counts_skips(tiny_data, tmp_path, mon
     metrics = run_prepare(params, progress=False)
     assert metrics["affectnet_skipped_null_box"] == 1
     assert metrics["unbc_skipped_empty_label_file"] == 1
+    assert metrics["affectnet_skipped_unreadable_image"] == 1
+    test = pd.read_csv(tmp_path / "splits" / "affectnet" / "test.csv")
+    assert not any(p.endswith(kept[0]) for p in test["path"])
     stored = json.loads((tmp_path / "metrics" / "prepare.json").read_text())
     assert stored["affectnet_skipped_null_box"] == 1
     report = (tmp_path / "metrics" / "prepare_skipped.txt").read_text()

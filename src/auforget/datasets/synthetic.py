@@ -134,8 +134,10 @@ def _run(jobs: list, fn: Callable, workers: int | None, progress: bool, desc: st
                 results.append(fn(job))
                 bar.update()
         else:
+            # Not "fork": the calling process may hold threads (MLflow, torch, DVC's own) whose
+            # locks a forked child inherits mid-use and then waits on forever.
             methods = mp.get_all_start_methods()
-            ctx = mp.get_context("fork" if "fork" in methods else None)
+            ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
             with ctx.Pool(workers) as pool:
                 for result in pool.imap(fn, jobs, chunksize=max(1, min(24, len(jobs) // (4 * workers)))):
                     results.append(result)

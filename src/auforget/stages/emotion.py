@@ -16,7 +16,7 @@ from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
-from auforget.metrics import write_metrics_json
+from auforget.metrics import split_metrics_of_test, write_metrics_json
 from auforget.models import get_profile, initial_model
 from auforget.train import FitSettings
 
@@ -36,7 +36,9 @@ def run_emotion(params: Params, *, progress: bool = True, reuse: bool = False) -
     tracking.configure(params.tracking)
     key = fingerprint("emotion", flat(cfg), flat(params.model), data.files_digest())
     if reuse and (done := tracking.find_finished_run(key)):
-        return tracking.reused(done, "emotion")
+        metrics = tracking.reused(done, "emotion", model=(tracking.EMOTION_MODEL, [tracking.BASE_ALIAS]))
+        write_metrics_json("emotion", split_metrics_of_test(metrics))
+        return metrics
     counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
     weights = class_balanced_weights(counts, cfg.beta)
     model, weights_note = initial_model(params.model.profile, len(EMOTIONS),

@@ -119,7 +119,9 @@ def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False
     versions = model_versions()
     key = fingerprint("forgetting", flat(cfg), {n: (v.run_id, v.version) for n, v in versions.items()})
     if reuse and (done := tracking.find_finished_run(key)):
-        return tracking.reused(done, "forgetting")
+        metrics = tracking.reused(done, "forgetting")
+        write_metrics_json("forgetting", metrics)
+        return metrics
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
     with tracking.stage_run("forgetting", flat(cfg, "forgetting."), tags=tags), tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"

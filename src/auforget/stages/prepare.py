@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
 
 from auforget.config import Params
 from auforget.datasets.affectnet import read_affectnet
 from auforget.datasets.ckplus import read_ckplus
+from auforget.datasets.manifest import Skips
 from auforget.datasets.splits import class_counts, split_affectnet, split_ckplus, split_unbc
 from auforget.datasets.unbc import read_unbc
 
@@ -35,6 +40,10 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
         "unbc": split_unbc(unbc.manifest, cfg),
         "ckplus": split_ckplus(ckplus.manifest, cfg),
     }
+    if cfg.verify_images:
+        for name, result, root in (("affectnet", affectnet, data.affectnet_root), ("unbc", unbc, data.unbc_root),
+                                   ("ckplus", ckplus, data.ckplus_root)):
+            outputs[name] = drop_unreadable(outputs[name], Path(root), result.skipped, progress=progress, desc=name)
     splits_dir = Path(data.splits_dir)
     metrics: dict[str, float] = {}
     for name, splits in outputs.items():
@@ -58,6 +67,36 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
     (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
     log.info("prepare: wrote splits to %s", splits_dir)
     return metrics
+
+
+def drop_unreadable(splits: dict[str, pd.DataFrame], root: Path, skipped: Skips, *, progress: bool,
+                    desc: str) -> dict[str, pd.DataFrame]:
+    """Decode every image the splits use and drop (and count) those that fail.
+
+    The readers only read image headers, which a truncated JPEG passes; finding it here costs
+    one full decode per image instead of a crash hours into training.
+    """
+    paths = sorted({p for frame in splits.values() for p in frame["path"]})
+
+    def problem(rel: str) -> str | None:
+        try:
+            with Image.open(root / rel) as img:
+                img.load()
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for broken files
+            return f"{root / rel}: {exc}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        found = list(tqdm(pool.map(problem, paths), total=len(paths), desc=f"verify {desc} images",
+                          disable=not progress, leave=False))
+    bad = set()
+    for rel, message in zip(paths, found):
+        if message:
+            bad.add(rel)
+            skipped.add("unreadable_image", message)
+    if bad:
+        log.warning("prepare: %s: %d images fail to decode and were left out of the splits", desc, len(bad))
+    return {split: frame[~frame["path"].isin(bad)].reset_index(drop=True) for split, frame in splits.items()}
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -36,6 +36,7 @@ from auforget.datasets.images import ManifestImages, preset  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
 from auforget.models import VGG16Blocks, get_profile  # noqa: E402
 from auforget.probes import au_labels, compare_probes  # noqa: E402
+from auforget.train import pick_device  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ def ckplus_manifest(params: Params, au: int) -> tuple[pd.DataFrame, str]:
 @torch.no_grad()
 def conv_features(model: VGG16Blocks, images: ManifestImages, *, progress: bool, desc: str) -> np.ndarray:
     """Flattened last-conv-block outputs, one row per image, in manifest order."""
-    model.eval()
-    rows = [model.features(x).flatten(1).numpy()
+    device = pick_device()
+    model.eval().to(device)
+    rows = [model.features(x.to(device)).flatten(1).float().cpu().numpy()
             for x, _ in tqdm(DataLoader(images, batch_size=64), desc=desc, leave=False, disable=not progress)]
+    model.cpu()
     return np.concatenate(rows).astype(np.float64)
 
 
@@ -72,11 +75,14 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
                       {n: (v.run_id, v.version) for n, v in versions.items()})
     name = f"probes-b{cfg.k}-au{cfg.au}"
     if reuse and (done := tracking.find_finished_run(key)):
-        return tracking.reused(done, name)
+        metrics = tracking.reused(done, name)
+        write_metrics_json(f"probes-au{cfg.au}", metrics)
+        return metrics
     images = ManifestImages(manifest, params.data.ckplus_root, preset("eval", get_profile(params.model.profile).image_size))
     features = {}
     for model_name in names:
-        model, _ = tracking.load_model(tracking.PAIN_MODEL, tracking.freeze_alias(names[model_name]), hint="")
+        model, _ = tracking.load_model(tracking.PAIN_MODEL, tracking.freeze_alias(names[model_name]), hint="",
+                                       profile=params.model.profile)
         features[model_name] = conv_features(model, images, progress=progress, desc=f"{name} features {model_name}")
     bk = f"b{cfg.k}"
     tags = {"auforget.key": key, "auforget.variant": variant,

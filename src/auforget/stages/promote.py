@@ -149,6 +149,10 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
 def _set_champion(version: str, tags: dict[str, str]) -> None:
     """Move the alias and write the tags only where they differ, so a rerun changes nothing."""
     client = MlflowClient()
+    for previous in client.search_model_versions(f"name='{tracking.PAIN_MODEL}'"):
+        if str(previous.version) != version:   # the champion_* tags belong to the champion only
+            for k in [k for k in previous.tags if k.startswith("champion_")]:
+                client.delete_model_version_tag(tracking.PAIN_MODEL, previous.version, k)
     current = client.get_model_version(tracking.PAIN_MODEL, version)
     for k, v in tags.items():
         if current.tags.get(k) != v:

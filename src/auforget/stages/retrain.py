@@ -17,7 +17,7 @@ from auforget import tracking
 from auforget.classifier import fingerprint, log_torch_model, train_and_record
 from auforget.config import EMOTIONS, Params, flat
 from auforget.losses import FocalLoss, class_balanced_weights
-from auforget.metrics import write_metrics_json
+from auforget.metrics import split_metrics_of_test, write_metrics_json
 from auforget.models import N_BLOCKS, freeze_blocks, replace_head
 from auforget.stages.emotion import CHECKPOINTS, emotion_data
 from auforget.train import FitSettings
@@ -37,8 +37,10 @@ def run_retrain(params: Params, *, progress: bool = True, reuse: bool = False) -
                       data.files_digest(), pain.run_id, pain.version)
     name = f"retrain-b{cfg.freeze}"
     if reuse and (done := tracking.find_finished_run(key)):
-        return tracking.reused(done, name)
-    model, pain = tracking.load_model(tracking.PAIN_MODEL, alias, hint=hint)
+        metrics = tracking.reused(done, name, model=(tracking.RETRAIN_MODEL, [alias]))
+        write_metrics_json(name, split_metrics_of_test(metrics))
+        return metrics
+    model, pain = tracking.load_model(tracking.PAIN_MODEL, alias, hint=hint, profile=params.model.profile)
     replace_head(model, len(EMOTIONS), seed=cfg.seed)
     freeze_blocks(model, N_BLOCKS)
     counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))

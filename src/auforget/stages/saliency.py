@@ -160,8 +160,9 @@ def compute_maps(rows: pd.DataFrame, emotion: str, qualifying: int, data: TaskDa
         idx = range(start, min(start + BATCH, n))
         images = torch.stack([dataset[i][0] for i in idx]).to(device)
         target = torch.as_tensor(dataset.labels[list(idx)])
-        b5.append(lrp.normalise(lrp.relevance(b5_model, images, target)).cpu().numpy())
-        bk.append(lrp.normalise(lrp.relevance(bk_model, images, target)).cpu().numpy())
+        # one-hot start: Bk got these images wrong, so its true-class logit is often negative
+        b5.append(lrp.normalise(lrp.relevance(b5_model, images, target, start="onehot")).cpu().numpy())
+        bk.append(lrp.normalise(lrp.relevance(bk_model, images, target, start="onehot")).cpu().numpy())
         for i in idx:
             row = rows.iloc[i]
             faces.append(np.asarray(load_face(data.root, row, size), dtype=np.float32) / 255.0)
@@ -249,8 +250,10 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         chosen = {e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions}
 
         device = pick_device()
-        b5_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
-        bk_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
+        b5_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE),
+                                          profile=params.model.profile)
+        bk_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k),
+                                          profile=params.model.profile)
         b5_model = _check_module(b5_model, f"{tracking.RETRAIN_MODEL}@{ref_alias}").to(device).eval()
         bk_model = _check_module(bk_model, f"{tracking.RETRAIN_MODEL}@{k_alias}").to(device).eval()
 

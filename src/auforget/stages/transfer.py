@@ -16,7 +16,7 @@ from auforget import tracking
 from auforget.classifier import fingerprint, load_task_data, log_torch_model, train_and_record
 from auforget.config import PAIN_CLASSES, Params, flat
 from auforget.losses import FocalLoss
-from auforget.metrics import write_metrics_json
+from auforget.metrics import split_metrics_of_test, write_metrics_json
 from auforget.models import N_BLOCKS, freeze_blocks, get_profile, replace_head
 from auforget.stages.emotion import CHECKPOINTS
 from auforget.train import FitSettings
@@ -38,11 +38,11 @@ def run_transfer(params: Params, *, progress: bool = True, reuse: bool = False) 
     key = fingerprint("transfer", flat(cfg), flat(params.model), data.files_digest(), base.run_id, base.version)
     name = f"transfer-b{cfg.freeze}"
     if reuse and (done := tracking.find_finished_run(key)):
-        return tracking.reused(done, name)
-    model, base = tracking.load_model(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, hint=hint)
-    if model.profile != get_profile(params.model.profile):
-        raise ValueError(f"{tracking.EMOTION_MODEL}@{tracking.BASE_ALIAS} (version {base.version}) was trained with "
-                         f"another model profile than params.yaml model.profile={params.model.profile!r}; retrain it")
+        metrics = tracking.reused(done, name, model=(tracking.PAIN_MODEL, [tracking.freeze_alias(cfg.freeze)]))
+        write_metrics_json(name, split_metrics_of_test(metrics))
+        return metrics
+    model, base = tracking.load_model(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, hint=hint,
+                                      profile=params.model.profile)
     replace_head(model, len(PAIN_CLASSES), seed=cfg.seed)
     freeze_blocks(model, cfg.freeze)
     cached = cfg.cached_features and cfg.freeze == N_BLOCKS
