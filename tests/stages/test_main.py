@@ -95,3 +95,32 @@ def test_six_concurrent_transfers_all_finish_and_register(tmp_path):
     versions = {client.get_model_version_by_alias("auforget-pain", f"freezeb{i}").tags["freeze_blocks"] for i in range(6)}
     assert versions == {str(i) for i in range(6)}
     assert len(client.search_model_versions("name='auforget-pain'")) == 6
+
+
+def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(tmp_path):
+    import signal
+    import time
+
+    project = copy_project(tmp_path / "project")
+    for step in (["synth"], ["prepare"], ["emotion", "--epochs", "1"]):
+        run(["auforget", "--quiet", *step], project)
+    cmd = ["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "40", "--patience", "40"]
+    proc = subprocess.Popen(cmd, cwd=project, env=environment(project), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    checkpoint = project / "checkpoints" / "transfer-b2" / "last.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    client = _client(project)
+    killed = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string="attributes.run_name = 'transfer-b2'")
+    assert [r.info.status for r in killed] == ["FAILED"]
+    assert checkpoint.exists()
+    assert not client.search_model_versions("name='auforget-pain'")
+
+    run(cmd, project)
+    version = client.get_model_version_by_alias("auforget-pain", "freezeb2")
+    assert "auforget.resumed_after_epoch" in client.get_run(version.run_id).data.tags
