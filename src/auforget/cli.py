@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (a scheduler's kill, `kill PID`): stop at the next batch with SystemExit, so the
+    open MLflow runs close as FAILED and the last epoch checkpoint stays for a resume. A second
+    SIGTERM leaves at once."""
+    from auforget.train import STOP_REQUESTED
+
+    if STOP_REQUESTED.is_set():
+        sys.exit(128 + signum)
+    STOP_REQUESTED.set()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -74,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     # Models are logged as pickles on purpose (the pt2 graph format drops the named blocks that
     # freezing, head replacement and LRP need); MLflow warns about that on every model.
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
-    # SIGTERM (a scheduler's kill, `kill PID`) becomes SystemExit, so the open MLflow runs are
-    # closed as FAILED and the last epoch checkpoint stays for a resume.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if not Path(args.params).exists():
             logging.getLogger("auforget").warning("%s not found in %s: using the built-in defaults", args.params, Path.cwd())

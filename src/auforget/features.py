@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from auforget.models import VGG16Blocks
+from auforget.train import stop_point
 
 
 MAX_CACHE_SHARE = 0.5  # of physical memory
@@ -61,6 +62,7 @@ def extract_features(model: VGG16Blocks, dataset: Dataset, *, batch_size: int, d
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
         label = f"{desc} view {view + 1}/{passes}" if views else desc
         for images, y in tqdm(loader, desc=label, leave=False, disable=not progress, unit="batch"):
+            stop_point()
             out = model.features(images.to(device)).float().cpu()
             feats[row:row + len(out)] = out
             labels[row:row + len(out)] = torch.as_tensor(y)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -25,6 +26,16 @@ from auforget.metrics import classification_metrics
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
+
+# Set by the CLI's SIGTERM handler. The loops below stop at the next batch boundary -- never in
+# the middle of an MLflow database write, which would leave the run unable to record FAILED.
+STOP_REQUESTED = threading.Event()
+TERMINATED_EXIT = 128 + 15
+
+
+def stop_point() -> None:
+    if STOP_REQUESTED.is_set():
+        raise SystemExit(TERMINATED_EXIT)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, op
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
     for images, labels in bar:
+        stop_point()
         images, labels = _to_device(images, device), labels.to(device)
         with _autocast(device):
             logits = model(images)
@@ -122,6 +134,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, desc:
     model.eval()
     probs, logits_all, labels_all = [], [], []
     for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        stop_point()
         with _autocast(device):
             logits = model(_to_device(images, device)).float()
         logits_all.append(logits.cpu())
