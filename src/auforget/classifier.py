@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd
 import torch
 from mlflow.models import infer_signature
 from torch import nn
+from torch.utils.data import Dataset
 
 from auforget.datasets.images import ManifestImages, preset
 from auforget.features import extract_features
@@ -88,29 +90,51 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def cached_sets(model: VGG16Blocks, data: TaskData, *, batch_size: int, views: int, seed: int,
+                device: torch.device, progress: bool = True, desc: str = "fit") -> tuple[Dataset, Dataset]:
+    """Train (with `views` augmented views) and val conv features of a model whose blocks are all frozen."""
+    if model.frozen_blocks != N_BLOCKS:
+        raise ValueError(f"cached features need all {N_BLOCKS} conv blocks frozen; this model has {model.frozen_blocks}")
+    train = extract_features(model, data.dataset("train", augment=views > 0), batch_size=batch_size, device=device,
+                             views=views, seed=seed, progress=progress, desc=f"{desc} cache train")
+    val = extract_features(model, data.dataset("val"), batch_size=batch_size, device=device,
+                           progress=progress, desc=f"{desc} cache val")
+    return train, val
+
+
+def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *, batch_size: int,
+                cached: bool, views: int, checkpoint_dir: Path, key: str = "",
+                on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                features: tuple[Dataset, Dataset] | None = None, device: torch.device | None = None,
+                progress: bool = True, desc: str = "fit") -> FitResult:
+    """Fit on the task's train split, scored on val: the whole model on images, or (`cached`)
+    only its head on conv features -- `features` when the caller already has them (tune's
+    trials share one cache), else extracted here."""
+    device = device or pick_device()
+    if cached:
+        train_set, val_set = features or cached_sets(model, data, batch_size=batch_size, views=views,
+                                                     seed=settings.seed, device=device, progress=progress, desc=desc)
+        trainable: nn.Module = model.head
+    else:
+        train_set, val_set, trainable = data.dataset("train", augment=True), data.dataset("val"), model
+    return fit(trainable, make_loader(train_set, batch_size, shuffle=True, seed=settings.seed, device=device),
+               make_loader(val_set, batch_size, shuffle=False, seed=settings.seed, device=device), loss_fn, settings,
+               class_names=data.class_names, checkpoint_dir=checkpoint_dir, fingerprint=key,
+               on_epoch=on_epoch, device=device, progress=progress, desc=desc)
+
+
 def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *,
                      batch_size: int, cached: bool, views: int, checkpoint_dir: Path, key: str,
                      progress: bool = True, desc: str = "fit") -> tuple[dict[str, float], pd.DataFrame, FitResult]:
     """Fit, test, and log metrics and artifacts to the active MLflow run."""
     device = pick_device()
-    if cached and model.frozen_blocks != N_BLOCKS:
-        raise ValueError(f"cached features need all {N_BLOCKS} conv blocks frozen; this model has {model.frozen_blocks}")
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics, step=epoch)
 
-    if cached:
-        train_set = extract_features(model, data.dataset("train", augment=views > 0), batch_size=batch_size,
-                                     device=device, views=views, seed=settings.seed, progress=progress, desc=f"{desc} cache train")
-        val_set = extract_features(model, data.dataset("val"), batch_size=batch_size, device=device,
-                                   progress=progress, desc=f"{desc} cache val")
-        trainable: nn.Module = model.head
-    else:
-        train_set, val_set, trainable = data.dataset("train", augment=True), data.dataset("val"), model
-    result = fit(trainable, make_loader(train_set, batch_size, shuffle=True, seed=settings.seed, device=device),
-                 make_loader(val_set, batch_size, shuffle=False, seed=settings.seed, device=device), loss_fn, settings,
-                 class_names=data.class_names, checkpoint_dir=checkpoint_dir, fingerprint=key,
-                 on_epoch=on_epoch, device=device, progress=progress, desc=desc)
+    result = fit_on_task(model, data, loss_fn, settings, batch_size=batch_size, cached=cached, views=views,
+                         checkpoint_dir=checkpoint_dir, key=key, on_epoch=on_epoch, device=device,
+                         progress=progress, desc=desc)
     mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
     if result.resumed_from is not None:
         mlflow.set_tag("auforget.resumed_after_epoch", str(result.resumed_from))

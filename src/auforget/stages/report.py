@@ -499,7 +499,7 @@ def _display_uri(uri: str) -> str:
 
 def render(sections: list[Section], ev: Evidence, params: Params, *, key: str, report_run: str) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = [f"<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>",
+    header = ["<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>",
               f"<p>{STUDY}</p>"]
     if params.data.synthetic:
         header.append(f'<p class="note">{SYNTHETIC}</p>')

@@ -53,14 +53,13 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from auforget import tracking
-from auforget.classifier import TaskData
+from auforget.classifier import TaskData, cached_sets, fit_on_task
 from auforget.config import EMOTIONS, PAIN_CLASSES, EmotionConfig, Params, TransferConfig, TuneConfig, flat, load_params
-from auforget.features import extract_features
 from auforget.losses import FocalLoss, class_balanced_weights
 from auforget.models import N_BLOCKS, VGG16Blocks, freeze_blocks, get_profile, initial_model, replace_head
 from auforget.stages.emotion import emotion_data
 from auforget.stages.transfer import pain_data
-from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device
+from auforget.train import FitResult, FitSettings, pick_device
 
 try:  # Optuna >= 4.9 names the stale-trial retry callback this way
     from optuna.storages import RetryHeartbeatStaleTrialCallback as _RetryStale
@@ -153,23 +152,15 @@ def train_trial(setup: TrialSetup, cfg: EmotionConfig | TransferConfig, *,
         model, _ = initial_model(setup.profile, len(EMOTIONS), imagenet_weights=setup.imagenet_weights, seed=cfg.seed)
         loss = FocalLoss(cfg.gamma, setup.class_weights)
         cached, views = False, 0
-    if cached:
+    if cached and "features" not in setup._cache:
         # All conv blocks are frozen and identical in every trial: extract their features once.
-        if "features" not in setup._cache:
-            setup._cache["features"] = (
-                extract_features(model, setup.data.dataset("train", augment=views > 0), batch_size=cfg.batch_size,
-                                 device=device, views=views, seed=cfg.seed, progress=progress, desc="tune cache train"),
-                extract_features(model, setup.data.dataset("val"), batch_size=cfg.batch_size, device=device,
-                                 progress=progress, desc="tune cache val"))
-        (train_set, val_set), trainable = setup._cache["features"], model.head
-    else:
-        train_set, val_set, trainable = setup.data.dataset("train", augment=True), setup.data.dataset("val"), model
+        setup._cache["features"] = cached_sets(model, setup.data, batch_size=cfg.batch_size, views=views,
+                                               seed=cfg.seed, device=device, progress=progress, desc="tune")
     settings = FitSettings(cfg.epochs, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.patience, cfg.seed, monitor=MONITOR)
     with tempfile.TemporaryDirectory(prefix="auforget-tune-") as checkpoints:
-        return fit(trainable, make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device),
-                   make_loader(val_set, cfg.batch_size, shuffle=False, seed=cfg.seed, device=device), loss, settings,
-                   class_names=setup.data.class_names, checkpoint_dir=Path(checkpoints), on_epoch=on_epoch,
-                   device=device, progress=progress, desc=desc)
+        return fit_on_task(model, setup.data, loss, settings, batch_size=cfg.batch_size, cached=cached, views=views,
+                           checkpoint_dir=Path(checkpoints), on_epoch=on_epoch, features=setup._cache.get("features"),
+                           device=device, progress=progress, desc=desc)
 
 
 def report_and_prune(trial: optuna.Trial, monitor: str = MONITOR) -> Callable[[int, dict[str, float]], None]:
