@@ -51,10 +51,15 @@ class TaskData:
 
     def files_digest(self) -> str:
         """Content hash of the split manifests: part of a run's identity for resume and reuse."""
-        h = hashlib.sha256()
-        for split in SPLITS:
-            h.update(pd.util.hash_pandas_object(self.splits[split], index=False).values.tobytes())
-        return h.hexdigest()[:16]
+        return manifest_digest(*(self.splits[split] for split in SPLITS))
+
+
+def manifest_digest(*frames: pd.DataFrame) -> str:
+    """Content hash of manifests (rows in order), for run identities."""
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    return h.hexdigest()[:16]
 
 
 def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_names: tuple[str, ...],

@@ -21,12 +21,18 @@ from filelock import FileLock
 LOCK_TIMEOUT_S = 300
 
 
-def lock_for(store_uri: str) -> FileLock:
-    """The lock file beside the database (`sqlite:///rel.db` and `sqlite:////abs.db` alike)."""
+def sqlite_path(store_uri: str) -> str:
+    """The database file of `sqlite:///rel.db` or `sqlite:////abs.db` ("" for in-memory or other schemes)."""
     path = store_uri[len("sqlite:///"):].split("?", 1)[0] if store_uri.startswith("sqlite:///") else ""
-    if not path or path == ":memory:":
-        return FileLock(Path.home() / ".auforget-sqlite-memory.lock", timeout=LOCK_TIMEOUT_S)
-    return FileLock(str(Path(path).resolve()) + ".lock", timeout=LOCK_TIMEOUT_S)
+    return "" if path == ":memory:" else path
+
+
+def lock_for(store_uri: str, suffix: str = ".lock") -> FileLock:
+    """The lock file beside the database."""
+    path = sqlite_path(store_uri)
+    if not path:
+        return FileLock(Path.home() / f".auforget-sqlite-memory{suffix}", timeout=LOCK_TIMEOUT_S)
+    return FileLock(str(Path(path).resolve()) + suffix, timeout=LOCK_TIMEOUT_S)
 
 
 def tracking_store(store_uri: str, artifact_uri: str | None = None):

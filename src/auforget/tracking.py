@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from filelock import FileLock
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from auforget.config import TrackingConfig
+from auforget.sqlite_store import lock_for
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def configure(cfg: TrackingConfig) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = uri.startswith("sqlite:///")
-    lock = FileLock(_sqlite_path(uri) + ".experiment.lock") if local else contextlib.nullcontext()
+    lock = lock_for(uri, ".experiment.lock") if local else contextlib.nullcontext()
     with lock:
         client = MlflowClient(uri)
         if os.environ.get("MLFLOW_RUN_ID"):
@@ -72,10 +72,6 @@ def configure(cfg: TrackingConfig) -> str:
     # environment by an earlier store in the same process.
     mlflow.set_experiment(experiment_id=experiment_id)
     return uri
-
-
-def _sqlite_path(uri: str) -> str:
-    return uri[len("sqlite:///"):].split("?", 1)[0]
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from auforget import tracking  # noqa: E402
-from auforget.classifier import fingerprint  # noqa: E402
+from auforget.classifier import fingerprint, manifest_digest  # noqa: E402
 from auforget.config import Params, flat  # noqa: E402
 from auforget.datasets.images import ManifestImages, preset  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
@@ -70,8 +70,7 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     names = {"b5": 5, f"b{cfg.k}": cfg.k}
     versions = {name: tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
                                              hint=f"run `auforget transfer --freeze {i}` first") for name, i in names.items()}
-    digest = pd.util.hash_pandas_object(manifest, index=False).sum()
-    key = fingerprint("probes", flat(cfg), flat(params.model), str(digest), variant,
+    key = fingerprint("probes", flat(cfg), flat(params.model), manifest_digest(manifest), variant,
                       {n: (v.run_id, v.version) for n, v in versions.items()})
     name = f"probes-b{cfg.k}-au{cfg.au}"
     if reuse and (done := tracking.find_finished_run(key)):
