@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from auforget import artifacts
 from auforget.config import EMOTIONS
-from auforget.stages.forgetting import mcnemar_rows, recall_table
+from auforget.stages.forgetting import forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table
 
 SURPRISE = EMOTIONS.index("surprise")
 
@@ -44,3 +45,19 @@ def test_chi_square_branch_above_the_threshold():
     row = mcnemar_rows({"b0": b0, "b5": b5}, [("b0", "b5")], exact_below=25).set_index("emotion").loc["surprise"]
     # 40 discordant pairs, all one way: (|40 - 0| - 1)^2 / 40 = 38.025
     assert row["method"] == "chi2" and row["statistic"] == pytest.approx(38.025)
+
+
+def test_metrics_are_named_per_emotion_and_model_and_leave_out_empty_emotions():
+    true = [SURPRISE] * 10 + [1]
+    right = _table(true, true)
+    tables = {name: right for name in ("base", "b1", "b2", "b3", "b4", "b5")}
+    tables["b0"] = _table(true, [SURPRISE] * 3 + [0] * 7 + [1])
+    out = forgetting_tables(tables, exact_below=25)
+    assert set(out) == {artifacts.RECALLS_CSV, artifacts.MCNEMAR_VS_B5_CSV, artifacts.MCNEMAR_PAIRWISE_CSV}
+    assert len(out[artifacts.MCNEMAR_PAIRWISE_CSV]) == 21 * len(EMOTIONS)      # 7 choose 2 pairs
+    metrics = forgetting_metrics(out[artifacts.RECALLS_CSV], out[artifacts.MCNEMAR_VS_B5_CSV], alpha=0.05)
+    assert metrics["recall_surprise_b0"] == pytest.approx(0.3) and metrics["recall_surprise_base"] == 1.0
+    assert metrics["mcnemar_p_surprise_b0_vs_b5"] == pytest.approx(2 * 0.5**7)          # 0.015625
+    assert metrics["mcnemar_p_holm_surprise_b0_vs_b5"] == pytest.approx(4 * 0.5**7)     # 0.03125 < 0.05
+    assert metrics["n_significant_vs_b5"] == 1.0
+    assert "recall_fear_b0" not in metrics and "mcnemar_p_fear_b0_vs_b5" not in metrics  # no fear samples

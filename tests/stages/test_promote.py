@@ -1,4 +1,4 @@
-"""The trade-off rule: Pareto front and the choice among its models."""
+"""The trade-off rule: Pareto front, scores and the choice, each against numbers worked out by hand."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from auforget.config import PromoteConfig
-from auforget.stages.promote import choose, pareto_front
+from auforget.stages.promote import champion_tags, choose, pareto_front, score_models
 
 
 def test_pareto_front_by_hand():
@@ -15,26 +15,52 @@ def test_pareto_front_by_hand():
     assert pareto_front(points).tolist() == [True, True, False, True, True]
 
 
-def _table(pain, emotion, cfg):
-    table = pd.DataFrame({"model": [f"FreezeB{i}" for i in range(len(pain))], "freeze": range(len(pain)),
-                          "pain_recall": pain, "recall_surprise": emotion, "recall_contempt": emotion})
-    table["pareto"] = pareto_front(table[["pain_recall", "recall_surprise", "recall_contempt"]].to_numpy())
-    table["emotion_recall_mean"] = table[["recall_surprise", "recall_contempt"]].mean(axis=1)
-    table["score"] = cfg.pain_weight * table["pain_recall"] + (1 - cfg.pain_weight) * table["emotion_recall_mean"]
-    table["eligible"] = table["pareto"] & (table["pain_recall"] >= cfg.min_pain_recall)
-    return table
+def _rows(pain, surprise, contempt) -> pd.DataFrame:
+    return pd.DataFrame({"model": [f"FreezeB{i}" for i in range(len(pain))], "freeze": range(len(pain)),
+                         "pain_version": [str(i + 1) for i in range(len(pain))], "pain_recall": pain,
+                         "recall_surprise": surprise, "recall_contempt": contempt})
+
+
+# pain, surprise, contempt recall of four models, and what follows from them on paper:
+#   B2 (0.6, 0.3, 0.5) is dominated by B1 (0.8, 0.4, 0.6); B0 has the best pain recall, B3 the best surprise
+#   emotion mean:            B0 0.20   B1 0.50   B2 0.40   B3 0.60
+#   score, pain weight 0.5:  B0 0.55   B1 0.65   B2 0.50   B3 0.55
+#   score, pain weight 0.2:  B0 0.34   B1 0.56   B2 0.44   B3 0.58
+ROWS = _rows([0.90, 0.80, 0.60, 0.50], [0.10, 0.40, 0.30, 0.70], [0.30, 0.60, 0.50, 0.50])
+
+
+def test_scores_and_pareto_flags_match_the_hand_worked_table():
+    table = score_models(ROWS, PromoteConfig())
+    assert table["pareto"].tolist() == [True, True, False, True]
+    np.testing.assert_allclose(table["emotion_recall_mean"], [0.20, 0.50, 0.40, 0.60])
+    np.testing.assert_allclose(table["score"], [0.55, 0.65, 0.50, 0.55])
+    assert table["eligible"].tolist() == [True, True, False, True]
+    np.testing.assert_allclose(score_models(ROWS, PromoteConfig(pain_weight=0.2))["score"], [0.34, 0.56, 0.44, 0.58])
 
 
 def test_rule_picks_the_weighted_best_pareto_model_and_respects_the_minimum():
-    pain = [0.90, 0.80, 0.70, 0.60, 0.50, 0.40]
-    emotion = [0.10, 0.50, 0.55, 0.60, 0.40, 0.70]   # B4 is dominated by B3
-    cfg = PromoteConfig()
-    table = _table(pain, emotion, cfg)
-    assert not table.loc[4, "pareto"]
-    assert choose(table)["model"] == "FreezeB1"      # 0.5*0.8 + 0.5*0.5 = 0.65 is the best score
-    emotion_first = PromoteConfig(pain_weight=0.1)
-    assert choose(_table(pain, emotion, emotion_first))["model"] == "FreezeB5"
-    strict = PromoteConfig(pain_weight=0.1, min_pain_recall=0.65)
-    assert choose(_table(pain, emotion, strict))["model"] == "FreezeB2"
+    assert choose(score_models(ROWS, PromoteConfig()))["model"] == "FreezeB1"                    # 0.65
+    assert choose(score_models(ROWS, PromoteConfig(pain_weight=0.2)))["model"] == "FreezeB3"     # 0.58
+    strict = score_models(ROWS, PromoteConfig(pain_weight=0.2, min_pain_recall=0.55))
+    assert strict["eligible"].tolist() == [True, True, False, False]
+    assert choose(strict)["model"] == "FreezeB1"                                                 # 0.56 > 0.34
     with pytest.raises(ValueError, match="min_pain_recall"):
-        choose(_table(pain, emotion, PromoteConfig(min_pain_recall=0.95)))
+        choose(score_models(ROWS, PromoteConfig(min_pain_recall=0.95)))
+
+
+def test_ties_go_to_higher_pain_recall_then_fewer_frozen_blocks():
+    # both score exactly 0.5 (0.5*0.75 + 0.5*0.25 = 0.5*0.5 + 0.5*0.5), both on the front
+    assert choose(score_models(_rows([0.5, 0.75], [0.5, 0.25], [0.5, 0.25]), PromoteConfig()))["model"] == "FreezeB1"
+    # two equal points: neither dominates, same score and pain recall -> fewer frozen blocks
+    assert choose(score_models(_rows([0.5, 0.5], [0.5, 0.5], [0.5, 0.5]), PromoteConfig()))["model"] == "FreezeB0"
+
+
+def test_champion_tags_state_the_rule_and_its_numbers():
+    cfg = PromoteConfig()
+    table = score_models(ROWS, cfg)
+    tags = champion_tags(table, choose(table), cfg)
+    assert tags == {
+        "champion_rule": "Pareto-optimal over pain recall and recall of surprise, contempt, pain recall >= 0.0; "
+                         "max 0.5 * pain recall + 0.5 * mean emotion recall",
+        "champion_score": "0.6500", "champion_pain_recall": "0.8000", "champion_recall_surprise": "0.4000",
+        "champion_recall_contempt": "0.6000", "champion_pareto_models": "FreezeB0,FreezeB1,FreezeB3"}

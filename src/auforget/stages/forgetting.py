@@ -26,7 +26,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from auforget import tracking  # noqa: E402
+from auforget import artifacts, tracking  # noqa: E402
 from auforget.classifier import fingerprint  # noqa: E402
 from auforget.config import EMOTIONS, Params, flat  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
@@ -51,7 +51,7 @@ def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.
     """predictions.csv of each model's run, indexed by sample_id and checked to cover one test set."""
     tables = {}
     for name, version in versions.items():
-        path = tracking.run_artifact(version.run_id, "predictions.csv", folder / name)
+        path = tracking.run_artifact(version.run_id, artifacts.PREDICTIONS, folder / name)
         tables[name] = pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id").sort_index()
     reference = tables["b5"]
     for name, table in tables.items():
@@ -113,6 +113,27 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def forgetting_tables(tables: dict[str, pd.DataFrame], exact_below: int) -> dict[str, pd.DataFrame]:
+    """The three tables of the stage, by artifact name: recalls, McNemar vs FreezeB5, all pairs."""
+    return {artifacts.RECALLS_CSV: recall_table(tables),
+            artifacts.MCNEMAR_VS_B5_CSV: mcnemar_rows(tables, [(f"b{k}", "b5") for k in range(5)], exact_below),
+            artifacts.MCNEMAR_PAIRWISE_CSV: mcnemar_rows(tables, list(itertools.combinations(MODELS, 2)),
+                                                         exact_below)}
+
+
+def forgetting_metrics(recalls: pd.DataFrame, vs_b5: pd.DataFrame, alpha: float) -> dict[str, float]:
+    """Recalls and McNemar p-values as flat MLflow metrics; NaN (an emotion without test samples) left out."""
+    metrics: dict[str, float] = {}
+    for row in recalls.itertuples():
+        for name in MODELS:
+            metrics[artifacts.recall_metric(row.emotion, name)] = getattr(row, name)
+    for row in vs_b5.itertuples():
+        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=False)] = row.pvalue
+        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=True)] = row.pvalue_holm
+    metrics["n_significant_vs_b5"] = int((vs_b5["pvalue_holm"] < alpha).sum())
+    return {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
+
+
 def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg = params.forgetting
     tracking.configure(params.tracking)
@@ -126,28 +147,15 @@ def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False
     with tracking.stage_run("forgetting", flat(cfg, "forgetting."), tags=tags), tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         out.mkdir()
-        tables = load_predictions(versions, Path(tmp) / "downloads")
-        recalls = recall_table(tables)
-        vs_b5 = mcnemar_rows(tables, [(f"b{k}", "b5") for k in range(5)], cfg.exact_below)
-        pairwise = mcnemar_rows(tables, list(itertools.combinations(MODELS, 2)), cfg.exact_below)
-        metrics: dict[str, float] = {}
-        for row in recalls.itertuples():
-            for name in MODELS:
-                metrics[f"recall_{row.emotion}_{name}"] = getattr(row, name)
-        for row in vs_b5.itertuples():
-            stem = f"{row.emotion}_{row.model_a}_vs_b5"
-            metrics[f"mcnemar_p_{stem}"] = row.pvalue
-            metrics[f"mcnemar_p_holm_{stem}"] = row.pvalue_holm
-        metrics["n_significant_vs_b5"] = int((vs_b5["pvalue_holm"] < cfg.alpha).sum())
-        metrics = {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
-        recalls.to_csv(out / "recalls.csv", index=False)
-        vs_b5.to_csv(out / "mcnemar_vs_b5.csv", index=False)
-        pairwise.to_csv(out / "mcnemar_pairwise.csv", index=False)
-        plot_recalls(recalls, out / "recalls.png")
+        tables = forgetting_tables(load_predictions(versions, Path(tmp) / "downloads"), cfg.exact_below)
+        recalls, vs_b5 = tables[artifacts.RECALLS_CSV], tables[artifacts.MCNEMAR_VS_B5_CSV]
+        metrics = forgetting_metrics(recalls, vs_b5, cfg.alpha)
+        for name, frame in tables.items():
+            frame.to_csv(out / name, index=False)
+        plot_recalls(recalls, out / artifacts.RECALLS_PNG)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out))
-        significant = vs_b5[vs_b5["pvalue_holm"] < cfg.alpha]
         log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s)",
-                 len(significant), len(vs_b5), cfg.alpha)
+                 int(metrics["n_significant_vs_b5"]), len(vs_b5), cfg.alpha)
     write_metrics_json("forgetting", metrics)
     return metrics

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from auforget import tracking  # noqa: E402
+from auforget import artifacts, tracking  # noqa: E402
 from auforget.classifier import fingerprint  # noqa: E402
 from auforget.config import Params, PromoteConfig, flat  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
@@ -47,8 +47,9 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tradeoff_table(cfg: PromoteConfig) -> pd.DataFrame:
-    """One row per FreezeB model: pain recall, chosen emotion recalls, Pareto flag, score."""
+def tradeoff_rows(cfg: PromoteConfig) -> pd.DataFrame:
+    """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
+    recalls (retrain run of the same FreezeB model), and which versions and runs they come from."""
     client = MlflowClient()
     rows = []
     for i in range(6):
@@ -59,12 +60,18 @@ def tradeoff_table(cfg: PromoteConfig) -> pd.DataFrame:
         pain_metrics = client.get_run(pain.run_id).data.metrics
         emotion_metrics = client.get_run(retrain.run_id).data.metrics
         row = {"model": f"FreezeB{i}", "freeze": i, "pain_version": str(pain.version), "pain_run": pain.run_id,
-               "retrain_run": retrain.run_id, "pain_recall": pain_metrics["test_recall_pain"],
-               "pain_f1_macro": pain_metrics.get("test_f1_macro", float("nan"))}
+               "retrain_run": retrain.run_id, "pain_recall": pain_metrics[artifacts.test_metric("recall", "pain")],
+               "pain_f1_macro": pain_metrics.get(artifacts.test_metric("f1", "macro"), float("nan"))}
         for emotion in cfg.emotions:
-            row[f"recall_{emotion}"] = emotion_metrics[f"test_recall_{emotion}"]
+            row[f"recall_{emotion}"] = emotion_metrics[artifacts.test_metric("recall", emotion)]
         rows.append(row)
-    table = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def score_models(rows: pd.DataFrame, cfg: PromoteConfig) -> pd.DataFrame:
+    """The rule's columns added to `rows` (model, freeze, pain_recall, recall_<emotion>):
+    pareto, emotion_recall_mean, score, eligible."""
+    table = rows.copy()
     objectives = ["pain_recall"] + [f"recall_{e}" for e in cfg.emotions]
     table["pareto"] = pareto_front(table[objectives].to_numpy())
     table["emotion_recall_mean"] = table[[f"recall_{e}" for e in cfg.emotions]].mean(axis=1)
@@ -108,40 +115,58 @@ def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, 
     plt.close(fig)
 
 
+def rule_text(cfg: PromoteConfig) -> str:
+    return (f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
+            f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * mean emotion recall")
+
+
+def champion_tags(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig) -> dict[str, str]:
+    """The champion version's tags: the rule and the numbers that chose it."""
+    prefix = artifacts.CHAMPION_TAG_PREFIX
+    return {
+        artifacts.CHAMPION_RULE_TAG: rule_text(cfg),
+        f"{prefix}score": f"{champion['score']:.4f}",
+        f"{prefix}pain_recall": f"{champion['pain_recall']:.4f}",
+        **{f"{prefix}recall_{e}": f"{champion[f'recall_{e}']:.4f}" for e in cfg.emotions},
+        f"{prefix}pareto_models": ",".join(table.loc[table["pareto"], "model"]),
+    }
+
+
+def champion_metrics(champion: pd.Series, cfg: PromoteConfig) -> dict[str, float]:
+    return {"champion_freeze": float(champion["freeze"]), "champion_score": float(champion["score"]),
+            "champion_pain_recall": float(champion["pain_recall"]),
+            **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions}}
+
+
+def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig, key: str,
+                    metrics: dict[str, float]) -> None:
+    """A `promote` run with the trade-off table, Figure 6, the rule and the champion's numbers."""
+    with tracking.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}), \
+            tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
+        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
+        (out / artifacts.RULE_TXT).write_text(f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
+                                              f"{champion['pain_version']})\n")
+        mlflow.log_artifacts(str(out))
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag(artifacts.CHAMPION_TAG, champion["model"])
+
+
 def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg = params.promote
     tracking.configure(params.tracking)
-    table = tradeoff_table(cfg)
+    table = score_models(tradeoff_rows(cfg), cfg)
     champion = choose(table)
     key = fingerprint("promote", flat(cfg), table[["pain_run", "retrain_run"]].values.tolist())
-    rule = (f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
-            f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * mean emotion recall")
-    version_tags = {
-        "champion_rule": rule,
-        "champion_score": f"{champion['score']:.4f}",
-        "champion_pain_recall": f"{champion['pain_recall']:.4f}",
-        **{f"champion_recall_{e}": f"{champion[f'recall_{e}']:.4f}" for e in cfg.emotions},
-        "champion_pareto_models": ",".join(table.loc[table["pareto"], "model"]),
-    }
-    metrics = {"champion_freeze": float(champion["freeze"]), "champion_score": float(champion["score"]),
-               "champion_pain_recall": float(champion["pain_recall"]),
-               **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions}}
-    if not (reuse and (done := tracking.find_finished_run(key))):
-        with tracking.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}), \
-                tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            table.to_csv(out / "tradeoff.csv", index=False)
-            plot_tradeoff(table, cfg, champion, out / "tradeoff.png")
-            (out / "rule.txt").write_text(f"{rule}\nchampion: {champion['model']} (auforget-pain version "
-                                          f"{champion['pain_version']})\n")
-            mlflow.log_artifacts(str(out))
-            mlflow.log_metrics(metrics)
-            mlflow.set_tag("auforget.champion", champion["model"])
-    else:
+    metrics = champion_metrics(champion, cfg)
+    if reuse and (done := tracking.find_finished_run(key)):
         tracking.reused(done, "promote")
-    _set_champion(str(champion["pain_version"]), version_tags)
+    else:
+        log_promote_run(table, champion, cfg, key, metrics)
+    _set_champion(str(champion["pain_version"]), champion_tags(table, champion, cfg))
     log.info("promote: %s (auforget-pain version %s) is the champion: %s", champion["model"],
-             champion["pain_version"], rule)
+             champion["pain_version"], rule_text(cfg))
     write_metrics_json("promote", metrics)
     return metrics
 
@@ -151,7 +176,7 @@ def _set_champion(version: str, tags: dict[str, str]) -> None:
     client = MlflowClient()
     for previous in client.search_model_versions(f"name='{tracking.PAIN_MODEL}'"):
         if str(previous.version) != version:   # the champion_* tags belong to the champion only
-            for k in [k for k in previous.tags if k.startswith("champion_")]:
+            for k in [k for k in previous.tags if k.startswith(artifacts.CHAMPION_TAG_PREFIX)]:
                 client.delete_model_version_tag(tracking.PAIN_MODEL, previous.version, k)
     current = client.get_model_version(tracking.PAIN_MODEL, version)
     for k, v in tags.items():
