@@ -66,10 +66,14 @@ def test_replace_head_is_seeded_and_changes_class_count():
     assert all(torch.equal(x, y) for x, y in zip(a.head.parameters(), b.head.parameters()))
 
 
-def test_imagenet_weights_absent_means_scratch_and_no_download(tmp_path, monkeypatch):
+def test_imagenet_weights_absent_is_an_error_unless_from_scratch_is_asked_for(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    state, note = imagenet_state("")
-    assert state is None and "from scratch" in note
+    with pytest.raises(FileNotFoundError, match=r"vgg16-397923af\.pth is absent.*model\.imagenet_weights.*from_scratch: true"):
+        imagenet_state("")
+    with pytest.raises(FileNotFoundError, match="from_scratch"):
+        initial_model("paper", 8)
+    model, note = initial_model("paper", 8, from_scratch=True)
+    assert "from scratch" in note and model.profile.image_size == 224
     with pytest.raises(FileNotFoundError, match="does not exist"):
         imagenet_state(str(tmp_path / "missing.pth"))
 

@@ -27,6 +27,10 @@ class DataConfig:
     unbc_root: str = "data/raw/synthetic/unbc"
     ckplus_root: str = "data/raw/synthetic/ckplus"
     splits_dir: str = "data/splits"
+    decoder: str = "pil"
+
+    def __post_init__(self) -> None:
+        _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class SynthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _choice("synth.scale", self.scale, ("tiny", "demo"))
+        _choice("synth.scale", self.scale, ("tiny", "demo", "large"))
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,14 @@ class PrepareConfig:
     unbc_test_subjects: tuple[str, ...] = ("095-tv095", "047-jl047", "109-ib109", "064-ak064")
     unbc_pool_per_class: int = 500
     unbc_val_size: int = 100
+    unbc_pool_draw: str = "balanced"
     ckplus_mouth_crop_fraction: float = 0.4
     verify_images: bool = True
 
     def __post_init__(self) -> None:
         _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)
         _range("prepare.ckplus_mouth_crop_fraction", self.ckplus_mouth_crop_fraction, 0.0, 0.9)
+        _choice("prepare.unbc_pool_draw", self.unbc_pool_draw, ("balanced", "random"))
         bad = [c for c in self.affectnet_classes if c not in range(8)]
         if bad:
             raise ValueError(f"prepare.affectnet_classes: {bad} are not AffectNet expression codes 0-7")
@@ -63,6 +69,7 @@ class PrepareConfig:
 class ModelConfig:
     profile: str = "small"
     imagenet_weights: str = ""
+    from_scratch: bool = False
 
     def __post_init__(self) -> None:
         _choice("model.profile", self.profile, ("small", "paper"))
@@ -125,6 +132,7 @@ class RetrainConfig:
     cached_features: bool = True
     augmented_views: int = 1
     max_train_images: int = 0
+    same_as_emotion: bool = False
 
     def __post_init__(self) -> None:
         _training_checks("retrain", self)

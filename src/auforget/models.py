@@ -161,10 +161,11 @@ def replace_head(model: VGG16Blocks, n_classes: int, seed: int | None = None) ->
     return model
 
 
-def imagenet_state(path: str = "") -> tuple[dict[str, torch.Tensor] | None, str]:
+def imagenet_state(path: str = "") -> tuple[dict[str, torch.Tensor], str]:
     """Find torchvision's VGG16 ImageNet weights on disk, never downloading.
 
-    Returns (state_dict or None, a sentence saying where they came from or why not).
+    Returns (state_dict, a sentence saying where it came from); FileNotFoundError naming every
+    place looked in when there is none.
     """
     candidates = [Path(path)] if path else []
     candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_VGG16_FILE)
@@ -174,8 +175,11 @@ def imagenet_state(path: str = "") -> tuple[dict[str, torch.Tensor] | None, str]
     if path:
         raise FileNotFoundError(f"model.imagenet_weights points at {path}, which does not exist; "
                                 "give a local torchvision vgg16 .pth or leave it empty")
-    return None, (f"no ImageNet weights: {candidates[-1]} is absent and model.imagenet_weights is empty; "
-                  "training the conv blocks from scratch (nothing is downloaded)")
+    raise FileNotFoundError(
+        f"the paper profile starts from ImageNet VGG16 weights, but {candidates[-1]} is absent and "
+        f"model.imagenet_weights is empty; set model.imagenet_weights to a local torchvision "
+        f"{TORCHVISION_VGG16_FILE} (or copy it into {candidates[-1].parent}), or set model.from_scratch: true "
+        f"to train the conv blocks from scratch (nothing is downloaded)")
 
 
 def load_imagenet_blocks(model: VGG16Blocks, state: dict[str, torch.Tensor]) -> int:
@@ -193,10 +197,15 @@ def load_imagenet_blocks(model: VGG16Blocks, state: dict[str, torch.Tensor]) -> 
     return len(ours)
 
 
-def initial_model(profile: str, n_classes: int, *, imagenet_weights: str = "", seed: int = 0) -> tuple[VGG16Blocks, str]:
-    """The emotion stage's starting point: seeded init, ImageNet conv weights where they exist.
+def initial_model(profile: str, n_classes: int, *, imagenet_weights: str = "", seed: int = 0,
+                  from_scratch: bool = False) -> tuple[VGG16Blocks, str]:
+    """The emotion stage's starting point: seeded init plus, for the paper profile, ImageNet conv
+    weights -- or, only when `from_scratch` asks for it, none.
 
-    Returns the model and a sentence for the log and the MLflow run saying which it got.
+    The study starts from ImageNet; silently training from scratch when the weights file is
+    missing would give different science under the same name, so that is an error (naming
+    where the weights were looked for) unless `from_scratch` is set. Returns the model and a
+    sentence for the log and the MLflow run saying which start it got.
     """
     torch.manual_seed(seed)
     model = build_vgg16(profile, n_classes)
@@ -205,7 +214,10 @@ def initial_model(profile: str, n_classes: int, *, imagenet_weights: str = "", s
             raise ValueError(f"model.imagenet_weights is set, but ImageNet VGG16 weights only fit the 'paper' "
                              f"profile, not {profile!r}")
         return model, f"'{profile}' profile: conv blocks trained from scratch (ImageNet weights need the 'paper' profile)"
+    if from_scratch:
+        if imagenet_weights:
+            raise ValueError("model.from_scratch is true but model.imagenet_weights is set; choose one")
+        return model, "paper profile: conv blocks trained from scratch (model.from_scratch: true)"
     state, note = imagenet_state(imagenet_weights)
-    if state is not None:
-        load_imagenet_blocks(model, state)
+    load_imagenet_blocks(model, state)
     return model, note

@@ -5,11 +5,21 @@ uses: it opens `root / path`, converts to RGB, crops to the manifest's face box 
 transform. The transforms are small keyword-only classes in the style of torchvision's
 `references/classification/presets.py`; all randomness comes from torch's RNG, so
 `torch.manual_seed` (and DataLoader worker seeding) make augmentation reproducible.
+
+Decoding: at the paper's size the loader, not the GPU, is what can fall behind, so JPEGs can be
+decoded by one of DECODERS (chosen by `bench/bench_loader.py`, see the README):
+  pil         Pillow (itself built on libjpeg-turbo): full decode, crop, PIL resize. The reference.
+  simplejpeg  libjpeg-turbo with DCT-domain downscaling: when the face box is at least twice the
+              network's input side, the JPEG is decoded at 1/2, 1/4 or 1/8 size directly (the
+              face still has at least `image_size` pixels a side), then cropped and resized as a
+              uint8 tensor. Installed with the [fast] extra; without it, "pil" is used.
+  torchvision torchvision.io.decode_jpeg: full decode to a uint8 tensor, crop, tensor resize.
+Non-JPEG files always go through Pillow. The decoders give nearly (not bit-for-bit) the same
+pixels, so the decoder is part of a run's parameters.
 """
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -17,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,6 +39,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 SHEAR_DEGREES = math.degrees(math.atan(0.1))
 
 _MANIFEST_COLUMNS = ("sample_id", "path", "label", "x", "y", "w", "h")
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+DECODERS = ("pil", "simplejpeg", "torchvision")
 
 
 class ImageLoadError(OSError):
@@ -103,6 +117,68 @@ def _describe(row: Any) -> str:
         return "manifest row"
 
 
+# ----------------------------------------------------------------------------- fast JPEG decoding
+
+
+def resolve_decoder(name: str) -> str:
+    """`name` if it can run here; "simplejpeg" without the package falls back to "pil" (logged
+    once per process by the caller's run parameters, not an error: the pixels barely differ)."""
+    if name not in DECODERS:
+        raise ValueError(f"unknown image decoder {name!r}; valid decoders are {list(DECODERS)}")
+    if name == "simplejpeg":
+        try:
+            import simplejpeg  # noqa: F401
+        except ImportError:
+            return "pil"
+    return name
+
+
+def read_face_tensor(path: Path, box: tuple, where: str, *, decoder: str, min_side: int = 0) -> tv_tensors.Image:
+    """The face box of a JPEG as a (3, h, w) uint8 image tensor, decoded by `decoder`.
+
+    With simplejpeg and `min_side` > 0 the JPEG is decoded at the smallest DCT scale (1, 1/2,
+    1/4, 1/8) that keeps the face box at least `min_side` pixels a side, and the box is scaled
+    to match. Errors name the file and `where`, as `ManifestImages.face` does.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: image file not found ({where})") from None
+    try:
+        if decoder == "torchvision":
+            from torchvision.io import ImageReadMode, decode_jpeg
+
+            pixels = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            scale = 1.0
+        else:
+            pixels, scale = _simplejpeg_chw(data, box, min_side)
+    except Exception as exc:  # the decoders raise several types for corrupt files; name the file instead
+        raise ImageLoadError(f"{path}: cannot read the image ({where}): {type(exc).__name__}: {exc}") from exc
+    x, y, w, h = (float(v) * scale for v in box)
+    height, width = pixels.shape[-2:]
+    left, top = max(0, int(round(x))), max(0, int(round(y)))
+    right, bottom = min(width, int(round(x + w))), min(height, int(round(y + h)))
+    if right <= left or bottom <= top:
+        raise ValueError(f"{path}: face box x={box[0]} y={box[1]} w={box[2]} h={box[3]} has no pixels inside the "
+                         f"{round(width / scale)}x{round(height / scale)} image ({where})")
+    return tv_tensors.Image(pixels[:, top:bottom, left:right])
+
+
+def _simplejpeg_chw(data: bytes, box: tuple, min_side: int) -> tuple[torch.Tensor, float]:
+    import simplejpeg
+
+    min_w = min_h = 0
+    if min_side > 0:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        # decoded width >= width * min_side / box_w keeps the scaled box >= min_side pixels wide
+        min_w = math.ceil(width * min_side / max(float(box[2]), 1.0))
+        min_h = math.ceil(height * min_side / max(float(box[3]), 1.0))
+        full_w = width
+    array = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=min_w, min_height=min_h)
+    scale = array.shape[1] / full_w if min_side > 0 else 1.0
+    return torch.from_numpy(array).permute(2, 0, 1), scale
+
+
 # ----------------------------------------------------------------------------- dataset
 
 
@@ -117,7 +193,8 @@ class ManifestImages(torch.utils.data.Dataset):
     the sample_id; a face box outside the image raises ValueError naming the same.
     """
 
-    def __init__(self, manifest: pd.DataFrame, root: str | Path, transform: Callable):
+    def __init__(self, manifest: pd.DataFrame, root: str | Path, transform: Callable, decoder: str = "pil"):
+        self.decoder = resolve_decoder(decoder)
         missing = [c for c in _MANIFEST_COLUMNS if c not in manifest.columns]
         if missing:
             raise ValueError(f"manifest lacks column(s) {missing}; it has {list(manifest.columns)}")
@@ -133,7 +210,12 @@ class ManifestImages(torch.utils.data.Dataset):
         return len(self._paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(self.face(i)), int(self._labels[i])
+        if self.decoder == "pil" or not self._paths[i].lower().endswith(_JPEG_SUFFIXES):
+            return self.transform(self.face(i)), int(self._labels[i])
+        where = f"manifest row {i}, sample_id={self._ids[i]!r}, path={self._paths[i]!r}"
+        face = read_face_tensor(self.root / self._paths[i], tuple(self._boxes[i]), where, decoder=self.decoder,
+                                min_side=getattr(self.transform, "image_size", 0))
+        return self.transform(face), int(self._labels[i])
 
     def face(self, i: int) -> Image.Image:
         """Row i's face crop as an RGB PIL image, before any transform."""
@@ -168,7 +250,7 @@ class EvalPreset:
     to float tensor in [0, 1], ImageNet normalisation."""
 
     def __init__(self, *, image_size: int):
-        size = _check_size(image_size)
+        self.image_size = size = _check_size(image_size)
         self.transforms = v2.Compose([v2.Resize((size, size), antialias=True), *_to_normalized_tensor()])
 
     def __call__(self, img):
@@ -180,7 +262,7 @@ class EmotionTrainPreset:
     horizontal flip (p = 0.5)."""
 
     def __init__(self, *, image_size: int, flip_p: float = 0.5):
-        size = _check_size(image_size)
+        self.image_size = size = _check_size(image_size)
         self.transforms = v2.Compose(
             [v2.Resize((size, size), antialias=True), v2.RandomHorizontalFlip(flip_p), *_to_normalized_tensor()]
         )
@@ -212,7 +294,7 @@ class PainTrainPreset:
         zoom: float = 0.1,
         flip_p: float = 0.5,
     ):
-        size = _check_size(image_size)
+        self.image_size = size = _check_size(image_size)
         fill = tuple(int(round(255 * m)) for m in IMAGENET_MEAN)
         affine = v2.RandomAffine(
             degrees=degrees,

@@ -42,7 +42,8 @@ def run_emotion(params: Params, *, progress: bool = True, reuse: bool = False) -
     counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
     weights = class_balanced_weights(counts, cfg.beta)
     model, weights_note = initial_model(params.model.profile, len(EMOTIONS),
-                                        imagenet_weights=params.model.imagenet_weights, seed=cfg.seed)
+                                        imagenet_weights=params.model.imagenet_weights, seed=cfg.seed,
+                                        from_scratch=params.model.from_scratch)
     log.info("emotion: %s", weights_note)
     checkpoint_dir = CHECKPOINTS / "emotion"
     run_params = {**flat(cfg, "emotion."), **flat(params.model, "model."), "data.affectnet_root": str(data.root),

@@ -92,6 +92,7 @@ class TrialSetup:
     data: TaskData
     profile: str
     imagenet_weights: str = ""
+    from_scratch: bool = False
     base: VGG16Blocks | None = None              # transfer: the registered base model, copied per trial
     class_weights: torch.Tensor | None = None    # emotion: class-balanced weights of the train split
     identity: dict[str, Any] = field(default_factory=dict)
@@ -113,7 +114,8 @@ def trial_setup(params: Params) -> TrialSetup:
         cfg = params.emotion
         data = emotion_data(params, max_train=cfg.max_train_images, seed=cfg.seed)
     tracking.configure(params.tracking)
-    setup = TrialSetup(tune.stage, cfg, data, params.model.profile, params.model.imagenet_weights)
+    setup = TrialSetup(tune.stage, cfg, data, params.model.profile, params.model.imagenet_weights,
+                       params.model.from_scratch)
     base_version = ""
     if tune.stage == "transfer":
         hint = "train the base model first: `auforget emotion` or `mlflow run . -e emotion --env-manager local`"
@@ -149,7 +151,8 @@ def train_trial(setup: TrialSetup, cfg: EmotionConfig | TransferConfig, *,
         loss = FocalLoss(cfg.gamma)
         cached, views = cfg.cached_features and cfg.freeze == N_BLOCKS, cfg.augmented_views
     else:
-        model, _ = initial_model(setup.profile, len(EMOTIONS), imagenet_weights=setup.imagenet_weights, seed=cfg.seed)
+        model, _ = initial_model(setup.profile, len(EMOTIONS), imagenet_weights=setup.imagenet_weights, seed=cfg.seed,
+                                 from_scratch=setup.from_scratch)
         loss = FocalLoss(cfg.gamma, setup.class_weights)
         cached, views = False, 0
     if cached and "features" not in setup._cache:
