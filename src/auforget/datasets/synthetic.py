@@ -43,6 +43,13 @@ SCALES = {
         "unbc": {"sequences_per_subject": 6, "frames_per_sequence": 24},
         "ckplus": {"n_subjects": 40, "sequences_per_subject": 6, "frames_per_sequence": 8},
     },
+    # Growth measurements (bench/bench_growth.py): only AffectNet grows (30,000 training images),
+    # as in the study, where it is the one dataset large enough to strain memory and time.
+    "large": {
+        "affectnet": {"n_train_per_class": 3750, "n_val_per_class": 120},
+        "unbc": {"sequences_per_subject": 6, "frames_per_sequence": 24},
+        "ckplus": {"n_subjects": 40, "sequences_per_subject": 6, "frames_per_sequence": 8},
+    },
 }
 AFFECTNET_LAYOUTS = ("csv", "8labels", "folders")
 AFFECTNET_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
