@@ -81,6 +81,33 @@ def test_unbc_every_pool_subject_gives_one_of_each_class(unbc):
     assert (per_subject["min"] == 0).all() and (per_subject["max"] == 1).all()
 
 
+@pytest.mark.parametrize("draw", ["balanced", "random"])
+def test_unbc_both_draws_keep_the_papers_constraints(draw):
+    big = POOL_SUBJECTS[0]
+    manifest = pd.concat([unbc_manifest(TEST_SUBJECTS + POOL_SUBJECTS[1:]), unbc_manifest((big,), n_frames=400, seed=1)])
+    pool = pd.concat([split_unbc(manifest, unbc_cfg(unbc_pool_draw=draw))[s] for s in ("train", "val")])
+    assert pool["label"].value_counts().to_dict() == {0: 30, 1: 30}
+    assert consecutive_pairs(pool) == 0
+    per_subject = pool.groupby("subject")["label"].agg(["min", "max"])
+    assert set(per_subject.index) == set(POOL_SUBJECTS)
+    assert (per_subject["min"] == 0).all() and (per_subject["max"] == 1).all()
+
+
+def test_unbc_random_draw_follows_the_frames_and_balanced_spreads_over_subjects():
+    # One subject has 400-frame sequences, the others 60: it holds about 55 % of the no-pain
+    # frames. The random draw should give it about that share of the 30 no-pain frames (each
+    # subject's guaranteed first frame aside); the balanced draw gives it about one sixth.
+    big = POOL_SUBJECTS[0]
+    manifest = pd.concat([unbc_manifest(TEST_SUBJECTS + POOL_SUBJECTS[1:]), unbc_manifest((big,), n_frames=400, seed=1)])
+    share = {}
+    for draw in ("balanced", "random"):
+        pool = pd.concat([split_unbc(manifest, unbc_cfg(unbc_pool_draw=draw, seed=s))[n]
+                          for s in range(5) for n in ("train", "val")])
+        no_pain = pool[pool["label"] == 0]
+        share[draw] = float((no_pain["subject"] == big).mean())
+    assert share["balanced"] < 0.25 < 0.4 < share["random"]
+
+
 def test_unbc_val_size_and_stratification(unbc):
     splits = split_unbc(unbc, unbc_cfg(unbc_val_size=12))
     assert len(splits["val"]) == 12

@@ -25,6 +25,7 @@ from auforget.datasets.manifest import MAX_EXAMPLES, Skips
 log = logging.getLogger(__name__)
 
 PAIN, NO_PAIN = 1, 0
+ALL_SUBJECTS = "*"  # the queue key of the random draw's pooled queues
 AFFECTNET_SOURCE_SPLITS = ("training", "validation")
 
 
@@ -118,8 +119,12 @@ def split_unbc(manifest: pd.DataFrame, cfg: PrepareConfig) -> dict[str, pd.DataF
       2. pain first (the scarce class: 8,369 of 48,398 frames), then no-pain: every subject
          (in one random order) takes its first free frame of the class ("free" = neither it
          nor a neighbouring frame of its sequence is taken yet), then the class is filled
-         to `cfg.unbc_pool_per_class` round-robin over the subjects, one free frame per
-         subject per round, so the pool spreads over subjects.
+         to `cfg.unbc_pool_per_class`:
+         - `cfg.unbc_pool_draw` "balanced": round-robin over the subjects, one free frame per
+           subject per round, so the pool spreads evenly over subjects;
+         - "random" (the paper: frames "randomly selected" under its two constraints): free
+           frames drawn uniformly from all subjects' frames of the class together, so a
+           subject's share follows how many frames it has.
     If the data cannot supply the pool, the ValueError says how many pain / no-pain frames
     this procedure can draw and what to lower `prepare.unbc_pool_per_class` to.
 
@@ -151,7 +156,7 @@ def split_unbc(manifest: pd.DataFrame, cfg: PrepareConfig) -> dict[str, pd.DataF
     is_test = frames["subject"].isin(cfg.unbc_test_subjects)
     others = frames[~is_test].reset_index(drop=True)
     rng = np.random.default_rng(cfg.seed)
-    pool = others.loc[_draw_pool(others, per_class, rng)]
+    pool = others.loc[_draw_pool(others, per_class, rng, cfg.unbc_pool_draw)]
     val_idx = _stratified_val(pool, val_size, rng)
     splits = {
         "train": pool.drop(index=val_idx).sort_index().reset_index(drop=True),
@@ -162,9 +167,12 @@ def split_unbc(manifest: pd.DataFrame, cfg: PrepareConfig) -> dict[str, pd.DataF
     return splits
 
 
-def _draw_pool(frames: pd.DataFrame, per_class: int, rng: np.random.Generator) -> list[int]:
+def _draw_pool(frames: pd.DataFrame, per_class: int, rng: np.random.Generator, draw: str = "balanced") -> list[int]:
     """Index labels of the pool (see split_unbc); raises ValueError if it cannot be filled."""
-    queues, order = _frame_queues(frames, rng)
+    queues, order, ranks = _frame_queues(frames, rng)
+    if draw == "random":
+        # One queue per class over all subjects, in the same (parity tier, random key) order.
+        queues = {**queues, **_pooled_queues(queues, ranks)}
     keys = list(zip(frames["subject"], frames["sequence"], frames["frame"].astype(int)))
     chosen, counts, firsts, lacking = _fill(queues, order, keys, per_class)
     if lacking:
@@ -202,8 +210,9 @@ def _draw_pool(frames: pd.DataFrame, per_class: int, rng: np.random.Generator) -
     )
 
 
-def _frame_queues(frames: pd.DataFrame, rng: np.random.Generator) -> tuple[dict[tuple, list[int]], list]:
-    """{(subject, label): index labels in draw order}, and the subjects in random order."""
+def _frame_queues(frames: pd.DataFrame, rng: np.random.Generator) -> tuple[dict[tuple, list[int]], list, pd.DataFrame]:
+    """{(subject, label): index labels in draw order}, the subjects in random order, and each
+    frame's (_tier, _key) draw rank."""
     seq_keys = list(zip(frames["subject"], frames["sequence"]))
     sequences = sorted(set(seq_keys))
     parity = dict(zip(sequences, rng.integers(0, 2, len(sequences))))
@@ -213,7 +222,16 @@ def _frame_queues(frames: pd.DataFrame, rng: np.random.Generator) -> tuple[dict[
     queues = {key: list(group.index) for key, group in ordered.groupby(["subject", "label"], sort=True)}
     subjects = sorted(set(frames["subject"]))
     order = [subjects[i] for i in rng.permutation(len(subjects))]
-    return queues, order
+    return queues, order, ordered[["_tier", "_key"]]
+
+
+def _pooled_queues(queues: dict[tuple, list[int]], keys: pd.DataFrame) -> dict[tuple, list[int]]:
+    """{(ALL_SUBJECTS, label): every subject's frames of the class, parity tier first, then random key}."""
+    pooled = {}
+    for label in (PAIN, NO_PAIN):
+        idx = [i for (subject, lab), q in queues.items() if lab == label for i in q]
+        pooled[(ALL_SUBJECTS, label)] = list(keys.loc[idx].sort_values(["_tier", "_key"], kind="stable").index)
+    return pooled
 
 
 def _fill(
@@ -251,6 +269,10 @@ def _fill(
             if not take_next(subject, label):
                 lacking.append(f"{subject} (no {'pain' if label == PAIN else 'no-pain'} frame)")
         firsts[label] = counts[label]
+        if (ALL_SUBJECTS, label) in pending:
+            while wanted(label) and take_next(ALL_SUBJECTS, label):
+                pass
+            continue
         active = list(order)
         while active and wanted(label):
             active = [s for s in active if wanted(label) and take_next(s, label)]
