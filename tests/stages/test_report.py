@@ -22,7 +22,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from auforget import tracking  # noqa: E402
 from auforget.config import EMOTIONS, DataConfig, Params, ReportConfig  # noqa: E402
-from auforget.stages.report import fmt_p, run_report, table  # noqa: E402
+from auforget.stages.report import run_report  # noqa: E402
+from auforget.stages.report.render import fmt_p, table  # noqa: E402
 
 PAIN_RECALL = {i: 0.61 + 0.05 * i for i in range(6)}       # 0.610, 0.660, ... distinctive numbers
 CHAMPION = 2

@@ -1,0 +1,205 @@
+"""Finding the report's evidence in MLflow: which runs and registry versions, then their files.
+
+`collect` only looks runs up (cheap, and their ids are the report's reuse key); the `*_evidence`
+functions download what one section shows and hand it over as plain tables, text and PNG bytes.
+A file the run does not have becomes None; a file that is there but unreadable raises one of
+EVIDENCE_ERRORS, which the caller turns into a "not available" section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from auforget import artifacts, tracking
+from auforget.stages.report.sections import (PROBE_STAGE, ChampionEvidence, ForgettingEvidence, ModelRun,
+                                             ProbeEvidence, SaliencyEvidence, TradeoffEvidence, probe_order)
+
+STAGE_TAG = "auforget.stage"
+# what a missing or malformed piece of evidence raises; it becomes a "not available" section
+EVIDENCE_ERRORS = (MlflowException, OSError, ValueError, KeyError, IndexError)
+
+
+@dataclass
+class Evidence:
+    """The runs and registry versions the report reads, found before anything is downloaded."""
+
+    pain: dict[int, tuple[Any, Run]] = field(default_factory=dict)   # freeze -> (ModelVersion, run)
+    emotion: tuple[Any, Run] | None = None
+    forgetting: Run | None = None
+    saliency: Run | None = None
+    probes: list[Run] = field(default_factory=list)                  # newest run per probes-b<k>-au<au>
+    promote: Run | None = None
+    champion: Any = None                                             # ModelVersion of auforget-pain@champion
+    problems: dict[str, str] = field(default_factory=dict)           # what went wrong looking things up
+
+    def identity(self) -> dict[str, Any]:
+        """Run ids and versions: part of the report's reuse key."""
+        out: dict[str, Any] = {f"pain_b{i}": (v.version, r.info.run_id) for i, (v, r) in sorted(self.pain.items())}
+        if self.emotion:
+            out["emotion"] = (self.emotion[0].version, self.emotion[1].info.run_id)
+        for name in ("forgetting", "saliency", "promote"):
+            run = getattr(self, name)
+            out[name] = run.info.run_id if run else None
+        out["probes"] = sorted(r.info.run_id for r in self.probes)
+        if self.champion is not None:
+            out["champion"] = (str(self.champion.version), sorted(self.champion.tags.items()))
+        return out
+
+    def runs(self) -> dict[str, str]:
+        """name -> run id of every run the report shows."""
+        out = {f"transfer-b{i}": r.info.run_id for i, (_, r) in sorted(self.pain.items())}
+        if self.emotion:
+            out["emotion"] = self.emotion[1].info.run_id
+        for run in (self.forgetting, self.saliency, *self.probes, self.promote):
+            if run is not None:
+                out[run.data.tags.get(STAGE_TAG, run.info.run_name)] = run.info.run_id
+        if self.champion is not None:
+            out["champion"] = self.champion.run_id
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        """runs() with the champion entry named after its registry version, for the page's last table."""
+        label = f"champion ({tracking.PAIN_MODEL} version {self.champion.version})" if self.champion is not None else ""
+        return {(label if k == "champion" else k): v for k, v in self.runs().items()}
+
+
+def newest_finished(stage_condition: str, max_results: int = 1) -> list[Run]:
+    """FINISHED runs whose `auforget.stage` tag meets the condition (e.g. "= 'promote'"), newest first."""
+    condition = f"tags.`{STAGE_TAG}` {stage_condition} and attributes.status = 'FINISHED'"
+    return mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=max_results,
+                              filter_string=condition, order_by=["attributes.start_time DESC"])
+
+
+def _version_and_run(name: str, alias: str, client: MlflowClient) -> tuple[Any, Run]:
+    version = tracking.resolve_alias(name, alias, hint="")
+    return version, client.get_run(version.run_id)
+
+
+def _newest_probes() -> list[Run]:
+    newest: dict[str, Run] = {}
+    for run in newest_finished("LIKE 'probes-b%'", max_results=1000):
+        stage = run.data.tags.get(STAGE_TAG, "")
+        if PROBE_STAGE.match(stage) and stage not in newest:
+            newest[stage] = run
+    return [newest[s] for s in sorted(newest, key=probe_order)]
+
+
+def collect() -> Evidence:
+    """Look up every run and registry version the report shows; what is missing stays None/empty."""
+    client = MlflowClient()
+    ev = Evidence()
+    for i in range(6):
+        try:
+            ev.pain[i] = _version_and_run(tracking.PAIN_MODEL, tracking.freeze_alias(i), client)
+        except EVIDENCE_ERRORS as exc:
+            ev.problems[f"pain_b{i}"] = str(exc)
+    try:
+        ev.emotion = _version_and_run(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, client)
+    except EVIDENCE_ERRORS as exc:
+        ev.problems["emotion"] = str(exc)
+    for name, condition in (("forgetting", "= 'forgetting'"), ("saliency", "LIKE 'saliency-b%'"),
+                            ("promote", "= 'promote'")):
+        try:
+            found = newest_finished(condition)
+            setattr(ev, name, found[0] if found else None)
+        except EVIDENCE_ERRORS as exc:
+            ev.problems[name] = str(exc)
+    try:
+        ev.probes = _newest_probes()
+    except EVIDENCE_ERRORS as exc:
+        ev.problems["probes"] = str(exc)
+    try:
+        ev.champion = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS, hint="")
+    except EVIDENCE_ERRORS as exc:
+        ev.problems["champion"] = str(exc)
+    return ev
+
+
+# ---------------------------------------------------------------- one section's files
+
+def _artifact(run: Run, path: str, folder: Path) -> Path | None:
+    """Download one artifact of the run; None when the run has no such file."""
+    try:
+        local = tracking.run_artifact(run.info.run_id, path, folder / run.info.run_id)
+    except (MlflowException, OSError):
+        return None
+    return local if local.is_file() else None
+
+
+def _bytes(run: Run, path: str, folder: Path) -> bytes | None:
+    local = _artifact(run, path, folder)
+    return local.read_bytes() if local is not None else None
+
+
+def _text(run: Run, path: str, folder: Path) -> str | None:
+    local = _artifact(run, path, folder)
+    return local.read_text() if local is not None else None
+
+
+def _csv(run: Run, path: str, folder: Path, **read_options: Any) -> pd.DataFrame | None:
+    local = _artifact(run, path, folder)
+    return pd.read_csv(local, **read_options) if local is not None else None
+
+
+def _artifact_names(run: Run, folder: str) -> list[str]:
+    try:
+        return sorted(f.path for f in MlflowClient().list_artifacts(run.info.run_id, folder) if not f.is_dir)
+    except (MlflowException, OSError):
+        return []
+
+
+def pain_models(ev: Evidence) -> dict[int, ModelRun]:
+    return {i: ModelRun(str(version.version), run.info.run_id, dict(run.data.metrics),
+                        run.data.params.get("transfer.freeze", version.tags.get("freeze_blocks", i)))
+            for i, (version, run) in ev.pain.items()}
+
+
+def emotion_model(ev: Evidence) -> ModelRun | None:
+    if ev.emotion is None:
+        return None
+    version, run = ev.emotion
+    return ModelRun(str(version.version), run.info.run_id, dict(run.data.metrics))
+
+
+def forgetting_evidence(run: Run, folder: Path) -> ForgettingEvidence:
+    return ForgettingEvidence(run.info.run_id, _bytes(run, artifacts.RECALLS_PNG, folder),
+                              _csv(run, artifacts.RECALLS_CSV, folder), _csv(run, artifacts.MCNEMAR_VS_B5_CSV, folder),
+                              _csv(run, artifacts.MCNEMAR_PAIRWISE_CSV, folder))
+
+
+def saliency_evidence(run: Run, folder: Path) -> SaliencyEvidence:
+    grids = {}
+    for name in _artifact_names(run, artifacts.SALIENCY_DIR):
+        if name.endswith(artifacts.GRID_SUFFIX) and (png := _bytes(run, name, folder)) is not None:
+            grids[Path(name).name[:-len(artifacts.GRID_SUFFIX)]] = png
+    return SaliencyEvidence(run.info.run_id, run.data.tags.get(STAGE_TAG, "saliency"),
+                            _text(run, artifacts.SALIENCY_NOTES, folder),
+                            _csv(run, artifacts.AU_RANKING_CSV, folder, dtype={"aus": str}), grids)
+
+
+def probe_evidence(run: Run, folder: Path) -> ProbeEvidence:
+    conclusion = _text(run, artifacts.PROBE_CONCLUSION, folder)
+    return ProbeEvidence(run.info.run_id, run.data.tags[STAGE_TAG], dict(run.data.metrics),
+                         run.data.tags.get(artifacts.VARIANT_TAG, ""),
+                         (conclusion if conclusion is not None else run.data.tags.get(artifacts.CONCLUSION_TAG, ""))
+                         .strip(), _bytes(run, artifacts.PROBE_F1_PNG, folder))
+
+
+def tradeoff_evidence(run: Run, folder: Path) -> TradeoffEvidence:
+    return TradeoffEvidence(run.info.run_id, _bytes(run, artifacts.TRADEOFF_PNG, folder),
+                            _csv(run, artifacts.TRADEOFF_CSV, folder, dtype={"pain_version": str}),
+                            _text(run, artifacts.RULE_TXT, folder))
+
+
+def champion_evidence(ev: Evidence) -> ChampionEvidence | None:
+    if ev.champion is None:
+        return None
+    promoted = ev.promote.data.tags.get(artifacts.CHAMPION_TAG) if ev.promote is not None else None
+    return ChampionEvidence(str(ev.champion.version), ev.champion.run_id, dict(ev.champion.tags), promoted)
