@@ -20,10 +20,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from auforget import tracking  # noqa: E402
+from auforget import artifacts, tracking  # noqa: E402
 from auforget.config import EMOTIONS, DataConfig, Params, ReportConfig  # noqa: E402
 from auforget.stages.report import run_report  # noqa: E402
-from auforget.stages.report.render import fmt_p, table  # noqa: E402
 
 PAIN_RECALL = {i: 0.61 + 0.05 * i for i in range(6)}       # 0.610, 0.660, ... distinctive numbers
 CHAMPION = 2
@@ -77,8 +76,8 @@ def _pain_models() -> dict[int, tuple[str, str]]:
         metrics = {"test_accuracy": 0.7 + 0.01 * i}
         for measure in ("precision", "recall", "f1"):
             for cls in ("pain", "no_pain", "macro"):
-                metrics[f"test_{measure}_{cls}"] = 0.5 + 0.01 * i
-        metrics["test_recall_pain"] = PAIN_RECALL[i]
+                metrics[artifacts.test_metric(measure, cls)] = 0.5 + 0.01 * i
+        metrics[artifacts.test_metric("recall", "pain")] = PAIN_RECALL[i]
         run_id = _stage_run(f"transfer-b{i}", metrics, {"freeze_blocks": str(i)}, params={"transfer.freeze": i})
         out[i] = (run_id, _register(tracking.PAIN_MODEL, run_id, tracking.freeze_alias(i), {"freeze_blocks": str(i)}))
     return out
@@ -98,31 +97,31 @@ def _full_evidence(tmp: Path) -> dict[str, object]:
                            "pvalue_holm": 0.0088 if e == "surprise" else 0.9}
                           for k in range(5) for e in EMOTIONS])
     forgetting_run = _stage_run("forgetting", {"n_significant_vs_b5": 5}, files={
-        "recalls.png": _png(tmp / "recalls.png", "recalls"), "recalls.csv": recalls,
-        "mcnemar_vs_b5.csv": vs_b5, "mcnemar_pairwise.csv": vs_b5.assign(model_b="base")})
+        artifacts.RECALLS_PNG: _png(tmp / artifacts.RECALLS_PNG, "recalls"), artifacts.RECALLS_CSV: recalls,
+        artifacts.MCNEMAR_VS_B5_CSV: vs_b5, artifacts.MCNEMAR_PAIRWISE_CSV: vs_b5.assign(model_b="base")})
     ranking = pd.DataFrame([{"emotion": label, "region": region, "aus": aus, "mass_share": 0.3, "null_share": 0.1,
                              "effect_size": effect, "p_value": 0.004 if effect > 1 else 0.6,
                              "p_holm": 0.02 if effect > 1 else 1.0, "n_images": 3, "area_share": 0.1}
                             for label in ("surprise", "all")
                             for region, aus, effect in (("brows", "1,2,4", 2.345), ("lip_corners", "12,14", 0.25))])
     saliency_run = _stage_run("saliency-b0", {"saliency_n_surprise": 3}, files={
-        "saliency/surprise_grid.png": _png(tmp / "surprise_grid.png", "grid"),
-        "saliency/au_ranking.csv": ranking,
-        "saliency/notes.txt": "surprise: 3 of 4 qualifying images selected."})
+        artifacts.saliency_file("surprise", artifacts.GRID_SUFFIX): _png(tmp / f"surprise{artifacts.GRID_SUFFIX}", "grid"),
+        artifacts.AU_RANKING_CSV: ranking,
+        artifacts.SALIENCY_NOTES: "surprise: 3 of 4 qualifying images selected."})
     probes = {}
     _stage_run("probes-b0-au14", {"probe_t": 99.0}, {"auforget.variant": "peak"})   # older: must not be shown
     for au, variant, p in ((14, "peak", 0.0004), (5, "peak_mouthless", 0.3)):
         probes[au] = _stage_run(f"probes-b0-au{au}", {
-            "probe_f1_mean_b5": 0.812, "probe_f1_mean_b0": 0.645, "probe_t": 7.25 + au, "probe_p": p,
-            "probe_t_corrected": 1.75 + au, "probe_p_corrected": 0.2, "probe_baseline_f1_b5": 0.456,
-            "probe_baseline_f1_b0": 0.432}, {"auforget.variant": variant}, files={
-            "probes/probe_f1.png": _png(tmp / "probe_f1.png", f"au{au}"),
-            "probes/conclusion.txt": f"B5 encodes AU{au} better than B0 (conclusion {au})."})
+            artifacts.probe_f1_mean("b5"): 0.812, artifacts.probe_f1_mean("b0"): 0.645, artifacts.PROBE_T: 7.25 + au,
+            artifacts.PROBE_P: p, artifacts.PROBE_T_CORRECTED: 1.75 + au, artifacts.PROBE_P_CORRECTED: 0.2,
+            artifacts.probe_baseline("b5"): 0.456, artifacts.probe_baseline("b0"): 0.432}, {artifacts.VARIANT_TAG: variant}, files={
+            artifacts.PROBE_F1_PNG: _png(tmp / Path(artifacts.PROBE_F1_PNG).name, f"au{au}"),
+            artifacts.PROBE_CONCLUSION: f"B5 encodes AU{au} better than B0 (conclusion {au})."})
     tradeoff = pd.DataFrame({"model": [f"FreezeB{i}" for i in range(6)], "pain_recall": list(PAIN_RECALL.values()),
                              "recall_surprise": [0.2 + 0.1 * i for i in range(6)], "pareto": True})
     promote_run = _stage_run("promote", {"champion_freeze": CHAMPION}, {"auforget.champion": f"FreezeB{CHAMPION}"},
-                             files={"tradeoff.png": _png(tmp / "tradeoff.png", "tradeoff"), "tradeoff.csv": tradeoff,
-                                    "rule.txt": f"{RULE}\nchampion: FreezeB{CHAMPION}\n"})
+                             files={artifacts.TRADEOFF_PNG: _png(tmp / artifacts.TRADEOFF_PNG, "tradeoff"), artifacts.TRADEOFF_CSV: tradeoff,
+                                    artifacts.RULE_TXT: f"{RULE}\nchampion: FreezeB{CHAMPION}\n"})
     client = MlflowClient()
     champion_version = pain[CHAMPION][1]
     for k, v in {"champion_rule": RULE, "champion_score": "0.6543", "champion_pain_recall": "0.7100",
@@ -257,20 +256,10 @@ def test_missing_evidence_gives_not_available_sections(tmp_path, monkeypatch):
     # a forgetting run without its artifacts
     _stage_run("forgetting")
     assert run_report(params, progress=False)["report_sections"] == 2
-    assert "no mcnemar_vs_b5.csv" in (out / "report.html").read_text(encoding="utf-8")
+    assert f"no {artifacts.MCNEMAR_VS_B5_CSV}" in (out / "report.html").read_text(encoding="utf-8")
 
     # a saliency run with an unreadable ranking: that section says so, the rest is written
-    _stage_run("saliency-b1", files={"saliency/au_ranking.csv": ""})
+    _stage_run("saliency-b1", files={artifacts.AU_RANKING_CSV: ""})
     assert run_report(params, progress=False)["report_sections"] == 2
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "run <code>auforget saliency</code> (its evidence could not be read" in page
-
-
-def test_table_escapes_formats_and_highlights():
-    frame = pd.DataFrame({"name": ["<b>x</b>", "y"], "value": [0.12345, float("nan")], "n": [3, 4],
-                          "p": [0.0001, 0.2]})
-    html = table(frame, p_columns=("p",), alpha=0.05)
-    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x" not in html
-    assert "<td>0.123</td>" in html and "<td>\u2013</td>" in html and "<td>3</td>" in html
-    assert '<td class="sig">1.0e-04 *</td>' in html and "<td>0.200</td>" in html
-    assert fmt_p(0.05, 0.05) == "0.050" and fmt_p(float("nan"), 0.05) == "\u2013"
