@@ -21,6 +21,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from auforget import preflight
 from auforget.config import TrackingConfig
 from auforget.sqlite_store import lock_for
 
@@ -54,6 +55,7 @@ def configure(cfg: TrackingConfig) -> str:
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network at run time
     uri = tracking_uri(cfg)
+    preflight.check_tracking_server(uri)  # one clear line now, not minutes of retries later
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = uri.startswith("sqlite:///")
@@ -68,6 +70,8 @@ def configure(cfg: TrackingConfig) -> str:
             experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
         else:
             experiment_id = experiment.experiment_id
+    if not local:
+        preflight.check_artifact_store(client.get_experiment(experiment_id).artifact_location)
     # By id, not name: set_experiment(name) would trust a stale MLFLOW_EXPERIMENT_ID left in the
     # environment by an earlier store in the same process.
     mlflow.set_experiment(experiment_id=experiment_id)
