@@ -1,0 +1,93 @@
+"""Report sections from hand-made tables and numbers, without MLflow."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from auforget import artifacts
+from auforget.config import EMOTIONS
+from auforget.stages.report.sections import (ChampionEvidence, ForgettingEvidence, ModelRun, ProbeEvidence,
+                                             SaliencyEvidence, TradeoffEvidence, section_champion, section_emotion,
+                                             section_forgetting, section_pain, section_probes, section_saliency,
+                                             section_tradeoff)
+
+PNG = b"\x89PNG\r\n\x1a\n tiny"
+
+
+def _pain(i: int) -> ModelRun:
+    metrics = {artifacts.test_metric(m, c): 0.5 for m in ("precision", "recall", "f1") for c in ("pain", "no_pain",
+                                                                                                 "macro")}
+    metrics[artifacts.test_metric("recall", "pain")] = 0.61 + i / 10
+    return ModelRun(str(10 + i), f"run{i}", metrics, frozen_blocks=i)
+
+
+def test_table1_rows_star_and_missing_models():
+    section = section_pain({0: _pain(0), 3: _pain(3)}, champion="13")
+    assert section.available and section.anchor == "table1"
+    assert "<td>FreezeB3 \u2605</td>" in section.body and "<td>FreezeB0</td>" in section.body
+    assert "<td>0.610</td>" in section.body and "<td>0.910</td>" in section.body
+    assert "<td>\u2013</td>" in section.body                                       # no accuracy logged
+    for i in (1, 2, 4, 5):
+        assert f"run <code>auforget transfer --freeze {i}</code> (no auforget-pain@freezeb{i})" in section.body
+    assert not section_pain({}, None).available
+
+
+def test_emotion_recalls_in_class_order():
+    metrics = {artifacts.test_metric("recall", e): k / 10 for k, e in enumerate(EMOTIONS)}
+    body = section_emotion(ModelRun("4", "erun", metrics)).body
+    assert body.index("<th>neutral</th>") < body.index("<th>contempt</th>")
+    assert "<td>0.700</td>" in body and "base (version 4)" in body and "erun" in body
+    missing = section_emotion(None, "no alias base")
+    assert not missing.available and "auforget emotion</code> (no alias base)" in missing.body
+
+
+def test_forgetting_pivots_holm_p_and_counts_significant_pairs():
+    vs_b5 = pd.DataFrame([{"model_a": f"b{k}", "model_b": "b5", "emotion": e, "pvalue": 0.01,
+                           "pvalue_holm": 0.02 if (k, e) == (0, "contempt") else 0.5}
+                          for k in range(2) for e in ("surprise", "contempt")])
+    section = section_forgetting(ForgettingEvidence("frun", PNG, pd.DataFrame({"emotion": ["sad"], "b0": [0.25]}),
+                                                    vs_b5, vs_b5), alpha=0.05)
+    body = section.body
+    assert "<th>b0 vs b5 (Holm p)</th>" in body and "<th>b1 vs b5 (Holm p)</th>" in body
+    assert body.index("<td>surprise</td>") < body.index("<td>contempt</td>")   # EMOTIONS order
+    assert body.count('<td class="sig">0.020 *</td>') == 3                       # pivot, all tests, pairwise
+    assert "(1 of 4 significant after Holm)" in body and "data:image/png;base64," in body
+    lacking = section_forgetting(ForgettingEvidence("frun"), alpha=0.05).body
+    assert f"no {artifacts.MCNEMAR_VS_B5_CSV}" in lacking
+
+
+def test_saliency_shows_the_top_regions_per_emotion_all_last():
+    ranking = pd.DataFrame([{"emotion": label, "region": f"r{j}", "aus": "1,2", "effect_size": float(j),
+                             "p_value": 0.01, "p_holm": 0.04} for label in ("all", "surprise") for j in range(7)])
+    body = section_saliency(SaliencyEvidence("srun", "saliency-b2", "notes <here>", ranking, {"surprise": PNG}),
+                            alpha=0.05).body
+    assert body.index("Top 5 AU regions: surprise") < body.index("Top 5 AU regions: all")
+    surprise = body[body.index("Top 5 AU regions: surprise"):body.index("Top 5 AU regions: all")]
+    assert [int(r) for r in re.findall(r"<td>r(\d)</td>", surprise)] == [6, 5, 4, 3, 2]
+    assert "notes &lt;here&gt;" in body and "surprise: input | FreezeB5 | FreezeB2" in body
+    assert "1,2" in body and "effect_size" in body and "area_share" not in body
+    empty = section_saliency(SaliencyEvidence("srun", "saliency-b2", ranking=ranking.iloc[:0]), alpha=0.05).body
+    assert "The AU ranking is empty" in empty
+
+
+def test_probes_table_reads_each_probes_own_model():
+    metrics = {artifacts.probe_f1_mean("b5"): 0.8, artifacts.probe_f1_mean("b3"): 0.4, artifacts.PROBE_P: 0.001,
+               artifacts.PROBE_P_CORRECTED: 0.3}
+    body = section_probes([ProbeEvidence("prun", "probes-b3-au14", metrics, "peak", "B5 wins.", PNG)],
+                          alpha=0.05).body
+    assert "<td>0.800</td>" in body and "<td>0.400</td>" in body and "<td>14</td>" in body
+    assert '<td class="sig">0.001 *</td>' in body and "<td>0.300</td>" in body
+    assert "probes-b3-au14: AU14, FreezeB5 vs FreezeB3" in body and "B5 wins." in body
+
+
+def test_tradeoff_and_champion_with_a_stale_alias():
+    trade = section_tradeoff(TradeoffEvidence("trun", PNG, pd.DataFrame({"model": ["FreezeB1"]}), "rule >= 0\n"))
+    assert "rule &gt;= 0</pre>" in trade.body and "<td>FreezeB1</td>" in trade.body
+    tags = {"freeze_blocks": "1", artifacts.CHAMPION_RULE_TAG: "the rule", "champion_score": "0.6543",
+            "champion_pareto_models": "FreezeB0,FreezeB1"}
+    body = section_champion(ChampionEvidence("7", "crun", tags, promoted="FreezeB4")).body
+    assert "<strong>FreezeB1</strong> is <code>auforget-pain@champion</code> (version 7)" in body
+    assert "Why: the rule." in body and "<td>0.654</td>" in body and "<td>FreezeB0,FreezeB1</td>" in body
+    assert "The newest promote run chose FreezeB4" in body
+    assert "chose" not in section_champion(ChampionEvidence("7", "crun", tags, promoted="FreezeB1")).body
