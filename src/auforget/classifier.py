@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from auforget.datasets.images import ManifestImages, preset
-from auforget.features import extract_features
+from auforget.features import CacheDoesNotFit, extract_features
 from auforget.metrics import classification_metrics, predictions_table, write_confusion
 from auforget.models import N_BLOCKS, VGG16Blocks
 from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device, predict
@@ -44,14 +44,17 @@ class TaskData:
     class_names: tuple[str, ...]
     train_preset: str
     image_size: int
+    decoder: str = "pil"
 
     def dataset(self, split: str, augment: bool = False) -> ManifestImages:
         transform = preset(self.train_preset if augment else "eval", self.image_size)
-        return ManifestImages(self.splits[split], self.root, transform)
+        return ManifestImages(self.splits[split], self.root, transform, decoder=self.decoder)
 
     def files_digest(self) -> str:
-        """Content hash of the split manifests: part of a run's identity for resume and reuse."""
-        return manifest_digest(*(self.splits[split] for split in SPLITS))
+        """Content hash of the split manifests: part of a run's identity for resume and reuse
+        (with the JPEG decoder when it is not Pillow: the decoders' pixels differ slightly)."""
+        digest = manifest_digest(*(self.splits[split] for split in SPLITS))
+        return digest if self.decoder == "pil" else f"{digest}-{self.decoder}"
 
 
 def manifest_digest(*frames: pd.DataFrame) -> str:
@@ -63,7 +66,8 @@ def manifest_digest(*frames: pd.DataFrame) -> str:
 
 
 def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_names: tuple[str, ...],
-                   train_preset: str, image_size: int, max_train: int = 0, seed: int = 0) -> TaskData:
+                   train_preset: str, image_size: int, max_train: int = 0, seed: int = 0,
+                   decoder: str = "pil") -> TaskData:
     """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not run."""
     splits = {}
     for split in SPLITS:
@@ -83,7 +87,7 @@ def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_na
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} for {name} does not exist (params.yaml data.*_root)")
-    return TaskData(name, root, splits, class_names, train_preset, image_size)
+    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder)
 
 
 def fingerprint(*parts: object) -> str:
@@ -116,9 +120,15 @@ def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings
     only its head on conv features -- `features` when the caller already has them (tune's
     trials share one cache), else extracted here."""
     device = device or pick_device()
+    if cached and features is None:
+        try:
+            features = cached_sets(model, data, batch_size=batch_size, views=views, seed=settings.seed,
+                                   device=device, progress=progress, desc=desc)
+        except CacheDoesNotFit as exc:
+            log.warning("%s; training the head on images instead (the frozen blocks run every epoch)", exc)
+            cached, key = False, f"{key}-images"
     if cached:
-        train_set, val_set = features or cached_sets(model, data, batch_size=batch_size, views=views,
-                                                     seed=settings.seed, device=device, progress=progress, desc=desc)
+        train_set, val_set = features
         trainable: nn.Module = model.head
     else:
         train_set, val_set, trainable = data.dataset("train", augment=True), data.dataset("val"), model
@@ -161,18 +171,11 @@ def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, set
     return metrics, predictions, result
 
 
-def log_torch_model(model: VGG16Blocks):
-    """Log the model with a signature and an input example; returns MLflow's ModelInfo."""
-    import mlflow.pytorch
-    import torchvision
+def log_torch_model(model: VGG16Blocks, data: TaskData | None = None, splits_dir: str | Path | None = None):
+    """Log the model to the active run (see auforget.model_export: named for the run, class names,
+    input size and normalisation as metadata, loadable without auforget, test metrics linked);
+    with `data`, its split manifests are logged as the run's datasets first. Returns ModelInfo."""
+    from auforget import model_export
 
-    model = model.cpu().eval()
-    size = model.profile.image_size
-    example = np.zeros((1, 3, size, size), dtype=np.float32)
-    with torch.no_grad():
-        output = model(torch.from_numpy(example)).numpy()
-    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}",
-                    f"mlflow=={mlflow.__version__}"]
-    return mlflow.pytorch.log_model(model, name="model", signature=infer_signature(example, output),
-                                    input_example=example, pip_requirements=requirements,
-                                    serialization_format="pickle")
+    datasets = model_export.log_splits(data.name, data.splits, splits_dir or data.root) if data is not None else None
+    return model_export.log_model(model, class_names=data.class_names if data is not None else None, datasets=datasets)

@@ -27,7 +27,8 @@ CHECKPOINTS = Path("checkpoints")
 
 def emotion_data(params: Params, *, max_train: int, seed: int):
     return load_task_data("affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion",
-                          get_profile(params.model.profile).image_size, max_train=max_train, seed=seed)
+                          get_profile(params.model.profile).image_size, max_train=max_train, seed=seed,
+                          decoder=params.data.decoder)
 
 
 def run_emotion(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
@@ -55,7 +56,7 @@ def run_emotion(params: Params, *, progress: bool = True, reuse: bool = False) -
         metrics, _, _ = train_and_record(model, data, FocalLoss(cfg.gamma, weights), settings, batch_size=cfg.batch_size,
                                          cached=False, views=0, checkpoint_dir=checkpoint_dir, key=key,
                                          progress=progress, desc="emotion")
-        info = log_torch_model(model)
+        info = log_torch_model(model, data, params.data.splits_dir)
         tracking.register(info.model_uri, tracking.EMOTION_MODEL, aliases=[tracking.BASE_ALIAS],
                           tags={"stage": "emotion", "run_id": mlflow.active_run().info.run_id},
                           description="Base emotion classifier (AffectNet, 8 classes)")
