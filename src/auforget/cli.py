@@ -20,6 +20,7 @@ from pathlib import Path
 from filelock import Timeout
 from mlflow.exceptions import MlflowException
 
+from auforget import executors
 from auforget.config import Params, load_params
 
 # stage -> (help, fields of the same-named params.yaml section exposed as options)
@@ -44,12 +45,46 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+# MLproject's default for every option: keep the value params.yaml gives (never logged as "").
+FROM_PARAMS = "params.yaml"
+
+
+def _option_help(params: Params | None, stage: str, name: str) -> str:
+    """`overrides <stage>.<name>: params.yaml has X; valid: Y` (as far as params could be read)."""
+    from auforget.config import VALID
+
+    text = f"overrides {stage}.{name}"
+    if params is not None and hasattr(params, stage):
+        value = getattr(getattr(params, stage), name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value).lower() if isinstance(value, bool) else value
+        text += f": params.yaml has {shown if shown != '' else '(empty)'}"
+        if isinstance(value, bool):
+            text += "; valid: true | false"
+    if valid := VALID.get(f"{stage}.{name}"):
+        text += f"; valid: {valid}"
+    return text.replace("%", "%%")
+
+
+def _params_for_help(argv: list[str] | None) -> Params | None:
+    """The parameters --params names, for the help text; None when they cannot be read (the
+    command itself then reports why)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--params", default="params.yaml")
+    known, _ = pre.parse_known_args(argv)
+    try:
+        return load_params(known.params) if Path(known.params).exists() else Params()
+    except (ValueError, OSError):
+        return None
+
+
+def build_parser(params: Params | None = None) -> argparse.ArgumentParser:
+    """The CLI; with `params`, each option's help shows its current value and valid range."""
     parser = argparse.ArgumentParser(prog="auforget", description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    # dest "command", not "stage": tune has its own --stage option (the stage it tunes).
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
     for stage, (help_text, fields) in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         section = {f.name: f for f in dataclasses.fields(Params)}.get(stage)
@@ -58,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
             kind = hints[name]
             meta = "LIST" if typing.get_origin(kind) is tuple else getattr(kind, "__name__", "VALUE").upper()
             p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=meta,
-                           help=f"overrides {stage}.{name} in params.yaml")
+                           help=_option_help(params, stage, name))
+        if stage == "main":
+            executors.add_arguments(p)
         if stage == "tune":
             p.add_argument("--write-params", nargs="?", const="true", default="false", metavar="BOOL",
                            help="write the best gamma (and lr when tuned) back into params.yaml")
@@ -77,7 +114,7 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_params_for_help(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL"):
@@ -90,27 +127,27 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.params).exists():
             logging.getLogger("auforget").warning("%s not found in %s: using the built-in defaults", args.params, Path.cwd())
         params = load_params(args.params)
-        fields = STAGES[args.stage][1]
-        values = {name: getattr(args, name) for name in fields if getattr(args, name) not in (None, "")}
+        fields = STAGES[args.command][1]
+        values = {name: getattr(args, name) for name in fields if getattr(args, name) not in (None, "", FROM_PARAMS)}
         if values:
-            params = params.with_overrides(args.stage, **values)
-        module = importlib.import_module(f"auforget.stages.{args.stage}")
-        run = getattr(module, f"run_{args.stage}")
+            params = params.with_overrides(args.command, **values)
+        module = importlib.import_module(f"auforget.stages.{args.command}")
+        run = getattr(module, f"run_{args.command}")
         extra = {}
-        if args.stage == "tune":
+        if args.command == "tune":
             flag = str(args.write_params).strip().lower()
             if flag not in ("true", "false", "1", "0", "yes", "no", ""):
                 raise ValueError(f"--write-params: expected true or false, got {args.write_params!r}")
             extra = {"params_path": args.params, "write_params": flag in ("true", "1", "yes")}
-        if args.stage == "main":
-            extra = {"params_path": args.params}
+        if args.command == "main":
+            extra = {"params_path": args.params, "executor": executors.settings_from_args(args)}
         result = run(params, progress=not args.quiet, **extra)
-    except (ValueError, OSError, FloatingPointError, MlflowException, Timeout) as exc:
+    except (ValueError, OSError, FloatingPointError, MlflowException, Timeout, executors.StepFailed) as exc:
         # Expected failures (bad parameters, missing or unreadable files, a diverged loss, an
         # unreachable tracking server, a held lock) get one clear line; -v shows the traceback.
         if args.verbose:
             raise
-        print(f"auforget {args.stage}: error: {exc}", file=sys.stderr)
+        print(f"auforget {args.command}: error: {exc}", file=sys.stderr)
         return 2
     if isinstance(result, dict):
         shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}

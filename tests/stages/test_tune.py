@@ -237,3 +237,26 @@ def test_a_study_refuses_another_setup(tmp_path):
     open_study(tune, {"stage": "transfer", "transfer.freeze": 2})
     with pytest.raises(ValueError, match=r"transfer.freeze: 2 -> 3.*--study-name"):
         open_study(tune, {"stage": "transfer", "transfer.freeze": 3})
+
+
+def test_tune_through_the_auforget_executable_and_mlflow_run(tmp_path):
+    """The doors users take: `auforget tune` (whose --stage once collided with the sub-command
+    name) and `mlflow run . -e tune`, on the tiny synthetic data, one 1-epoch trial each."""
+    from tests.project import TINY_PARAMS, copy_project, run
+
+    project = copy_project(tmp_path / "project", {**TINY_PARAMS, "tune": {"epochs": 1, "stage": "emotion"}})
+    run(["auforget", "--quiet", "synth"], project)
+    run(["auforget", "--quiet", "prepare"], project)
+    run(["auforget", "--quiet", "tune", "--n-trials", "1", "--stage", "emotion"], project)
+    storage = f"sqlite:///{project / 'optuna.db'}"
+    assert [t.state for t in _trials(storage)] == [optuna.trial.TrialState.COMPLETE]
+
+    before = tmp_path / "before.yaml"
+    shutil.copy(project / "params.yaml", before)
+    run(["mlflow", "run", ".", "-e", "tune", "-P", "n_trials=1", "-P", "write_params=true", "--env-manager", "local"],
+        project)
+    trials = _trials(storage)
+    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    best = max(trials, key=lambda t: t.value).params["gamma"]
+    written = load_params(project / "params.yaml")
+    assert written == load_params(before).with_overrides("emotion", gamma=best)
