@@ -4,6 +4,11 @@ Takes pain model i, freezes all five conv blocks and trains new 8-class output l
 AffectNet with the emotion stage's loss (weighted focal, gamma and beta from `emotion`). What
 the retrained model cannot recognise any more, the conv blocks forgot during the pain transfer.
 Registers `auforget-retrain`, tag freeze_blocks=i, alias freezeb<i>.
+
+With `retrain.same_as_emotion` (the paper: the retraining is "the same as the emotion model")
+the batch size, epochs, learning rate, momentum, weight decay and patience come from `emotion`
+instead of `retrain`; with `retrain.cached_features: false` each epoch sees freshly augmented
+images (flips), as the emotion model did, rather than a cached view.
 """
 from __future__ import annotations
 
@@ -33,8 +38,9 @@ def run_retrain(params: Params, *, progress: bool = True, reuse: bool = False) -
     hint = (f"train pain model {cfg.freeze} first: `auforget transfer --freeze {cfg.freeze}` "
             f"or `mlflow run . -e transfer -P freeze={cfg.freeze} --env-manager local`")
     pain = tracking.resolve_alias(tracking.PAIN_MODEL, alias, hint=hint)
+    hp = params.emotion if cfg.same_as_emotion else cfg  # the optimiser's hyper-parameters
     key = fingerprint("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
-                      data.files_digest(), pain.run_id, pain.version)
+                      data.files_digest(), pain.run_id, pain.version, flat(hp))
     name = f"retrain-b{cfg.freeze}"
     if reuse and (done := tracking.find_finished_run(key)):
         metrics = tracking.reused(done, name, model=(tracking.RETRAIN_MODEL, [alias]))
@@ -48,14 +54,16 @@ def run_retrain(params: Params, *, progress: bool = True, reuse: bool = False) -
     checkpoint_dir = CHECKPOINTS / name
     run_params = {**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
                   "emotion.beta": params.emotion.beta, "pain_model_version": pain.version,
+                  **({f"effective.{k}": getattr(hp, k) for k in ("epochs", "batch_size", "lr", "momentum",
+                                                                 "weight_decay", "patience")}),
                   **{f"data.n_{s}": len(f) for s, f in data.splits.items()}}
     tags = {"freeze_blocks": str(cfg.freeze), "auforget.upstream_run": pain.run_id, "auforget.key": key}
     with tracking.stage_run(name, run_params, tags=tags):
-        settings = FitSettings(cfg.epochs, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.patience, cfg.seed)
-        metrics, _, _ = train_and_record(model, data, loss, settings, batch_size=cfg.batch_size,
+        settings = FitSettings(hp.epochs, hp.lr, hp.momentum, hp.weight_decay, hp.patience, cfg.seed)
+        metrics, _, _ = train_and_record(model, data, loss, settings, batch_size=hp.batch_size,
                                          cached=cfg.cached_features, views=cfg.augmented_views,
                                          checkpoint_dir=checkpoint_dir, key=key, progress=progress, desc=name)
-        info = log_torch_model(model)
+        info = log_torch_model(model, data, params.data.splits_dir)
         tracking.register(info.model_uri, tracking.RETRAIN_MODEL, aliases=[alias],
                           tags={"freeze_blocks": str(cfg.freeze), "run_id": mlflow.active_run().info.run_id,
                                 "pain_model_version": str(pain.version)},
