@@ -32,6 +32,8 @@ PAIN_MODEL = "auforget-pain"
 RETRAIN_MODEL = "auforget-retrain"
 BASE_ALIAS = "base"
 CHAMPION_ALIAS = "champion"
+# Set by `main`'s executors in a worker process: the study run its steps nest under.
+PARENT_RUN_ENV = "AUFORGET_PARENT_RUN_ID"
 
 
 def freeze_alias(i: int) -> str:
@@ -85,10 +87,15 @@ def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = 
     Leaving the block with an exception (or Ctrl-C / SIGTERM) marks the run FAILED.
     """
     parent = mlflow.active_run()
+    # A step run by an executor in another process has no active parent: it names the study run.
+    remote = None if parent else os.environ.get(PARENT_RUN_ENV) or None
     # A child run lives in its parent's experiment (which, under `mlflow run`, may be another
     # experiment than params.yaml's).
     experiment_id = parent.info.experiment_id if parent else None
-    with mlflow.start_run(run_name=stage, nested=parent is not None, experiment_id=experiment_id) as run:
+    if remote:
+        experiment_id = MlflowClient().get_run(remote).info.experiment_id
+    with mlflow.start_run(run_name=stage, nested=parent is not None, experiment_id=experiment_id,
+                          parent_run_id=remote) as run:
         mlflow.set_tags({"auforget.stage": stage, **(tags or {})})
         if params:
             mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
@@ -181,6 +188,8 @@ def reused(run: Run, stage: str, model: tuple[str, list[str]] | None = None) -> 
              stage, run.info.run_id)
     if mlflow.active_run() is not None:
         mlflow.set_tag(f"auforget.reused.{stage}", run.info.run_id)
+    elif os.environ.get(PARENT_RUN_ENV):
+        MlflowClient().set_tag(os.environ[PARENT_RUN_ENV], f"auforget.reused.{stage}", run.info.run_id)
     if model is not None:
         name, aliases = model
         client = MlflowClient()

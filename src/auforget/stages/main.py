@@ -7,6 +7,10 @@ A step whose identity -- entry point, parameters, code version, data (content ha
 manifests it reads) and upstream run ids -- matches a FINISHED run is reused instead of run
 again (see each stage's `fingerprint(...)`); anything else re-runs, and so does everything
 downstream of it, because the upstream run ids change.
+
+Steps of one layer (the six transfers, the six retrains, the analyses) do not depend on each
+other; an executor (executors.py: serial by default, a local process pool, or Ray) may run them
+at once.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import mlflow
 
 from auforget import tracking
 from auforget.config import Params, flat
+from auforget.executors import ExecutorSettings, Step, run_layers, worker_context
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
@@ -33,11 +38,26 @@ log = logging.getLogger(__name__)
 PROBED_AUS = (14, 5)
 
 
-def run_main(params: Params, *, progress: bool = True, params_path: str = "params.yaml") -> dict[str, float]:
-    tracking.configure(params.tracking)
+def study_layers(params: Params) -> list[list[Step]]:
+    """The study after the data, in dependency order: each layer reads only earlier layers' runs."""
+    return [
+        [Step("emotion", run_emotion, params, gpu=True)],
+        [Step(f"transfer-b{i}", run_transfer, params.with_overrides("transfer", freeze=i), gpu=True) for i in range(6)],
+        [Step(f"retrain-b{i}", run_retrain, params.with_overrides("retrain", freeze=i), gpu=True) for i in range(6)],
+        [Step("forgetting", run_forgetting, params), Step("saliency", run_saliency, params, gpu=True),
+         *(Step(f"probes-au{au}", run_probes, params.with_overrides("probes", au=au), gpu=True) for au in PROBED_AUS)],
+        [Step("promote", run_promote, params)],
+        [Step("report", run_report, params)],
+    ]
+
+
+def run_main(params: Params, *, progress: bool = True, params_path: str = "params.yaml",
+             executor: ExecutorSettings | None = None) -> dict[str, float]:
+    executor = executor or ExecutorSettings()
+    uri = tracking.configure(params.tracking)
     started = time.monotonic()
     study_params = {"params_file": params_path, **flat(params.data, "data."), **flat(params.model, "model.")}
-    with tracking.stage_run("study", study_params, tags={"auforget.study": "true"}):
+    with tracking.stage_run("study", study_params, tags={"auforget.study": "true"}) as study:
         if params.data.synthetic:
             if synthetic_is_current(params):
                 log.info("main: synthetic data in %s is current; not regenerating", params.synth.out)
@@ -45,17 +65,10 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
                 run_synth(params, progress=progress)
         prepared = run_prepare(params, progress=progress)
         mlflow.log_metrics({f"prepare_{k}": v for k, v in prepared.items()})
-        steps: dict[str, dict[str, float]] = {"emotion": run_emotion(params, progress=progress, reuse=True)}
-        for i in range(6):
-            steps[f"transfer-b{i}"] = run_transfer(params.with_overrides("transfer", freeze=i), progress=progress, reuse=True)
-        for i in range(6):
-            steps[f"retrain-b{i}"] = run_retrain(params.with_overrides("retrain", freeze=i), progress=progress, reuse=True)
-        steps["forgetting"] = run_forgetting(params, progress=progress, reuse=True)
-        steps["saliency"] = run_saliency(params, progress=progress, reuse=True)
-        for au in PROBED_AUS:
-            steps[f"probes-au{au}"] = run_probes(params.with_overrides("probes", au=au), progress=progress, reuse=True)
-        steps["promote"] = run_promote(params, progress=progress, reuse=True)
-        steps["report"] = run_report(params, progress=progress, reuse=True)
+        mlflow.set_tags({"auforget.executor": executor.kind, "auforget.threads": str(executor.step_threads)})
+        context = worker_context(tracking_uri=uri, parent_run_id=study.info.run_id, threads=executor.step_threads,
+                                 log_level=logging.getLogger().getEffectiveLevel())
+        steps = run_layers(study_layers(params), executor, context, progress=progress)
         headline = {f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)}
         headline.update({f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_surprise", float("nan"))
                          for i in range(6)})
