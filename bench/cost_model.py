@@ -1,0 +1,142 @@
+"""Wall-clock of the whole paper study on one GPU host, from measured CPU rates and a GPU rate.
+
+The GPU rate is measured (`--gpu-images-per-s`, e.g. from bench_throughput.py --profile paper on
+the card) or, without a GPU, derived from FLOPs: VGG16's conv and dense multiply-adds per image,
+counted layer by layer below, x2 for FLOPs, x3 for a training step (forward, input gradients,
+weight gradients) over the trainable part, divided into the card's peak bf16 rate times an
+assumed model-FLOP utilisation. That derivation is an estimate, and the table says so.
+
+The CPU side is measured here: JPEG decode + augment per loader worker (bench_loader.py's
+recipe, run on the spot unless `--decode-per-worker` is given) and prepare's cost per image
+(`--prepare-us-per-image`, from bench_growth.py). A stage runs at the slower of the GPU and the
+loader (`--workers` processes at the per-worker rate).
+
+    python bench/cost_model.py [--gpu-images-per-s N | --peak-tflops 989 --mfu 0.33] [--workers 15]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The study's data (Prajod et al.; AffectNet's manual annotations, UNBC-McMaster, CK+).
+AFFECTNET_TRAIN, AFFECTNET_VAL, AFFECTNET_TEST = 273_269, 14_382, 4_000
+UNBC_TRAIN, UNBC_VAL = 900, 100
+UNBC_TEST = round(48_398 * 4 / 25)  # frames of the 4 publishable subjects, at UNBC's mean per subject
+UNBC_FRAMES, CKPLUS_PEAKS = 48_398, 593
+SALIENCY_IMAGES = 2 * 500  # at most every test image of surprise and contempt, per Bk
+SIZE, WIDTHS, CONVS, HIDDEN = 224, (64, 128, 256, 512, 512), (2, 2, 3, 3, 3), 1024
+
+
+def block_macs() -> tuple[list[float], float]:
+    """Multiply-adds per image of each conv block at 224 px, and of the dense head (8 classes)."""
+    macs, side, c_in = [], SIZE, 3
+    for width, n in zip(WIDTHS, CONVS):
+        block = 0.0
+        for _ in range(n):
+            block += side * side * 9 * c_in * width
+            c_in = width
+        macs.append(block)
+        side //= 2
+    head = WIDTHS[-1] * side * side * HIDDEN + HIDDEN * 8
+    return macs, head
+
+
+def step_flops(frozen: int, train: bool) -> float:
+    """FLOPs per image: forward everywhere; when training, backward (x2) over blocks after `frozen`."""
+    blocks, head = block_macs()
+    forward = 2 * (sum(blocks) + head)
+    if not train:
+        return forward
+    trainable = 2 * (sum(blocks[frozen:]) + head)
+    return forward + 2 * trainable
+
+
+@dataclass
+class Stage:
+    name: str
+    train_images: float   # images through a training step (all epochs)
+    train_frozen: int
+    eval_images: float    # images through a forward pass only
+    cpu_seconds: float = 0.0
+
+
+def study(epochs: int, prepare_s: float) -> list[Stage]:
+    e = epochs
+    stages = [Stage("prepare (decode-check every split image, CPU)", 0, 0, 0, prepare_s),
+              Stage("emotion (VGG16 from ImageNet, all blocks trained)", e * AFFECTNET_TRAIN, 0,
+                    e * AFFECTNET_VAL + AFFECTNET_TEST)]
+    for k in range(6):
+        stages.append(Stage(f"transfer FreezeB{k}", e * UNBC_TRAIN, k, e * UNBC_VAL + UNBC_TEST))
+    for k in range(6):  # the head trains on fresh images every epoch: forward through the frozen blocks
+        stages.append(Stage(f"retrain B{k} (head, fresh augmentation)", e * AFFECTNET_TRAIN, 5,
+                            e * AFFECTNET_VAL + AFFECTNET_TEST))
+    # LRP: a forward and a backward pass per image and model, about a training step's cost.
+    stages.append(Stage("saliency (LRP, 5 x B5-vs-Bk)", 5 * 2 * SALIENCY_IMAGES, 0, 0))
+    stages.append(Stage("probes (CK+ features, 2 variants x 2 models; SVMs on CPU)", 0, 0, 2 * 2 * CKPLUS_PEAKS))
+    return stages
+
+
+def measure_decode(images: int = 60) -> float:
+    """Best decoder's images/s per worker for the emotion recipe at 224 px (see bench_loader.py)."""
+    import torch
+
+    from bench_loader import rate, write_jpegs
+
+    from auforget.datasets.images import DECODERS, ManifestImages, preset, resolve_decoder
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = write_jpegs(Path(tmp), images, 512)
+        return max(rate(ManifestImages(manifest, tmp, preset("emotion", SIZE), decoder=d))
+                   for d in DECODERS if resolve_decoder(d) == d for _ in range(2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gpu-images-per-s", type=float, default=0.0,
+                    help="measured VGG16 training images/s at 224 px (all blocks trained); 0 = derive from FLOPs")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")
+    ap.add_argument("--mfu", type=float, default=0.33, help="assumed model-FLOP utilisation")
+    ap.add_argument("--workers", type=int, default=15, help="loader processes (16-core host, one core left)")
+    ap.add_argument("--decode-per-worker", type=float, default=0.0, help="images/s; 0 = measure here")
+    ap.add_argument("--prepare-us-per-image", type=float, default=0.0, help="from bench_growth.py; 0 = 2,000")
+    ap.add_argument("--epochs", type=int, default=20, help="epochs per training stage (params-paper.yaml: 20, early "
+                                                              "stopping ends many sooner: an upper bound)")
+    args = ap.parse_args()
+    decode = args.decode_per_worker or measure_decode()
+    loader_rate = decode * args.workers
+    prepare_s = (args.prepare_us_per_image or 2_000) * 1e-6 * (AFFECTNET_TRAIN + AFFECTNET_VAL + AFFECTNET_TEST
+                                                             + UNBC_FRAMES + 2 * CKPLUS_PEAKS)
+    flop_rate = args.peak_tflops * 1e12 * args.mfu
+    measured = args.gpu_images_per_s > 0
+    scale = args.gpu_images_per_s * step_flops(0, True) / flop_rate if measured else 1.0
+    source = (f"measured {args.gpu_images_per_s:.0f} images/s" if measured else
+              f"FLOP-derived: {args.peak_tflops:.0f} TFLOPS x {args.mfu} utilisation (an estimate, no GPU measured)")
+    print(f"GPU rate: {source}; full VGG16 training step = {step_flops(0, True) / 1e9:.1f} GFLOP/image")
+    print(f"loader: {decode:.0f} images/s per worker (measured here, decode + flip at {SIZE} px) x {args.workers} "
+          f"workers = {loader_rate:.0f} images/s\n")
+    print(f"| stage | images through training / forward | GPU-bound h | loader-bound h | hours |")
+    print("|---|---|---|---|---|")
+    total, rows = 0.0, []
+    for s in study(args.epochs, prepare_s):
+        gpu_s = (s.train_images * step_flops(s.train_frozen, True) + s.eval_images * step_flops(0, False)) \
+            / (flop_rate * scale)
+        load_s = (s.train_images + s.eval_images) / loader_rate if "probes" not in s.name else 0.0
+        hours = (max(gpu_s, load_s) + s.cpu_seconds) / 3600
+        total += hours
+        rows.append({"stage": s.name, "hours": hours})
+        print(f"| {s.name} | {s.train_images:,.0f} / {s.eval_images:,.0f} | {gpu_s / 3600:.2f} | {load_s / 3600:.2f} | "
+              f"{hours:.2f} |")
+    print(f"| **whole study, one GPU, {args.epochs} epochs per training stage** | | | | **{total:.1f}** |")
+    print(json.dumps({"total_hours": round(total, 2), "decode_per_worker": round(decode, 1),
+                      "gpu_images_per_s_full_training": round(flop_rate * scale / step_flops(0, True), 1)}))
+
+
+if __name__ == "__main__":
+    main()
