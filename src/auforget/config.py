@@ -80,6 +80,7 @@ class TrackingConfig:
     experiment: str = "auforget"
     db: str = "mlflow.db"
     artifacts: str = "mlartifacts"
+    system_metrics: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,22 +322,32 @@ def _coerce(where: str, value: Any, hint: Any) -> Any:
     return value
 
 
+# "section.field" -> its valid values in words, filled in as the checks below run (every
+# load_params runs all of them); the CLI's help shows it beside each option's current value.
+VALID: dict[str, str] = {}
+
+
 def _choice(where: str, value: Any, valid: tuple) -> None:
+    VALID[where] = " | ".join(map(str, valid))
     if value not in valid:
         raise ValueError(f"{where}: {value!r} is not one of {list(valid)}")
 
 
 def _range(where: str, value: float, low: float, high: float) -> None:
+    VALID[where] = f"{low} to {high}"
     if not low <= value <= high:
         raise ValueError(f"{where}: {value} is outside [{low}, {high}]")
 
 
 def _freeze(where: str, value: int) -> None:
+    VALID[where] = "0 to 5"
     if value not in range(6):
         raise ValueError(f"{where}: {value} is not a number of frozen conv blocks; expected 0..5")
 
 
 def _training_checks(section: str, cfg: Any) -> None:
+    VALID.update({f"{section}.epochs": ">= 1", f"{section}.batch_size": ">= 1", f"{section}.lr": "> 0",
+                  f"{section}.gamma": ">= 0"})
     if cfg.epochs < 1:
         raise ValueError(f"{section}.epochs must be at least 1, got {cfg.epochs}")
     if cfg.batch_size < 1:

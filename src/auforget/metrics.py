@@ -89,3 +89,23 @@ def write_metrics_json(name: str, metrics: dict[str, float], folder: Path = METR
     clean = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())}
     path.write_text(json.dumps(clean, indent=2) + "\n")
     return path
+
+
+PLOTS_DIR = Path("plots")
+
+
+def plot_file(stage: str, name: str, folder: Path = PLOTS_DIR) -> Path:
+    """plots/<stage>/<name>, the files dvc.yaml declares as the stage's plots (`dvc plots show`);
+    the folder is made here."""
+    path = folder / stage / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_confusion_plot(stage: str, predictions: pd.DataFrame, folder: Path = PLOTS_DIR) -> Path:
+    """plots/<stage>/confusion.csv: actual and predicted class name per test sample, the input of
+    DVC's confusion template (dvc.yaml)."""
+    path = plot_file(stage, "confusion.csv", folder)
+    predictions.rename(columns={"true_name": "actual", "pred_name": "predicted"})[
+        ["sample_id", "actual", "predicted"]].to_csv(path, index=False)
+    return path

@@ -6,13 +6,21 @@ Names users and scripts rely on (see README):
                      auforget-pain@champion set by `promote`.
   default store      sqlite `mlflow.db` (MLflow's own default name) + artifact folder
                      `mlartifacts`, both in the project root; MLFLOW_TRACKING_URI overrides both.
+  experiment         params.yaml tracking.experiment, tagged as a model-training experiment so
+                     the MLflow UI opens it on its training-runs view (not the GenAI overview).
+
+Under `mlflow run`, the launcher hands its run over in MLFLOW_RUN_ID / MLFLOW_EXPERIMENT_ID /
+MLFLOW_TRACKING_URI. That run is used when it is in the study's store and experiment (`mlflow run
+. -e X --experiment-name auforget`); otherwise (MLflow's default store or the `Default`
+experiment) the stage runs in the study's experiment and store, and the launcher's empty run is
+closed, pointed at the real one in its description, and deleted (see `configure`).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +44,67 @@ CHAMPION_ALIAS = "champion"
 PARENT_RUN_ENV = "AUFORGET_PARENT_RUN_ID"
 
 
+# MLflow 3 reads this experiment tag to choose the UI's view (mlflow/server/js: ExperimentKind).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
+# Stage-name prefix -> the run description the UI shows (format fields: the number after "-b").
+DESCRIPTIONS = {
+    "study": "The whole study: data, base emotion model, FreezeB0-B5 pain models, retrained emotion heads, "
+             "McNemar tests, LRP maps, concept probes, promotion and report. Chart `tradeoff_*` against step "
+             "(= frozen blocks) to see pain recall and the forgotten emotions' recalls of FreezeB0..B5.",
+    "emotion": "Base emotion classifier: VGG16 in five blocks on AffectNet (8 classes), weighted focal loss.",
+    "transfer": "FreezeB{i}: pain model fine-tuned on UNBC-McMaster from the base emotion model with its first "
+                "{i} conv blocks frozen.",
+    "retrain": "Forgetting measure for FreezeB{i}: its conv blocks frozen, output layers retrained on AffectNet "
+               "emotions; compare per-emotion recalls with the base model.",
+    "forgetting": "Per-emotion recalls of the retrained models and McNemar tests against FreezeB5.",
+    "saliency": "LRP maps of FreezeB5 and FreezeB{i} (retrained) and their difference, with the AU regions ranked.",
+    "probes": "Linear SVM concept probes: is the AU still encoded in the conv features of FreezeB{i} and FreezeB5?",
+    "promote": "Chooses the pain/emotion trade-off among the FreezeB models and aliases it auforget-pain@champion.",
+    "tune": "Optuna search for the focal-loss gamma; one nested run per trial.",
+    "report": "The HTML study report.",
+}
+
+
 def freeze_alias(i: int) -> str:
     return f"freezeb{i}"
 
 
+def describe(stage: str) -> str:
+    """The UI description for a stage run named e.g. `transfer-b2` (empty for unknown stages)."""
+    prefix, _, rest = stage.partition("-")
+    number = rest[1:].split("-")[0] if rest.startswith("b") else ""
+    return DESCRIPTIONS.get(prefix, "").format(i=number or "k")
+
+
 def tracking_uri(cfg: TrackingConfig) -> str:
-    """MLFLOW_TRACKING_URI when set, else the project's sqlite file (absolute, so cwd can change)."""
+    """MLFLOW_TRACKING_URI when set, else the project's sqlite file (absolute, so cwd can change).
+
+    Under `mlflow run` the launcher always sets MLFLOW_TRACKING_URI; when it only passes on
+    MLflow's own default (no store chosen), the project's store is used instead.
+    """
     env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if env:
+    if env and not (os.environ.get("MLFLOW_RUN_ID") and _is_mlflow_default(env)):
         return env
     return f"sqlite:///{Path(cfg.db).resolve()}"
+
+
+def _is_mlflow_default(uri: str) -> bool:
+    """MLflow's built-in store when none is configured: sqlite:///mlflow.db, or ./mlruns."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH, DEFAULT_TRACKING_URI
+
+    if uri == DEFAULT_TRACKING_URI:
+        return True
+    path = uri.removeprefix("file://") if uri.startswith("file://") else uri
+    return "://" not in path and Path(path).resolve() == Path(DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).resolve()
+
+
+def _same_store(a: str, b: str) -> bool:
+    from auforget.sqlite_store import sqlite_path
+
+    pa, pb = sqlite_path(a), sqlite_path(b)
+    return Path(pa).resolve() == Path(pb).resolve() if pa and pb else a == b
 
 
 def configure(cfg: TrackingConfig) -> str:
@@ -56,6 +115,7 @@ def configure(cfg: TrackingConfig) -> str:
     (one process cannot take the same lock file twice, so the two must not share one).
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network at run time
+    launcher = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI", "")
     uri = tracking_uri(cfg)
     preflight.check_tracking_server(uri)  # one clear line now, not minutes of retries later
     mlflow.set_tracking_uri(uri)
@@ -64,20 +124,55 @@ def configure(cfg: TrackingConfig) -> str:
     lock = lock_for(uri, ".experiment.lock") if local else contextlib.nullcontext()
     with lock:
         client = MlflowClient(uri)
-        if os.environ.get("MLFLOW_RUN_ID"):
-            return uri  # launched by `mlflow run`: the run (and its experiment) already exist
         experiment = client.get_experiment_by_name(cfg.experiment)
         if experiment is None:
             location = Path(cfg.artifacts).resolve().as_uri() if local else None
-            experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
+            experiment_id = client.create_experiment(cfg.experiment, artifact_location=location,
+                                                     tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
         else:
             experiment_id = experiment.experiment_id
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+                client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
     if not local:
         preflight.check_artifact_store(client.get_experiment(experiment_id).artifact_location)
+    if launcher[0]:
+        _take_over_launcher_run(launcher[0], launcher[1], uri, experiment_id, cfg.experiment)
     # By id, not name: set_experiment(name) would trust a stale MLFLOW_EXPERIMENT_ID left in the
     # environment by an earlier store in the same process.
     mlflow.set_experiment(experiment_id=experiment_id)
+    if cfg.system_metrics:
+        mlflow.enable_system_metrics_logging()  # CPU, memory, disk, network (and GPU) per run
     return uri
+
+
+def _take_over_launcher_run(run_id: str, launcher_uri: str, uri: str, experiment_id: str, name: str) -> None:
+    """Use `mlflow run`'s run when it is in our store and experiment; else run apart from it.
+
+    The launcher's run cannot move to another store or experiment, so when it is elsewhere the
+    stage starts its own run here, and the launcher's run -- empty apart from the entry point's
+    parameters -- is ended, described with where the stage ran, and deleted, so no stray run
+    sits in `Default`. (The launcher leaves an ended run's status alone when the command exits.)
+    """
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # later configure() calls and child processes agree
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    theirs = MlflowClient(launcher_uri)
+    if _same_store(launcher_uri, uri) and theirs.get_run(run_id).info.experiment_id == experiment_id:
+        return  # mlflow.start_run() picks MLFLOW_RUN_ID up
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    try:
+        theirs.set_tag(run_id, NOTE_TAG, f"`mlflow run` started this run outside the study's store or experiment; "
+                                         f"the step ran in experiment '{name}' of {uri} (tag auforget.launcher_run "
+                                         f"= {run_id}). Pass --experiment-name {name} to use one run.")
+        theirs.set_terminated(run_id, "FINISHED")
+        theirs.delete_run(run_id)
+    except MlflowException as exc:  # a read-only or unreachable launcher store: leave its run as it is
+        log.warning("could not close mlflow run's own run %s in %s: %s", run_id, launcher_uri, exc)
+    global _LAUNCHER_RUN
+    _LAUNCHER_RUN = run_id
+    log.info("mlflow run: this step runs in experiment '%s' of %s, not in the launcher's run %s", name, uri, run_id)
+
+
+_LAUNCHER_RUN: str | None = None  # the `mlflow run` run this process stepped away from
 
 
 @contextlib.contextmanager
@@ -96,14 +191,30 @@ def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = 
         experiment_id = MlflowClient().get_run(remote).info.experiment_id
     with mlflow.start_run(run_name=stage, nested=parent is not None, experiment_id=experiment_id,
                           parent_run_id=remote) as run:
-        mlflow.set_tags({"auforget.stage": stage, **(tags or {})})
+        extra = {"auforget.launcher_run": _LAUNCHER_RUN} if _LAUNCHER_RUN and parent is None and not remote else {}
+        if note := describe(stage):
+            extra[NOTE_TAG] = note
+        mlflow.set_tags({"auforget.stage": stage, **extra, **(tags or {})})
         if params:
-            mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
+            # "" and None read as "no value" in the UI's compare view; say so.
+            mlflow.log_params({k: ("none" if v in (None, "") else v) for k, v in params.items()})
         try:
             yield run
         except BaseException:
             mlflow.set_tag("auforget.failed", "true")
             raise
+
+
+def log_tradeoff(pain_recall: Mapping[int, float], emotion_recalls: Mapping[str, Mapping[int, float]]) -> None:
+    """Log FreezeB0..B5 as series on the active (study) run, step = number of frozen blocks:
+    `tradeoff_pain_recall` and `tradeoff_recall_<emotion>`. One line chart of these against step
+    (run page > Model metrics, or the compare view's line chart) shows the study's trade-off:
+    pain recall gained against the forgotten emotions' recall lost."""
+    series = {"tradeoff_pain_recall": pain_recall,
+              **{f"tradeoff_recall_{emotion}": values for emotion, values in emotion_recalls.items()}}
+    for key, values in series.items():
+        for blocks, value in sorted(values.items()):
+            mlflow.log_metric(key, float(value), step=int(blocks))
 
 
 def register(model_uri: str, name: str, *, aliases: list[str], tags: dict[str, str], description: str = "") -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import pandas as pd  # noqa: E402
 from auforget import artifacts, tracking  # noqa: E402
 from auforget.classifier import fingerprint  # noqa: E402
 from auforget.config import EMOTIONS, Params, flat  # noqa: E402
-from auforget.metrics import write_metrics_json  # noqa: E402
+from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 from auforget.stats import holm, mcnemar  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False
         for name, frame in tables.items():
             frame.to_csv(out / name, index=False)
         plot_recalls(recalls, out / artifacts.RECALLS_PNG)
+        shutil.copyfile(out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG))  # dvc plots
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out))
         log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s)",

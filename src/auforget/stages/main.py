@@ -77,5 +77,8 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
         headline["champion_freeze"] = steps["promote"]["champion_freeze"]
         headline["study_minutes"] = (time.monotonic() - started) / 60
         mlflow.log_metrics(headline)
+        tracking.log_tradeoff({i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)},
+                              {e: {i: steps[f"retrain-b{i}"].get(f"test_recall_{e}", float("nan")) for i in range(6)}
+                               for e in params.promote.emotions})
     log.info("main: study finished in %.1f minutes; report in %s", headline["study_minutes"], params.report.out)
     return headline

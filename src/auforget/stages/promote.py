@@ -17,6 +17,7 @@ changes nothing in the registry.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from auforget import artifacts, tracking  # noqa: E402
 from auforget.classifier import fingerprint  # noqa: E402
 from auforget.config import Params, PromoteConfig, flat  # noqa: E402
-from auforget.metrics import write_metrics_json  # noqa: E402
+from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig
         out = Path(tmp)
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
         plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
+        shutil.copyfile(out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG))  # dvc plots
         (out / artifacts.RULE_TXT).write_text(f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
                                               f"{champion['pain_version']})\n")
         mlflow.log_artifacts(str(out))
