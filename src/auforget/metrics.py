@@ -16,6 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
+from auforget.artifacts import CONFUSION_CSV, CONFUSION_PNG  # noqa: E402
+
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], prefix: str = "") -> dict[str, float]:
     labels = list(range(len(class_names)))
@@ -51,7 +53,7 @@ def write_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
     out_dir.mkdir(parents=True, exist_ok=True)
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     frame = pd.DataFrame(cm, index=[f"true_{c}" for c in class_names], columns=[f"pred_{c}" for c in class_names])
-    csv_path = out_dir / "confusion_matrix.csv"
+    csv_path = out_dir / CONFUSION_CSV
     frame.to_csv(csv_path)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
@@ -66,7 +68,7 @@ def write_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
         for j in range(len(class_names)):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
-    png_path = out_dir / "confusion_matrix.png"
+    png_path = out_dir / CONFUSION_PNG
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return [csv_path, png_path]
