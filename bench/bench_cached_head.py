@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from auforget.classifier import load_task_data
+from auforget.tasks import load_task_data
 from auforget.config import EMOTIONS
 from auforget.features import extract_features
 from auforget.losses import FocalLoss, class_balanced_weights

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from auforget.classifier import load_task_data
+from auforget.tasks import load_task_data
 from auforget.config import EMOTIONS
 from auforget.losses import FocalLoss
 from auforget.models import build_vgg16, get_profile

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import auforget.features as features
-from auforget.classifier import load_task_data
+from auforget.tasks import load_task_data
 from auforget.config import EMOTIONS
 from auforget.features import CacheDoesNotFit, check_cache_size, extract_features
 from auforget.models import build_vgg16, freeze_blocks

@@ -1,102 +1,32 @@
-"""One supervised run, as the emotion, transfer and retrain stages all do it.
+"""One supervised run, as the emotion, transfer and retrain stages (through `recipes`) all do it.
 
 Fit (on images, or on cached conv features when every block is frozen), evaluate the best
 weights on the test split, write the records the analysis reads back (metrics, confusion
 matrix, per-sample predictions) and log the model with its signature. Registering the model
-is left to the stage, as its very last step.
+is left to the caller (`recipes.run_recipe`), as its very last step.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import torch
-from mlflow.models import infer_signature
 from torch import nn
 from torch.utils.data import Dataset
 
-from auforget.datasets.images import ManifestImages, preset
+from auforget import artifacts
 from auforget.features import CacheDoesNotFit, extract_features
 from auforget.metrics import classification_metrics, predictions_table, write_confusion
 from auforget.models import N_BLOCKS, VGG16Blocks
+from auforget.tasks import TaskData
 from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device, predict
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class TaskData:
-    """The three split manifests of one dataset and how to turn them into tensors."""
-
-    name: str
-    root: Path
-    splits: dict[str, pd.DataFrame]
-    class_names: tuple[str, ...]
-    train_preset: str
-    image_size: int
-    decoder: str = "pil"
-
-    def dataset(self, split: str, augment: bool = False) -> ManifestImages:
-        transform = preset(self.train_preset if augment else "eval", self.image_size)
-        return ManifestImages(self.splits[split], self.root, transform, decoder=self.decoder)
-
-    def files_digest(self) -> str:
-        """Content hash of the split manifests: part of a run's identity for resume and reuse
-        (with the JPEG decoder when it is not Pillow: the decoders' pixels differ slightly)."""
-        digest = manifest_digest(*(self.splits[split] for split in SPLITS))
-        return digest if self.decoder == "pil" else f"{digest}-{self.decoder}"
-
-
-def manifest_digest(*frames: pd.DataFrame) -> str:
-    """Content hash of manifests (rows in order), for run identities."""
-    h = hashlib.sha256()
-    for frame in frames:
-        h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
-    return h.hexdigest()[:16]
-
-
-def load_task_data(name: str, splits_dir: str | Path, root: str | Path, class_names: tuple[str, ...],
-                   train_preset: str, image_size: int, max_train: int = 0, seed: int = 0,
-                   decoder: str = "pil") -> TaskData:
-    """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not run."""
-    splits = {}
-    for split in SPLITS:
-        path = Path(splits_dir) / name / f"{split}.csv"
-        if not path.exists():
-            raise FileNotFoundError(f"split manifest {path} is missing: run `auforget prepare` "
-                                    f"(or `dvc repro prepare`) first")
-        frame = pd.read_csv(path, dtype={"sample_id": str, "path": str, "landmarks": str}, keep_default_na=False)
-        if frame.empty:
-            raise ValueError(f"split manifest {path} has no rows")
-        bad = sorted(set(frame["label"]) - set(range(len(class_names))))
-        if bad:
-            raise ValueError(f"{path}: labels {bad} are outside 0..{len(class_names) - 1} ({', '.join(class_names)})")
-        splits[split] = frame
-    if max_train and len(splits["train"]) > max_train:
-        splits["train"] = splits["train"].sample(n=max_train, random_state=seed).sort_index()
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} for {name} does not exist (params.yaml data.*_root)")
-    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder)
-
-
-def fingerprint(*parts: object) -> str:
-    """A run's identity: the given parts (entry point, params, data digest, upstream runs) plus
-    the code version. Same identity = same result, so checkpoints resume and `main` reuses."""
-    from auforget.tracking import code_version
-
-    payload = json.dumps([code_version(), *parts], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def cached_sets(model: VGG16Blocks, data: TaskData, *, batch_size: int, views: int, seed: int,
@@ -164,9 +94,9 @@ def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, set
     predictions = predictions_table(test_set.sample_ids, labels, probs, data.class_names)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        predictions.to_csv(out / "predictions.csv", index=False)
+        predictions.to_csv(out / artifacts.PREDICTIONS, index=False)
         write_confusion(labels, probs.argmax(1), data.class_names, out, title=desc)
-        (out / "test_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        (out / artifacts.TEST_METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
         mlflow.log_artifacts(str(out))
     return metrics, predictions, result
 

@@ -211,12 +211,15 @@ def test_write_params_adds_a_missing_key_and_keeps_comments(tmp_path):
     assert load_params(path).transfer.freeze == 3 and load_params(path).transfer.gamma == 3.5
 
 
-def test_write_params_refuses_a_flow_mapping(tmp_path):
+def test_write_params_edits_a_flow_mapping_and_refuses_a_scalar_section(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("transfer: {gamma: 2.0}\n")
-    with pytest.raises(ValueError, match="set it by hand"):
+    path.write_text("transfer: {gamma: 2.0}  # inline\n")
+    write_best(path, "transfer", {"gamma": 1.0})
+    assert path.read_text() == "transfer: {gamma: 1.0}  # inline\n"
+    path.write_text("transfer: 3\n")
+    with pytest.raises(ValueError, match="section 'transfer' must be a mapping"):
         write_best(path, "transfer", {"gamma": 1.0})
-    assert path.read_text() == "transfer: {gamma: 2.0}\n"
+    assert path.read_text() == "transfer: 3\n"
 
 
 def test_storage_that_cannot_be_opened_is_a_clear_error(data, project):

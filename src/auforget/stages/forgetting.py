@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
-from auforget.classifier import fingerprint  # noqa: E402
+from auforget.identity import fingerprint  # noqa: E402
 from auforget.config import EMOTIONS, Params, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 from auforget.stats import holm, mcnemar  # noqa: E402

@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
-from auforget.classifier import fingerprint  # noqa: E402
+from auforget.identity import fingerprint  # noqa: E402
 from auforget.config import Params, PromoteConfig, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 

@@ -29,7 +29,7 @@ MLflow: a `tune` run per call; each trial is a run nested under it (`trial-<numb
 gamma and lr, per-epoch validation metrics, tag `optuna.state` COMPLETE / PRUNED / FAIL). The
 tune run logs the study's best_gamma (best_lr), best_value, trial counts and `trials.csv`.
 `write_params=True` writes the best gamma (and lr when tuned) into params.yaml, editing only
-that line of the tuned section.
+those lines of the tuned section (comments and order stay).
 """
 from __future__ import annotations
 
@@ -46,20 +46,22 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import optuna
-import torch
 from optuna.trial import TrialState
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.tokens import CommentToken
 from sqlalchemy.exc import SQLAlchemyError
+from torch.utils.data import Dataset
 
 from auforget import tracking
-from auforget.classifier import TaskData, cached_sets, fit_on_task
-from auforget.config import EMOTIONS, PAIN_CLASSES, EmotionConfig, Params, TransferConfig, TuneConfig, flat, load_params
-from auforget.losses import FocalLoss, class_balanced_weights
-from auforget.models import N_BLOCKS, VGG16Blocks, freeze_blocks, get_profile, initial_model, replace_head
-from auforget.stages.emotion import emotion_data
-from auforget.stages.transfer import pain_data
-from auforget.train import FitResult, FitSettings, pick_device
+from auforget.classifier import cached_sets, fit_on_task
+from auforget.config import EmotionConfig, Params, TransferConfig, TuneConfig, flat, load_params
+from auforget.models import VGG16Blocks
+from auforget.recipes import RECIPES, Recipe
+from auforget.tasks import TaskData
+from auforget.train import FitResult, pick_device
 
 try:  # Optuna >= 4.9 names the stale-trial retry callback this way
     from optuna.storages import RetryHeartbeatStaleTrialCallback as _RetryStale
@@ -85,85 +87,76 @@ SETUP_ATTR = "auforget.setup"
 
 @dataclass
 class TrialSetup:
-    """What every trial of a study shares: the data, the stage's settings, the starting point."""
+    """What every trial of a study shares: the tuned stage's parameters, data and starting point."""
 
     stage: str
-    cfg: EmotionConfig | TransferConfig          # the stage's section with tune.epochs (and tune.freeze) applied
+    params: Params                               # with tune.epochs (and tune.freeze) applied to the stage
     data: TaskData
-    profile: str
-    imagenet_weights: str = ""
-    from_scratch: bool = False
-    base: VGG16Blocks | None = None              # transfer: the registered base model, copied per trial
-    class_weights: torch.Tensor | None = None    # emotion: class-balanced weights of the train split
+    start: VGG16Blocks | None = None             # transfer: the registered base model, copied per trial
     identity: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    features: tuple[Dataset, Dataset] | None = None  # FreezeB5: conv features, extracted by the first trial
+
+    @property
+    def cfg(self) -> EmotionConfig | TransferConfig:
+        return getattr(self.params, self.stage)
+
+    def recipe(self, gamma: float, lr: float) -> Recipe:
+        """The stage's own recipe with a trial's gamma and lr."""
+        return RECIPES[self.stage](self.params.with_overrides(self.stage, gamma=gamma, lr=lr), data=self.data)
+
+
+def tuned_params(params: Params) -> Params:
+    """params with tune.epochs (and, for transfer, tune.freeze) applied to the tuned stage."""
+    tune = params.tune
+    if tune.stage == "transfer":
+        return params.with_overrides("transfer", freeze=tune.freeze, epochs=tune.epochs)
+    return params.with_overrides(tune.stage, epochs=tune.epochs)
 
 
 def trial_setup(params: Params) -> TrialSetup:
-    """Read the tuned stage's data and (for transfer) the base model, as the stage itself would.
+    """Read the tuned stage's data and starting model through its recipe, as the stage would.
 
-    Configures MLflow tracking. A missing base model is the ValueError of `tracking.resolve_alias`.
+    Configures MLflow tracking. A missing base model is the ValueError of `tracking.resolve_alias`,
+    one trained with another model profile that of `tracking.load_model`.
     """
     tune = params.tune
-    if tune.stage == "transfer":
-        params = params.with_overrides("transfer", freeze=tune.freeze, epochs=tune.epochs)
-        cfg: EmotionConfig | TransferConfig = params.transfer
-        data = pain_data(params)
-    else:
-        params = params.with_overrides("emotion", epochs=tune.epochs)
-        cfg = params.emotion
-        data = emotion_data(params, max_train=cfg.max_train_images, seed=cfg.seed)
+    params = tuned_params(params)
+    recipe = RECIPES[tune.stage](params)
     tracking.configure(params.tracking)
-    setup = TrialSetup(tune.stage, cfg, data, params.model.profile, params.model.imagenet_weights,
-                       params.model.from_scratch)
-    base_version = ""
-    if tune.stage == "transfer":
-        hint = "train the base model first: `auforget emotion` or `mlflow run . -e emotion --env-manager local`"
-        setup.base, base = tracking.load_model(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, hint=hint)
-        if setup.base.profile != get_profile(params.model.profile):
-            raise ValueError(f"{tracking.EMOTION_MODEL}@{tracking.BASE_ALIAS} (version {base.version}) was trained "
-                             f"with another model profile than params.yaml model.profile={params.model.profile!r}; "
-                             "retrain it")
-        base_version = str(base.version)
-    else:
-        counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
-        setup.class_weights = class_balanced_weights(counts, params.emotion.beta)
+    setup = TrialSetup(tune.stage, params, recipe.data)
+    version = None
+    if recipe.upstream is not None:
+        setup.start, version = recipe.upstream.load(params.model.profile)
     tuned = {"gamma", "lr"} if tune.tune_lr else {"gamma"}
-    setup.identity = {"stage": tune.stage, "data": data.files_digest(), "base_model_version": base_version,
-                      **{f"{tune.stage}.{k}": v for k, v in flat(cfg).items() if k not in tuned},
+    setup.identity = {"stage": tune.stage, "data": recipe.data.files_digest(),
+                      "base_model_version": str(version.version) if version is not None else "",
+                      **{f"{tune.stage}.{k}": v for k, v in flat(setup.cfg).items() if k not in tuned},
                       **flat(params.model, "model.")}
     return setup
 
 
-def train_trial(setup: TrialSetup, cfg: EmotionConfig | TransferConfig, *,
+def train_trial(setup: TrialSetup, gamma: float, lr: float, *,
                 on_epoch: Callable[[int, dict[str, float]], None] | None = None, progress: bool = False,
                 desc: str = "trial") -> FitResult:
-    """Train the stage's model with `cfg` (the trial's gamma and lr) on train, scored on val.
+    """Train the stage's recipe with a trial's gamma and lr on train, scored on val.
 
-    Mirrors `run_emotion` / `run_transfer` up to the end of `fit`; checkpoints go to a temporary
-    folder, and nothing is evaluated on the test split, logged as a model or registered.
+    Checkpoints go to a temporary folder, and nothing is evaluated on the test split, logged as
+    a model or registered.
     """
     device = pick_device()
-    if setup.stage == "transfer":
-        assert isinstance(cfg, TransferConfig) and setup.base is not None
-        model = replace_head(copy.deepcopy(setup.base), len(PAIN_CLASSES), seed=cfg.seed)
-        freeze_blocks(model, cfg.freeze)
-        loss = FocalLoss(cfg.gamma)
-        cached, views = cfg.cached_features and cfg.freeze == N_BLOCKS, cfg.augmented_views
-    else:
-        model, _ = initial_model(setup.profile, len(EMOTIONS), imagenet_weights=setup.imagenet_weights, seed=cfg.seed,
-                                 from_scratch=setup.from_scratch)
-        loss = FocalLoss(cfg.gamma, setup.class_weights)
-        cached, views = False, 0
-    if cached and "features" not in setup._cache:
+    recipe = setup.recipe(gamma, lr)
+    start = copy.deepcopy(setup.start) if setup.start is not None else None
+    model, _ = recipe.prepare(start)
+    if recipe.cached and setup.features is None:
         # All conv blocks are frozen and identical in every trial: extract their features once.
-        setup._cache["features"] = cached_sets(model, setup.data, batch_size=cfg.batch_size, views=views,
-                                               seed=cfg.seed, device=device, progress=progress, desc="tune")
-    settings = FitSettings(cfg.epochs, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.patience, cfg.seed, monitor=MONITOR)
+        setup.features = cached_sets(model, recipe.data, batch_size=recipe.batch_size, views=recipe.views,
+                                     seed=recipe.settings.seed, device=device, progress=progress, desc="tune")
+    settings = dataclasses.replace(recipe.settings, monitor=MONITOR)
     with tempfile.TemporaryDirectory(prefix="auforget-tune-") as checkpoints:
-        return fit_on_task(model, setup.data, loss, settings, batch_size=cfg.batch_size, cached=cached, views=views,
-                           checkpoint_dir=Path(checkpoints), on_epoch=on_epoch, features=setup._cache.get("features"),
-                           device=device, progress=progress, desc=desc)
+        return fit_on_task(model, recipe.data, recipe.loss, settings, batch_size=recipe.batch_size,
+                           cached=recipe.cached, views=recipe.views, checkpoint_dir=Path(checkpoints),
+                           on_epoch=on_epoch, features=setup.features if recipe.cached else None, device=device,
+                           progress=progress, desc=desc)
 
 
 def report_and_prune(trial: optuna.Trial, monitor: str = MONITOR) -> Callable[[int, dict[str, float]], None]:
@@ -249,7 +242,6 @@ def _objective(setup: TrialSetup, tune: TuneConfig, progress: bool) -> Callable[
     def objective(trial: optuna.Trial) -> float:
         gamma = trial.suggest_float("gamma", tune.gamma_low, tune.gamma_high)
         lr = trial.suggest_float("lr", tune.lr_low, tune.lr_high, log=True) if tune.tune_lr else setup.cfg.lr
-        cfg = dataclasses.replace(setup.cfg, gamma=gamma, lr=lr)
         prune = report_and_prune(trial)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -266,7 +258,7 @@ def _objective(setup: TrialSetup, tune: TuneConfig, progress: bool) -> Callable[
             mlflow.log_params({"gamma": gamma, "lr": lr})
             state = TrialState.FAIL
             try:
-                result = train_trial(setup, cfg, on_epoch=on_epoch, progress=progress, desc=f"trial-{trial.number}")
+                result = train_trial(setup, gamma, lr, on_epoch=on_epoch, progress=progress, desc=f"trial-{trial.number}")
                 state = TrialState.COMPLETE
                 mlflow.log_metrics({f"best_{MONITOR}": result.best_score, "best_epoch": result.best_epoch})
             except optuna.TrialPruned as exc:
@@ -329,25 +321,35 @@ def run_tune(params: Params, *, progress: bool = True, params_path: str = "param
 def write_best(path: str | Path, section: str, values: dict[str, float]) -> None:
     """Set `section.key: value` for each of `values` in params.yaml, changing only those lines.
 
-    Comments and layout stay as they are. The edited text is loaded back with `load_params`
-    before it replaces the file: it must equal the old parameters with exactly these changes.
+    A round-trip YAML editor (ruamel.yaml) keeps comments, order and layout. The result is
+    loaded back with `load_params` before it replaces the file: it must equal the old parameters
+    with exactly these changes.
     """
     path = Path(path)
     expected = load_params(path).with_overrides(section, **values)
-    text = path.read_text() if path.exists() else ""
+    yaml = YAML()  # round-trip mode
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long lines
+    yaml.representer.add_representer(float, _represent_float)
     tmp = path.with_name(f".{path.name}.tune.tmp")
     try:
+        doc = yaml.load(path.read_text() if path.exists() else "") or CommentedMap()
+        body = doc.get(section)
+        if body is None:
+            doc[section] = body = CommentedMap()
+        if not isinstance(body, CommentedMap):
+            raise ValueError(f"'{section}' is not a mapping")
         for key, value in values.items():
-            text = _set_key(text, section, key, _yaml_float(value))
-        tmp.write_text(text)
+            _set(body, key, float(value))
+        with tmp.open("w") as out:
+            yaml.dump(doc, out)
         ok = load_params(tmp) == expected
-    except ValueError:
+    except (ValueError, YAMLError):
         ok = False
     if not ok:
         tmp.unlink(missing_ok=True)
         wanted = ", ".join(f"{section}.{k}: {_yaml_float(v)}" for k, v in values.items())
-        raise ValueError(f"{path}: could not update {wanted} by editing the file's lines (is '{section}' a block "
-                         "mapping?); set it by hand")
+        raise ValueError(f"{path}: could not update {wanted} (is '{section}' a mapping?); set it by hand")
     os.replace(tmp, path)
 
 
@@ -357,32 +359,21 @@ def _yaml_float(value: float) -> str:
     return text.replace("e", ".0e") if "e" in text and "." not in text else text
 
 
-def _set_key(text: str, section: str, key: str, value: str) -> str:
-    lines = text.splitlines(keepends=True)
-    header = re.compile(rf"^{re.escape(section)}:[ \t]*(#.*)?$")
-    start = next((i for i, line in enumerate(lines) if header.match(line.rstrip("\r\n"))), None)
-    if start is None:
-        if any(re.match(rf"^{re.escape(section)}[ \t]*:", line) for line in lines):
-            raise ValueError(f"'{section}' is not a block mapping")
-        sep = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{sep}\n{section}:\n  {key}: {value}\n"
-    body = []  # indices of the section's indented lines
-    for i in range(start + 1, len(lines)):
-        stripped = lines[i].strip()
-        if stripped and not lines[i][0].isspace():
-            if stripped.startswith("#"):
-                continue
-            break
-        if stripped and not stripped.startswith("#"):
-            body.append(i)
-    indent = re.match(r"^[ \t]*", lines[body[0]]).group(0) if body else "  "
-    pattern = re.compile(rf"^({re.escape(indent)}{re.escape(key)}:[ \t]*)([^#\r\n]*?)([ \t]*(#[^\r\n]*)?)(\r?\n)?$")
-    for i in body:
-        if m := pattern.match(lines[i]):
-            lines[i] = f"{m.group(1)}{value}{m.group(3)}{m.group(5) or ''}"
-            return "".join(lines)
-    at = body[-1] + 1 if body else start + 1
-    if at > 0 and not lines[at - 1].endswith("\n"):
-        lines[at - 1] += "\n"
-    lines.insert(at, f"{indent}{key}: {value}\n")
-    return "".join(lines)
+def _represent_float(representer, value: float):
+    return representer.represent_scalar("tag:yaml.org,2002:float", _yaml_float(value))
+
+
+def _set(body: CommentedMap, key: str, value: float) -> None:
+    """body[key] = value; a new key goes last, taking over the comment lines and blank lines
+    that followed the old last key (they belong to what comes after the section)."""
+    last = next(reversed(body), None) if key not in body else None
+    body[key] = value
+    token = body.ca.items.get(last, [None] * 4)[2] if last is not None else None
+    if token is None or not ("\n" in token.value.rstrip("\n") or token.value.startswith("\n")):
+        return
+    own, _, after = token.value.partition("\n")
+    if own:
+        token.value = own + "\n"
+    else:
+        body.ca.items[last][2] = None
+    body.ca.items[key] = [None, None, CommentToken("\n" + after, CommentMark(0), None), None]

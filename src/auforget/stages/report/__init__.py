@@ -36,7 +36,7 @@ import mlflow
 from mlflow.entities import Run
 
 from auforget import tracking
-from auforget.classifier import fingerprint
+from auforget.identity import fingerprint
 from auforget.config import Params, flat
 from auforget.stages.report import lookup, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
