@@ -121,6 +121,26 @@ def _scaled(points: np.ndarray, factor: float) -> np.ndarray:
     return centre + factor * (points - centre)
 
 
+def _eye_masks(lm: np.ndarray, d: float, down: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """upper_lids, cheeks and lids of `region_masks`, each the union over both eyes."""
+    lids = np.zeros((size, size), bool)
+    upper_lids = np.zeros((size, size), bool)
+    cheeks = np.zeros((size, size), bool)
+    for eye, brow, lid_top, lid_low, jaw, wing, side in (
+        (R_EYE, R_BROW, [36, 37, 38, 39], [36, 41, 40, 39], [1, 2, 3], 31, -1.0),
+        (L_EYE, L_BROW, [42, 43, 44, 45], [45, 46, 47, 42], [15, 14, 13], 35, 1.0),
+    ):
+        pts = lm[list(eye)]
+        width = float(np.linalg.norm(pts[3] - pts[0]))
+        lids |= _ellipse(pts.mean(axis=0), 0.65 * width, 0.35 * width, size)
+        brow_low = lm[list(brow)] + down
+        upper_lids |= _polygon(np.concatenate([lm[lid_top], brow_low[::-1]]), size)
+        under = lm[lid_low] + np.array([0.0, 0.15 * d])
+        beside_nose = lm[wing] + np.array([side * 0.10 * d, 0.0])
+        cheeks |= _polygon(np.concatenate([lm[jaw[:1]], under, beside_nose[None], lm[jaw[2:]]]), size)
+    return {"upper_lids": upper_lids, "cheeks": cheeks, "lids": lids}
+
+
 def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """Boolean (size, size) masks of the AU regions, drawn from landmarks in the map frame.
 
@@ -150,22 +170,7 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
     masks: dict[str, np.ndarray] = {}
     masks["brows"] = _polygon(np.concatenate([brows + up, (brows + down)[::-1]]), size)
 
-    lids = np.zeros((size, size), bool)
-    upper_lids = np.zeros((size, size), bool)
-    cheeks = np.zeros((size, size), bool)
-    for eye, brow, lid_top, lid_low, jaw, wing, side in (
-        (R_EYE, R_BROW, [36, 37, 38, 39], [36, 41, 40, 39], [1, 2, 3], 31, -1.0),
-        (L_EYE, L_BROW, [42, 43, 44, 45], [45, 46, 47, 42], [15, 14, 13], 35, 1.0),
-    ):
-        pts = lm[list(eye)]
-        width = float(np.linalg.norm(pts[3] - pts[0]))
-        lids |= _ellipse(pts.mean(axis=0), 0.65 * width, 0.35 * width, size)
-        brow_low = lm[list(brow)] + down
-        upper_lids |= _polygon(np.concatenate([lm[lid_top], brow_low[::-1]]), size)
-        under = lm[lid_low] + np.array([0.0, 0.15 * d])
-        beside_nose = lm[wing] + np.array([side * 0.10 * d, 0.0])
-        cheeks |= _polygon(np.concatenate([lm[jaw[:1]], under, beside_nose[None], lm[jaw[2:]]]), size)
-    masks["upper_lids"], masks["cheeks"], masks["lids"] = upper_lids, cheeks, lids
+    masks.update(_eye_masks(lm, d, down, size))
 
     side = np.array([0.15 * d, 0.0])
     masks["nose"] = _polygon(np.stack([lm[27] - side, lm[27] + side, lm[35] + 0.5 * side,
@@ -251,7 +256,18 @@ def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_nu
         raise ValueError(f"rank_aus: {len(landmarks_map)} landmark sets for {maps.shape[0]} maps")
     if n_null < 1:
         raise ValueError(f"rank_aus: n_null must be at least 1, got {n_null}")
-    maps = np.clip(maps, 0, None)
+    obs, nulls, areas = _region_shares(np.clip(maps, 0, None), landmarks_map, n_null=n_null, seed=seed,
+                                       max_overlap=max_overlap)
+    rows = [_region_row(name, np.asarray(obs[name]), nulls[name], float(np.mean(areas[name])), sd_floor)
+            for name in AU_REGIONS]
+    table = pd.DataFrame(rows)
+    return table.sort_values(["effect_size", "mass_share"], ascending=False, na_position="last",
+                             kind="mergesort").reset_index(drop=True)
+
+
+def _region_shares(maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_null: int, seed: int,
+                   max_overlap: float) -> tuple[dict[str, list[float]], dict[str, list[np.ndarray]], dict[str, list[float]]]:
+    """Per region: observed shares s_i, null shares n_ik (one array per kept image) and mask areas."""
     size = maps.shape[1]
     names = list(AU_REGIONS)
     obs: dict[str, list[float]] = {n: [] for n in names}
@@ -273,23 +289,20 @@ def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_nu
                 continue
             obs[name].append(float(diff[mask].sum()) / total)
             nulls[name].append(null)
-    rows = []
-    for name in names:
-        s, null = np.asarray(obs[name]), nulls[name]
-        if s.size == 0:
-            rows.append(dict(region=name, aus=",".join(map(str, AU_REGIONS[name])), mass_share=np.nan,
-                             null_share=np.nan, effect_size=np.nan, p_value=np.nan, n_images=0,
-                             area_share=float(np.mean(areas[name]))))
-            continue
-        null_mean = np.array([n.mean() for n in null])
-        null_sd = np.array([n.std(ddof=1) for n in null])
-        z = (s - null_mean) / np.maximum(null_sd, sd_floor)
-        k = min(n.size for n in null)
-        group_null = np.mean([n[:k] for n in null], axis=0)
-        p = (1 + int(np.sum(group_null >= s.mean()))) / (1 + k)
-        rows.append(dict(region=name, aus=",".join(map(str, AU_REGIONS[name])), mass_share=float(s.mean()),
-                         null_share=float(null_mean.mean()), effect_size=float(z.mean()), p_value=float(p),
-                         n_images=int(s.size), area_share=float(np.mean(areas[name]))))
-    table = pd.DataFrame(rows)
-    return table.sort_values(["effect_size", "mass_share"], ascending=False, na_position="last",
-                             kind="mergesort").reset_index(drop=True)
+    return obs, nulls, areas
+
+
+def _region_row(name: str, s: np.ndarray, null: list[np.ndarray], area_share: float, sd_floor: float) -> dict:
+    """One row of `rank_aus` from a region's observed and null shares (formulas in its docstring)."""
+    aus = ",".join(map(str, AU_REGIONS[name]))
+    if s.size == 0:
+        return dict(region=name, aus=aus, mass_share=np.nan, null_share=np.nan, effect_size=np.nan, p_value=np.nan,
+                    n_images=0, area_share=area_share)
+    null_mean = np.array([n.mean() for n in null])
+    null_sd = np.array([n.std(ddof=1) for n in null])
+    z = (s - null_mean) / np.maximum(null_sd, sd_floor)
+    k = min(n.size for n in null)
+    group_null = np.mean([n[:k] for n in null], axis=0)
+    p = (1 + int(np.sum(group_null >= s.mean()))) / (1 + k)
+    return dict(region=name, aus=aus, mass_share=float(s.mean()), null_share=float(null_mean.mean()),
+                effect_size=float(z.mean()), p_value=float(p), n_images=int(s.size), area_share=area_share)

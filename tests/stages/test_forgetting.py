@@ -1,13 +1,18 @@
-"""The forgetting tables on hand-built predictions: recalls and McNemar with Holm per pair."""
+"""The forgetting tables on hand-built predictions: recalls and McNemar with Holm per pair; the stage's
+logged files are the ones the report reads."""
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
-from auforget import artifacts
-from auforget.config import EMOTIONS
-from auforget.stages.forgetting import forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table
+from auforget import artifacts, tracking
+from auforget.config import EMOTIONS, Params
+from auforget.stages.forgetting import forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table, run_forgetting
+from auforget.stages.report.lookup import forgetting_evidence
+from auforget.stages.report.sections import section_forgetting
 
 SURPRISE = EMOTIONS.index("surprise")
 
@@ -61,3 +66,37 @@ def test_metrics_are_named_per_emotion_and_model_and_leave_out_empty_emotions():
     assert metrics["mcnemar_p_holm_surprise_b0_vs_b5"] == pytest.approx(4 * 0.5**7)     # 0.03125 < 0.05
     assert metrics["n_significant_vs_b5"] == 1.0
     assert "recall_fear_b0" not in metrics and "mcnemar_p_fear_b0_vs_b5" not in metrics  # no fear samples
+
+
+def _register(name: str, alias: str, files: dict[str, str], metrics: dict[str, float] | None = None) -> None:
+    """A FINISHED run with the given text files, registered under name@alias (no model needed to read it back)."""
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        for path, text in files.items():
+            mlflow.log_text(text, path)
+        mlflow.log_metrics(metrics or {})
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    client.set_registered_model_alias(name, alias, version.version)
+
+
+def test_the_stage_logs_what_the_report_reads(mlflow_store, tmp_path):
+    """The real stage on registered predictions, read back by the report's lookup: nothing missing."""
+    params = Params()
+    tracking.configure(params.tracking)
+    true = [SURPRISE] * 10 + [1] * 4
+    for i in range(6):
+        pred = true if i == 5 else [SURPRISE] * i + [0] * (10 - i) + [1] * 4
+        _register(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
+                  {artifacts.PREDICTIONS: _table(true, pred).rename_axis("sample_id").reset_index().to_csv(index=False)})
+    _register(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
+              {artifacts.PREDICTIONS: _table(true, true).rename_axis("sample_id").reset_index().to_csv(index=False)})
+    metrics = run_forgetting(params, progress=False)
+    assert metrics["recall_surprise_b2"] == pytest.approx(0.2)
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string="tags.`auforget.stage` = 'forgetting'")
+    shown = forgetting_evidence(run, tmp_path / "report-download")
+    assert shown.recalls_png and all(t is not None for t in (shown.recalls, shown.vs_b5, shown.pairwise))
+    section = section_forgetting(shown, alpha=params.forgetting.alpha)
+    assert "not available" not in section.body and "b0 vs b5 (Holm p)" in section.body

@@ -1,12 +1,18 @@
-"""The trade-off rule: Pareto front, scores and the choice, each against numbers worked out by hand."""
+"""The trade-off rule: Pareto front, scores and the choice, each against numbers worked out by hand;
+the stage moves the alias and logs the files the report reads."""
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
-from auforget.config import PromoteConfig
-from auforget.stages.promote import champion_tags, choose, pareto_front, score_models
+from auforget import artifacts, tracking
+from auforget.config import Params, PromoteConfig
+from auforget.stages.promote import champion_tags, choose, pareto_front, run_promote, score_models
+from auforget.stages.report.lookup import Evidence, champion_evidence, tradeoff_evidence
+from auforget.stages.report.sections import section_champion, section_tradeoff
 
 
 def test_pareto_front_by_hand():
@@ -64,3 +70,37 @@ def test_champion_tags_state_the_rule_and_its_numbers():
                          "max 0.5 * pain recall + 0.5 * mean emotion recall",
         "champion_score": "0.6500", "champion_pain_recall": "0.8000", "champion_recall_surprise": "0.4000",
         "champion_recall_contempt": "0.6000", "champion_pareto_models": "FreezeB0,FreezeB1,FreezeB3"}
+
+
+def _registered(name: str, i: int, metrics: dict[str, float]) -> None:
+    """A FINISHED run with `metrics`, registered as name@freezeb<i> (promote reads only metrics and the registry)."""
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(metrics)
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+                                          tags={"freeze_blocks": str(i)})
+    client.set_registered_model_alias(name, tracking.freeze_alias(i), version.version)
+
+
+def test_the_stage_aliases_the_champion_and_logs_what_the_report_reads(mlflow_store, tmp_path):
+    params = Params()
+    tracking.configure(params.tracking)
+    pain, surprise, contempt = [0.9, 0.8, 0.6, 0.5, 0.3, 0.2], [0.1, 0.4, 0.3, 0.7, 0.2, 0.1], [0.3, 0.6, 0.5, 0.5, 0.2, 0.1]
+    for i in range(6):
+        _registered(tracking.PAIN_MODEL, i, {artifacts.test_metric("recall", "pain"): pain[i]})
+        _registered(tracking.RETRAIN_MODEL, i, {artifacts.test_metric("recall", "surprise"): surprise[i],
+                                                artifacts.test_metric("recall", "contempt"): contempt[i]})
+    metrics = run_promote(params, progress=False)
+    assert metrics["champion_freeze"] == 1.0 and metrics["champion_score"] == pytest.approx(0.65)
+    champion = MlflowClient().get_model_version_by_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS)
+    assert champion.tags["freeze_blocks"] == "1" and champion.tags["champion_pareto_models"] == "FreezeB0,FreezeB1,FreezeB3"
+
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string="tags.`auforget.stage` = 'promote'")
+    shown = tradeoff_evidence(run, tmp_path / "report-download")
+    assert shown.png and shown.table is not None and shown.rule.endswith("champion: FreezeB1 (auforget-pain version 2)\n")
+    assert len(shown.table) == 6 and "not available" not in section_tradeoff(shown).body
+    evidence = Evidence(champion=champion, promote=run)
+    assert "The newest promote run chose" not in section_champion(champion_evidence(evidence)).body

@@ -17,12 +17,14 @@ import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw
 
-from auforget import regions, tracking
+from auforget import artifacts, regions, tracking
 from auforget.classifier import log_torch_model
 from auforget.config import EMOTIONS, DataConfig, Params, SaliencyConfig
 from auforget.datasets.manifest import format_landmarks
 from auforget.metrics import predictions_table
 from auforget.models import build_vgg16
+from auforget.stages.report.lookup import saliency_evidence
+from auforget.stages.report.sections import section_saliency
 from auforget.stages.saliency import run_saliency, select
 
 SURPRISE, CONTEMPT, HAPPY = (EMOTIONS.index(e) for e in ("surprise", "contempt", "happy"))
@@ -71,7 +73,7 @@ def _log_retrain(freeze: int, seed: int, predictions: pd.DataFrame) -> None:
         for layer in (model.head[1], model.head[-1]):
             layer.weight.abs_()
     with mlflow.start_run(run_name=f"retrain-b{freeze}") as run:
-        mlflow.log_text(predictions.to_csv(index=False), "predictions.csv")
+        mlflow.log_text(predictions.to_csv(index=False), artifacts.PREDICTIONS)
         info = log_torch_model(model)
         tracking.register(info.model_uri, tracking.RETRAIN_MODEL, aliases=[tracking.freeze_alias(freeze)],
                           tags={"freeze_blocks": str(freeze), "run_id": run.info.run_id})
@@ -136,15 +138,15 @@ def test_saliency_maps_rankings_and_reuse(project):
 
     (run,) = _saliency_runs()
     client = MlflowClient()
-    logged = {a.path for a in client.list_artifacts(run.info.run_id, "saliency")}
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, artifacts.SALIENCY_DIR)}
     for emotion in ("surprise", "contempt"):
-        for name in ("grid.png", "maps.npz", "au_ranking.csv"):
-            assert f"saliency/{emotion}_{name}" in logged
-    assert "saliency/happy_grid.png" not in logged
-    assert {"saliency/au_ranking.csv", "saliency/notes.txt"} <= logged
+        for suffix in (artifacts.GRID_SUFFIX, artifacts.MAPS_SUFFIX, artifacts.EMOTION_RANKING_SUFFIX):
+            assert artifacts.saliency_file(emotion, suffix) in logged
+    assert artifacts.saliency_file("happy", artifacts.GRID_SUFFIX) not in logged
+    assert {artifacts.AU_RANKING_CSV, artifacts.SALIENCY_NOTES} <= logged
     assert run.data.tags["auforget.top_region_surprise"].split(" (AU ")[0] in regions.AU_REGIONS
 
-    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="saliency",
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifacts.SALIENCY_DIR,
                                                      dst_path=str(project / "download")))
     for emotion, n in (("surprise", MAX_IMAGES), ("contempt", 2)):
         arrays = np.load(local / f"{emotion}_maps.npz")
@@ -165,6 +167,11 @@ def test_saliency_maps_rankings_and_reuse(project):
     assert (combined["p_holm"].dropna() >= combined["p_value"].dropna()).all()
     assert combined.loc[combined["emotion"] == "all", "n_images"].max() == MAX_IMAGES + 1
     assert "happy" in (local / "notes.txt").read_text()
+
+    # what the report reads back from this very run: every part present, no "not available"
+    shown = saliency_evidence(run, project / "report-download")
+    assert shown.notes and shown.ranking is not None and list(shown.grids) == ["contempt", "surprise"]
+    assert "not available" not in section_saliency(shown, alpha=0.05).body
 
     again = run_saliency(_params(), progress=False, reuse=True)
     assert len(_saliency_runs()) == 1

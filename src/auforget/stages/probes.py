@@ -29,14 +29,13 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from auforget import tracking  # noqa: E402
-from auforget.identity import fingerprint, manifest_digest  # noqa: E402
-from auforget.config import Params, flat  # noqa: E402
+from auforget import artifacts, tracking  # noqa: E402
+from auforget.classifier import fingerprint, manifest_digest  # noqa: E402
+from auforget.config import Params, ProbesConfig, flat  # noqa: E402
 from auforget.datasets.images import ManifestImages, preset  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
-from auforget.model_export import log_splits  # noqa: E402
 from auforget.models import VGG16Blocks, get_profile  # noqa: E402
-from auforget.probes import au_labels, compare_probes  # noqa: E402
+from auforget.probes import ProbeComparison, au_labels, compare_probes  # noqa: E402
 from auforget.train import pick_device  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,57 @@ def conv_features(model: VGG16Blocks, images: ManifestImages, *, progress: bool,
             for x, _ in tqdm(DataLoader(images, batch_size=64), desc=desc, leave=False, disable=not progress)]
     model.cpu()
     return np.concatenate(rows).astype(np.float64)
+
+
+def probe_metrics(summary: dict[str, float], k: int) -> dict[str, float]:
+    """The comparison's summary under the metric names of the README (FreezeB5 vs FreezeB<k>)."""
+    bk = f"b{k}"
+    return {
+        artifacts.probe_f1_mean("b5"): summary["f1_b5_mean"],
+        artifacts.probe_f1_mean(bk): summary["f1_bk_mean"],
+        "probe_f1_std_b5": summary["f1_b5_std"],
+        f"probe_f1_std_{bk}": summary["f1_bk_std"],
+        artifacts.PROBE_T: summary["t"],
+        artifacts.PROBE_P: summary["p"],
+        artifacts.PROBE_T_CORRECTED: summary["t_corrected"],
+        artifacts.PROBE_P_CORRECTED: summary["p_corrected"],
+        artifacts.probe_baseline("b5"): summary["baseline_f1_b5_mean"],
+        artifacts.probe_baseline(bk): summary["baseline_f1_bk_mean"],
+        "probe_above_baseline_b5": summary["above_baseline_b5"],
+        f"probe_above_baseline_{bk}": summary["above_baseline_bk"],
+        "probe_n_images": summary["n_images"],
+        "probe_n_positive": summary["n_positive"],
+    }
+
+
+def plot_probe_f1(result: ProbeComparison, k: int, xlabel: str, path: Path) -> None:
+    """Histogram of the per-seed F1 of both probes and of the shuffled-label baseline."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(result.f1_b5, bins=bins, alpha=0.6, label="FreezeB5")
+    ax.hist(result.f1_bk, bins=bins, alpha=0.6, label=f"FreezeB{k}")
+    ax.hist(np.concatenate([result.baseline_f1_b5, result.baseline_f1_bk]), bins=bins, alpha=0.4,
+            color="grey", label="shuffled labels")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_probe_files(result: ProbeComparison, cfg: ProbesConfig, variant: str, out: Path) -> str:
+    """Per-seed F1s, baseline F1s, the conclusion and the histogram into `out`; returns the conclusion."""
+    bk = f"b{cfg.k}"
+    pd.DataFrame({"seed": np.arange(cfg.seeds) + cfg.seed, "f1_b5": result.f1_b5, f"f1_{bk}": result.f1_bk}
+                 ).to_csv(out / Path(artifacts.PROBE_F1_CSV).name, index=False)
+    pd.DataFrame({"f1_b5": result.baseline_f1_b5, f"f1_{bk}": result.baseline_f1_bk}
+                 ).to_csv(out / Path(artifacts.PROBE_BASELINE_CSV).name, index=False)
+    conclusion = result.conclusion()
+    (out / Path(artifacts.PROBE_CONCLUSION).name).write_text(conclusion + "\n")
+    plot_probe_f1(result, cfg.k, f"mean F1 over {cfg.folds} folds (AU{cfg.au}, {variant})",
+                  out / Path(artifacts.PROBE_F1_PNG).name)
+    return conclusion
 
 
 def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
@@ -85,52 +135,17 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
                                        profile=params.model.profile)
         features[model_name] = conv_features(model, images, progress=progress, desc=f"{name} features {model_name}")
     bk = f"b{cfg.k}"
-    tags = {"auforget.key": key, "auforget.variant": variant,
+    tags = {"auforget.key": key, artifacts.VARIANT_TAG: variant,
             **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
     run_params = {**flat(cfg, "probes."), "variant": variant, "n_images": len(labels), "n_positive": int(labels.sum())}
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
-        log_splits("ckplus", {variant: manifest}, params.data.splits_dir)
         result = compare_probes(features["b5"], features[bk], labels, seeds=cfg.seeds, folds=cfg.folds, C=cfg.C,
                                 seed=cfg.seed, concept=f"AU{cfg.au}", names=("B5", f"B{cfg.k}"), progress=progress)
-        summary = result.summary()
-        metrics = {
-            "probe_f1_mean_b5": summary["f1_b5_mean"],
-            f"probe_f1_mean_{bk}": summary["f1_bk_mean"],
-            "probe_f1_std_b5": summary["f1_b5_std"],
-            f"probe_f1_std_{bk}": summary["f1_bk_std"],
-            "probe_t": summary["t"],
-            "probe_p": summary["p"],
-            "probe_t_corrected": summary["t_corrected"],
-            "probe_p_corrected": summary["p_corrected"],
-            "probe_baseline_f1_b5": summary["baseline_f1_b5_mean"],
-            f"probe_baseline_f1_{bk}": summary["baseline_f1_bk_mean"],
-            "probe_above_baseline_b5": summary["above_baseline_b5"],
-            f"probe_above_baseline_{bk}": summary["above_baseline_bk"],
-            "probe_n_images": summary["n_images"],
-            "probe_n_positive": summary["n_positive"],
-        }
+        metrics = probe_metrics(result.summary(), cfg.k)
         mlflow.log_metrics(metrics)
-        out = Path(tmp)
-        pd.DataFrame({"seed": np.arange(cfg.seeds) + cfg.seed, "f1_b5": result.f1_b5, f"f1_{bk}": result.f1_bk}
-                     ).to_csv(out / "probe_f1.csv", index=False)
-        pd.DataFrame({"f1_b5": result.baseline_f1_b5, f"f1_{bk}": result.baseline_f1_bk}
-                     ).to_csv(out / "probe_baseline_f1.csv", index=False)
-        conclusion = result.conclusion()
-        (out / "conclusion.txt").write_text(conclusion + "\n")
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        bins = np.linspace(0, 1, 41)
-        ax.hist(result.f1_b5, bins=bins, alpha=0.6, label="FreezeB5")
-        ax.hist(result.f1_bk, bins=bins, alpha=0.6, label=f"FreezeB{cfg.k}")
-        ax.hist(np.concatenate([result.baseline_f1_b5, result.baseline_f1_bk]), bins=bins, alpha=0.4,
-                color="grey", label="shuffled labels")
-        ax.set_xlabel(f"mean F1 over {cfg.folds} folds (AU{cfg.au}, {variant})")
-        ax.set_ylabel("seeds")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "probe_f1.png", dpi=100)
-        plt.close(fig)
-        mlflow.log_artifacts(str(out), artifact_path="probes")
-        mlflow.set_tag("auforget.conclusion", conclusion[:5000])
+        conclusion = write_probe_files(result, cfg, variant, Path(tmp))
+        mlflow.log_artifacts(tmp, artifact_path=artifacts.PROBES_DIR)
+        mlflow.set_tag(artifacts.CONCLUSION_TAG, conclusion[:5000])
         log.info("%s: %s", name, conclusion)
     write_metrics_json(f"probes-au{cfg.au}", metrics)
     return metrics

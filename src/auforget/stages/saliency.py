@@ -32,15 +32,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from auforget import lrp, regions, tracking
-from auforget.identity import fingerprint
-from auforget.tasks import TaskData, load_task_data
+from auforget import artifacts, lrp, regions, tracking
+from auforget.classifier import TaskData, fingerprint, load_task_data
 from auforget.config import EMOTIONS, Params, flat
 from auforget.datasets.images import ManifestImages, load_face, preset
 from auforget.datasets.manifest import image_size as header_size
 from auforget.datasets.manifest import parse_landmarks
 from auforget.metrics import write_metrics_json
-from auforget.model_export import log_splits
 from auforget.models import get_profile
 from auforget.stats import holm
 from auforget.train import pick_device
@@ -88,7 +86,7 @@ def _hint(i: int) -> str:
 
 def load_predictions(version, folder: Path, test: pd.DataFrame, label: str) -> pd.DataFrame:
     """A retrain run's predictions.csv indexed by sample_id, checked against the test manifest."""
-    path = tracking.run_artifact(version.run_id, "predictions.csv", folder / label)
+    path = tracking.run_artifact(version.run_id, artifacts.PREDICTIONS, folder / label)
     table = pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id")
     missing = [c for c in ("true_label", "pred_label") if c not in table.columns]
     if missing:
@@ -197,15 +195,15 @@ def write_emotion(maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[s
     skipped = f"; {n - n_lm} without 68 landmarks, left out of the ranking" if n_lm < n else ""
     notes.append(f"{emotion}: {n} of {maps.qualifying} qualifying images selected{skipped}.")
     lrp.overlay_grid(maps.faces, [("FreezeB5", maps.b5), (f"FreezeB{k}", maps.bk), (f"B5 - B{k}", maps.diff)],
-                     out / f"{emotion}_grid.png", row_titles=maps.sample_ids,
+                     out / f"{emotion}{artifacts.GRID_SUFFIX}", row_titles=maps.sample_ids,
                      suptitle=f"{emotion}: FreezeB5 right, FreezeB{k} wrong")
-    np.savez_compressed(out / f"{emotion}_maps.npz", sample_ids=np.asarray(maps.sample_ids),
+    np.savez_compressed(out / f"{emotion}{artifacts.MAPS_SUFFIX}", sample_ids=np.asarray(maps.sample_ids),
                         b5=maps.b5, bk=maps.bk, diff=maps.diff, landmarks=maps.landmarks)
     if n_lm == 0:
         notes.append(f"{emotion}: no image with landmarks; no AU ranking.")
         return None
     table = ranking(maps.diff[maps.has_landmarks], maps.landmarks[maps.has_landmarks], emotion, seed)
-    table.to_csv(out / f"{emotion}_au_ranking.csv", index=False)
+    table.to_csv(out / f"{emotion}{artifacts.EMOTION_RANKING_SUFFIX}", index=False)
     return table
 
 
@@ -215,6 +213,64 @@ def _top_region(table: pd.DataFrame) -> str | None:
         return None
     row = best.iloc[0]
     return f"{row['region']} (AU {row['aus']})"
+
+
+def pooled_ranking(results: list[EmotionMaps], seed: int) -> pd.DataFrame | None:
+    """The AU ranking over every selected image with landmarks (emotion "all"); None without any."""
+    with_lm = [m for m in results if m.has_landmarks.any()]
+    if not with_lm:
+        return None
+    diff = np.concatenate([m.diff[m.has_landmarks] for m in with_lm])
+    landmarks = np.concatenate([m.landmarks[m.has_landmarks] for m in with_lm])
+    return ranking(diff, landmarks, "all", seed)
+
+
+def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> dict[str, float]:
+    """Image counts per emotion and each ranked region's effect size per emotion (and "all")."""
+    metrics: dict[str, float] = {}
+    for maps in results:
+        n = len(maps.sample_ids)
+        metrics[f"saliency_n_{maps.emotion}"] = n
+        metrics[f"saliency_qualifying_{maps.emotion}"] = maps.qualifying
+        metrics[f"saliency_no_landmarks_{maps.emotion}"] = n - int(maps.has_landmarks.sum())
+    for table in tables:
+        label = table["emotion"].iloc[0]
+        for row in table.itertuples():
+            if not pd.isna(row.effect_size):
+                metrics[f"au_effect_{row.region}_{label}"] = float(row.effect_size)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _load_models(params: Params, k: int, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """The retrained FreezeB5 and FreezeBk models, on `device`, in eval mode."""
+    models = []
+    for i in (REFERENCE, k):
+        alias = tracking.freeze_alias(i)
+        model, _ = tracking.load_model(tracking.RETRAIN_MODEL, alias, hint=_hint(i), profile=params.model.profile)
+        models.append(_check_module(model, f"{tracking.RETRAIN_MODEL}@{alias}").to(device).eval())
+    return models[0], models[1]
+
+
+def all_maps(chosen: dict[str, tuple[pd.DataFrame, int]], data: TaskData, b5_model: nn.Module, bk_model: nn.Module,
+             device: torch.device, *, desc: str, progress: bool) -> list[EmotionMaps]:
+    """`compute_maps` for every emotion's chosen rows, under one progress bar."""
+    total = sum(len(rows) for rows, _ in chosen.values())
+    with tqdm(total=total, desc=desc, unit="image", leave=False, disable=not progress) as bar:
+        return [compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar)
+                for emotion, (rows, qualifying) in chosen.items()]
+
+
+def write_rankings(results: list[EmotionMaps], out: Path, k: int, seed: int, notes: list[str]) -> list[pd.DataFrame]:
+    """Each emotion's grid, maps and ranking, then the pooled au_ranking.csv; returns the rankings."""
+    tables = [t for maps in results if (t := write_emotion(maps, out, k, seed, notes)) is not None]
+    if (pooled := pooled_ranking(results, seed)) is not None:
+        tables.append(pooled)
+        combined = pd.concat(tables, ignore_index=True)
+    else:
+        notes.append(f"no selected image with landmarks: {Path(artifacts.AU_RANKING_CSV).name} is empty.")
+        combined = pd.DataFrame(columns=list(RANKING_COLUMNS))
+    combined.to_csv(out / Path(artifacts.AU_RANKING_CSV).name, index=False)
+    return tables
 
 
 def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
@@ -245,60 +301,24 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             f"auforget.upstream_run.b{cfg.k}": vk.run_id}
     label_k = f"FreezeB{cfg.k}"
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
-        log_splits("affectnet", {"test": data.splits["test"]}, params.data.splits_dir)
-        out = Path(tmp) / "out" / "saliency"
+        out = Path(tmp) / "out" / artifacts.SALIENCY_DIR
         out.mkdir(parents=True)
         pred_b5 = load_predictions(v5, Path(tmp) / "downloads", test, "b5")
         pred_bk = load_predictions(vk, Path(tmp) / "downloads", test, f"b{cfg.k}")
         chosen = {e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions}
-
         device = pick_device()
-        b5_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE),
-                                          profile=params.model.profile)
-        bk_model, _ = tracking.load_model(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k),
-                                          profile=params.model.profile)
-        b5_model = _check_module(b5_model, f"{tracking.RETRAIN_MODEL}@{ref_alias}").to(device).eval()
-        bk_model = _check_module(bk_model, f"{tracking.RETRAIN_MODEL}@{k_alias}").to(device).eval()
-
-        metrics: dict[str, float] = {}
+        b5_model, bk_model = _load_models(params, cfg.k, device)
+        results = all_maps(chosen, data, b5_model, bk_model, device, desc=name, progress=progress)
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
                  f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
                  f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k}, renormalised."]
-        results: list[EmotionMaps] = []
-        tables: list[pd.DataFrame] = []
-        total = sum(len(rows) for rows, _ in chosen.values())
-        with tqdm(total=total, desc=name, unit="image", leave=False, disable=not progress) as bar:
-            for emotion, (rows, qualifying) in chosen.items():
-                maps = compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar)
-                results.append(maps)
-                n = len(maps.sample_ids)
-                metrics[f"saliency_n_{emotion}"] = n
-                metrics[f"saliency_qualifying_{emotion}"] = qualifying
-                metrics[f"saliency_no_landmarks_{emotion}"] = n - int(maps.has_landmarks.sum())
-                if (table := write_emotion(maps, out, cfg.k, cfg.seed, notes)) is not None:
-                    tables.append(table)
-
-        with_lm = [m for m in results if m.has_landmarks.any()]
-        if with_lm:
-            diff = np.concatenate([m.diff[m.has_landmarks] for m in with_lm])
-            landmarks = np.concatenate([m.landmarks[m.has_landmarks] for m in with_lm])
-            tables.append(ranking(diff, landmarks, "all", cfg.seed))
-            combined = pd.concat(tables, ignore_index=True)
-        else:
-            notes.append("no selected image with landmarks: au_ranking.csv is empty.")
-            combined = pd.DataFrame(columns=list(RANKING_COLUMNS))
-        combined.to_csv(out / "au_ranking.csv", index=False)
-
+        tables = write_rankings(results, out, cfg.k, cfg.seed, notes)
         for table in tables:
-            label = table["emotion"].iloc[0]
-            for row in table.itertuples():
-                if not pd.isna(row.effect_size):
-                    metrics[f"au_effect_{row.region}_{label}"] = float(row.effect_size)
             if (top := _top_region(table)) is not None:
-                mlflow.set_tag(f"auforget.top_region_{label}", top)
-                log.info("saliency: %s: top AU region %s", label, top)
-        (out / "notes.txt").write_text("\n".join(notes) + "\n")
-        metrics = {k: float(v) for k, v in metrics.items()}
+                mlflow.set_tag(f"auforget.top_region_{table['emotion'].iloc[0]}", top)
+                log.info("saliency: %s: top AU region %s", table["emotion"].iloc[0], top)
+        (out / Path(artifacts.SALIENCY_NOTES).name).write_text("\n".join(notes) + "\n")
+        metrics = saliency_metrics(results, tables)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json("saliency", metrics)
