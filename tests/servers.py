@@ -192,7 +192,8 @@ def mlflow_server(backend: str, store: ObjectStore, prefix: str, logs: Path, *, 
     where = (["--artifacts-destination", artifacts] if proxied
              else ["--default-artifact-root", artifacts, "--no-serve-artifacts"])
     log = logs / f"mlflow-{prefix}.log"
-    env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # No job runner: its consumers (GenAI scorers) are a dozen more processes the study never uses.
+    env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     mlflow = str(Path(sys.executable).parent / "mlflow")
     proc = _spawn([mlflow, "server", "--backend-store-uri", backend, *where, "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"], log, env=env)
