@@ -41,19 +41,31 @@ def _tiny_task() -> TaskData:
     return TaskData("unbc", Path("."), frames, PAIN_CLASSES, "pain", 64)
 
 
-@pytest.fixture
-def logged(mlflow_store, tmp_path):
-    """A small-profile pain model logged from a run named like the transfer stage's."""
-    torch.manual_seed(0)
-    model = VGG16Blocks(get_profile("small"), len(PAIN_CLASSES)).eval()
-    mlflow.set_experiment("export")
-    with mlflow.start_run(run_name="transfer-b2") as run:
-        mlflow.log_params({"transfer.freeze": 2})
-        mlflow.log_metric("val_loss", 1.0, step=1)  # per-epoch metrics start at step 1, as train.fit logs them
-        mlflow.log_metrics({"test_recall_pain": 0.75, "test_accuracy": 0.5})
-        info = log_torch_model(model, _tiny_task(), tmp_path / "splits")
-    local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "model")))
-    return {"model": model, "info": info, "run_id": run.info.run_id, "path": local}
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A small-profile pain model logged from a run named like the transfer stage's, in a fresh
+    sqlite store (one per module: logging costs seconds)."""
+    tmp_path = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
+            mp.delenv(var, raising=False)
+        mlflow.set_tracking_uri(None)
+        torch.manual_seed(0)
+        model = VGG16Blocks(get_profile("small"), len(PAIN_CLASSES)).eval()
+        experiment = mlflow.create_experiment("export", artifact_location=(tmp_path / "artifacts").as_uri())
+        with mlflow.start_run(run_name="transfer-b2", experiment_id=experiment) as run:
+            mlflow.log_params({"transfer.freeze": 2})
+            mlflow.log_metric("val_loss", 1.0, step=1)  # per-epoch metrics start at step 1, as train.fit logs them
+            mlflow.log_metrics({"test_recall_pain": 0.75, "test_accuracy": 0.5})
+            info = log_torch_model(model, _tiny_task(), tmp_path / "splits")
+        local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "model")))
+        linked = mlflow.get_logged_model(info.model_id)
+        inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+        mlflow.set_tracking_uri(None)
+    return {"model": model, "info": info, "run_id": run.info.run_id, "path": local, "linked": linked,
+            "inputs": inputs}
 
 
 def test_model_is_named_for_what_it_is():
@@ -70,13 +82,13 @@ def test_logged_model_carries_metadata_metrics_and_datasets(logged):
     assert meta["normalisation"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert meta["normalisation"]["std"] == pytest.approx([0.229, 0.224, 0.225])
 
-    linked = mlflow.get_logged_model(info.model_id)
+    linked = logged["linked"]
     assert {m.key for m in linked.metrics} == {"test_recall_pain", "test_accuracy"}, "only test metrics are linked"
     on_test = {m.key: m.value for m in linked.metrics if m.dataset_name == "unbc-test"}
     assert on_test == {"test_recall_pain": 0.75, "test_accuracy": 0.5}
     assert linked.params["transfer.freeze"] == "2"
 
-    inputs = mlflow.get_run(logged["run_id"]).inputs.dataset_inputs
+    inputs = logged["inputs"]
     contexts = {i.dataset.name: {t.value for t in i.tags if t.key == "mlflow.data.context"} for i in inputs}
     assert contexts == {"unbc-train": {"train"}, "unbc-val": {"val"}, "unbc-test": {"test"}}
     assert all(i.dataset.digest and i.dataset.source for i in inputs)

@@ -20,6 +20,7 @@ import time
 import mlflow
 
 from auforget import tracking
+from auforget.claims import claimed_layers
 from auforget.config import Params, flat
 from auforget.executors import ExecutorSettings, Step, run_layers, worker_context
 from auforget.stages.emotion import run_emotion
@@ -68,7 +69,9 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
         mlflow.set_tags({"auforget.executor": executor.kind, "auforget.threads": str(executor.step_threads)})
         context = worker_context(tracking_uri=uri, parent_run_id=study.info.run_id, threads=executor.step_threads,
                                  log_level=logging.getLogger().getEffectiveLevel())
-        steps = run_layers(study_layers(params), executor, context, progress=progress)
+        # Each step is claimed while it runs, so another `main` on the same store waits for it and
+        # then reuses the finished run instead of training it a second time (claims.py).
+        steps = run_layers(claimed_layers(study_layers(params)), executor, context, progress=progress)
         headline = {f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)}
         headline.update({f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_surprise", float("nan"))
                          for i in range(6)})

@@ -34,6 +34,7 @@ from auforget.classifier import fingerprint, manifest_digest  # noqa: E402
 from auforget.config import Params, ProbesConfig, flat  # noqa: E402
 from auforget.datasets.images import ManifestImages, preset  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402
+from auforget.model_export import log_splits  # noqa: E402
 from auforget.models import VGG16Blocks, get_profile  # noqa: E402
 from auforget.probes import ProbeComparison, au_labels, compare_probes  # noqa: E402
 from auforget.train import pick_device  # noqa: E402
@@ -139,6 +140,7 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
             **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
     run_params = {**flat(cfg, "probes."), "variant": variant, "n_images": len(labels), "n_positive": int(labels.sum())}
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
+        log_splits("ckplus", {variant: manifest}, params.data.splits_dir)
         result = compare_probes(features["b5"], features[bk], labels, seeds=cfg.seeds, folds=cfg.folds, C=cfg.C,
                                 seed=cfg.seed, concept=f"AU{cfg.au}", names=("B5", f"B{cfg.k}"), progress=progress)
         metrics = probe_metrics(result.summary(), cfg.k)

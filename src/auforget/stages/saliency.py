@@ -39,6 +39,7 @@ from auforget.datasets.images import ManifestImages, load_face, preset
 from auforget.datasets.manifest import image_size as header_size
 from auforget.datasets.manifest import parse_landmarks
 from auforget.metrics import write_metrics_json
+from auforget.model_export import log_splits
 from auforget.models import get_profile
 from auforget.stats import holm
 from auforget.train import pick_device
@@ -301,6 +302,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             f"auforget.upstream_run.b{cfg.k}": vk.run_id}
     label_k = f"FreezeB{cfg.k}"
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
+        log_splits("affectnet", {"test": data.splits["test"]}, params.data.splits_dir)
         out = Path(tmp) / "out" / artifacts.SALIENCY_DIR
         out.mkdir(parents=True)
         pred_b5 = load_predictions(v5, Path(tmp) / "downloads", test, "b5")
