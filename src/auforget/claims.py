@@ -178,7 +178,7 @@ class Claimed:
         cfg = params.tracking
         active = mlflow.active_run()
         study = active.info.run_id if active else os.environ.get("AUFORGET_PARENT_RUN_ID", "")
-        with claim(self.name, experiment=cfg.experiment, timeout_s=getattr(cfg, "claim_timeout_s", DEFAULT_TIMEOUT_S),
+        with claim(self.name, experiment=cfg.experiment, timeout_s=cfg.claim_timeout_s,
                    study_run=study):
             return self.run(params, **kwargs)
 

@@ -81,6 +81,10 @@ class TrackingConfig:
     db: str = "mlflow.db"
     artifacts: str = "mlartifacts"
     system_metrics: bool = False
+    claim_timeout_s: float = 120.0  # a `main` worker's step claim expires this long after its last heartbeat
+
+    def __post_init__(self) -> None:
+        _range("tracking.claim_timeout_s", self.claim_timeout_s, 5.0, 86400.0)
 
 
 @dataclass(frozen=True)

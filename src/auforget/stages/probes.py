@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
-from auforget.classifier import fingerprint, manifest_digest  # noqa: E402
+from auforget.identity import fingerprint, manifest_digest  # noqa: E402
 from auforget.config import Params, ProbesConfig, flat  # noqa: E402
 from auforget.datasets.images import ManifestImages, preset  # noqa: E402
 from auforget.metrics import write_metrics_json  # noqa: E402

@@ -33,7 +33,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from auforget import artifacts, lrp, regions, tracking
-from auforget.classifier import TaskData, fingerprint, load_task_data
+from auforget.identity import fingerprint
+from auforget.tasks import TaskData, load_task_data
 from auforget.config import EMOTIONS, Params, flat
 from auforget.datasets.images import ManifestImages, load_face, preset
 from auforget.datasets.manifest import image_size as header_size
