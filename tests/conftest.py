@@ -70,3 +70,15 @@ def fast_params(tiny_data) -> Params:
         params = params.with_overrides(section, **FAST_TRAINING)
     params = params.with_overrides("probes", seeds=20)
     return params.with_overrides("saliency", max_images=4)
+
+
+@pytest.fixture(scope="session")
+def prepared_project(tmp_path_factory) -> Path:
+    """A copied project (tests/project.py) with the tiny synthetic data and split manifests and
+    no runs yet, written once per session. Copy it (`shutil.copytree`) before running anything in it."""
+    from tests.project import copy_project, run
+
+    project = copy_project(tmp_path_factory.mktemp("prepared") / "project")
+    run(["auforget", "--quiet", "synth"], project)
+    run(["auforget", "--quiet", "prepare"], project)
+    return project

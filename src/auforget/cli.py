@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             extra = {"params_path": args.params, "write_params": flag in ("true", "1", "yes")}
         if args.command == "main":
             extra = {"params_path": args.params, "executor": executors.settings_from_args(args)}
-        result = run(params, progress=not args.quiet, **extra)
+        # Under torchrun, rank 0 runs the stage and the other ranks join its training (distributed.py).
+        from auforget import distributed
+
+        result = distributed.run_ranked(lambda: run(params, progress=not args.quiet and distributed.is_leader(), **extra))
     except (ValueError, OSError, FloatingPointError, MlflowException, Timeout, executors.StepFailed) as exc:
         # Expected failures (bad parameters, missing or unreadable files, a diverged loss, an
         # unreachable tracking server, a held lock) get one clear line; -v shows the traceback.

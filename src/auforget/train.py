@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from auforget import distributed
 from auforget.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, desc:
             progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class probabilities, logits and true labels for every sample, in loader order."""
     model.eval()
+    if distributed.is_sharded(loader):
+        distributed.broadcast_buffers(model)
     probs, logits_all, labels_all = [], [], []
     for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
         stop_point()
@@ -148,6 +151,8 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, desc:
         logits_all.append(logits.cpu())
         probs.append(torch.softmax(logits, 1).cpu())
         labels_all.append(labels)
+    if distributed.is_sharded(loader):  # under torchrun: every rank's share, in split order
+        return distributed.gather_predictions(loader, probs, logits_all, labels_all)
     if not probs:
         raise ValueError(f"{desc}: the loader yielded no samples")
     return torch.cat(probs).numpy(), torch.cat(logits_all).numpy(), torch.cat(labels_all).numpy()
@@ -173,6 +178,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
     whole curve. On return the model holds the best epoch's weights.
     """
     device = device or pick_device()
+    distributed.announce_fit(distributed.FitJob(model, train_loader.dataset, val_loader.dataset, train_loader.batch_size,
+                                                loss_fn, s, class_names, fingerprint, desc))
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -195,6 +202,11 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
         else:
             log.warning("%s: ignoring checkpoint %s written for other settings", desc, path)
 
+    # Under torchrun: the leader's state on every rank, DDP around the model, each rank its share.
+    state = distributed.sync_start(state, optimizer)
+    net = distributed.wrap(model, device)
+    train_loader = distributed.shard(train_loader, train=True, seed=s.seed)
+    val_loader = distributed.shard(val_loader, train=False, seed=s.seed)
     epoch = state["epoch"]
     stopped = state["bad_epochs"] >= s.patience
     while epoch < s.epochs and not stopped:
@@ -202,8 +214,10 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
         torch.manual_seed(s.seed * 10_007 + epoch)
         if train_loader.generator is not None:
             train_loader.generator.manual_seed(s.seed * 10_007 + epoch)
-        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+        distributed.set_epoch(train_loader, epoch)
+        train = train_one_epoch(net, train_loader, loss_fn, optimizer, device,
                                 desc=f"{desc} epoch {epoch}/{s.epochs}", progress=progress)
+        train = distributed.mean_over_ranks(train)
         val = evaluate(model, val_loader, loss_fn, device, class_names, progress=progress)
         metrics = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], **val}
         score = metrics[s.monitor]
@@ -214,8 +228,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
             state["bad_epochs"] += 1
         state["history"].append(metrics)
         state["epoch"] = epoch
-        _save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "fingerprint": fingerprint}, path)
+        if distributed.is_leader():
+            _save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "fingerprint": fingerprint}, path)
         log.info("%s epoch %d: train_loss %.4f val_loss %.4f %s %.4f", desc, epoch, metrics["train_loss"],
                  metrics["val_loss"], s.monitor, score)
         if on_epoch:
