@@ -51,3 +51,15 @@ def test_unknown_keys_and_sections_are_named(tmp_path):
 def test_flat_params_are_readable_strings_for_mlflow():
     out = flat(Params().saliency, "saliency.")
     assert out["saliency.emotions"] == "surprise,contempt" and out["saliency.k"] == 0
+
+
+def test_dataclass_defaults_equal_params_yaml():
+    """A missing params.yaml (or a missing key) means the study's shipped values, not other ones."""
+    import dataclasses
+
+    shipped, defaults = load_params(Path(__file__).resolve().parents[1] / "params.yaml"), Params()
+    differ = [f"{s.name}.{f.name}: {getattr(getattr(defaults, s.name), f.name)!r} != "
+              f"{getattr(getattr(shipped, s.name), f.name)!r}"
+              for s in dataclasses.fields(Params) for f in dataclasses.fields(getattr(defaults, s.name))
+              if getattr(getattr(defaults, s.name), f.name) != getattr(getattr(shipped, s.name), f.name)]
+    assert not differ, differ

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")  # AffectNet codes 0-7
+N_BLOCKS = 5  # VGG16's conv blocks (models.py builds them)
+FREEZE_LEVELS = tuple(range(N_BLOCKS + 1))  # FreezeB0 .. FreezeB5: how many leading blocks a pain model froze
 PAIN_CLASSES = ("no_pain", "pain")
 
 
@@ -60,7 +62,7 @@ class PrepareConfig:
         _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)
         _range("prepare.ckplus_mouth_crop_fraction", self.ckplus_mouth_crop_fraction, 0.0, 0.9)
         _choice("prepare.unbc_pool_draw", self.unbc_pool_draw, ("balanced", "random"))
-        bad = [c for c in self.affectnet_classes if c not in range(8)]
+        bad = [c for c in self.affectnet_classes if c not in range(len(EMOTIONS))]
         if bad:
             raise ValueError(f"prepare.affectnet_classes: {bad} are not AffectNet expression codes 0-7")
 
@@ -90,14 +92,14 @@ class TrackingConfig:
 @dataclass(frozen=True)
 class EmotionConfig:
     seed: int = 0
-    epochs: int = 12
-    batch_size: int = 64
+    epochs: int = 30
+    batch_size: int = 32
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
     gamma: float = 5.0
     beta: float = 0.99998
-    patience: int = 4
+    patience: int = 8
     max_train_images: int = 0
 
     def __post_init__(self) -> None:
@@ -109,13 +111,13 @@ class EmotionConfig:
 class TransferConfig:
     seed: int = 0
     freeze: int = 2
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
     gamma: float = 2.0
-    patience: int = 4
+    patience: int = 6
     cached_features: bool = True
     augmented_views: int = 4
 
@@ -344,9 +346,9 @@ def _range(where: str, value: float, low: float, high: float) -> None:
 
 
 def _freeze(where: str, value: int) -> None:
-    VALID[where] = "0 to 5"
-    if value not in range(6):
-        raise ValueError(f"{where}: {value} is not a number of frozen conv blocks; expected 0..5")
+    VALID[where] = f"0 to {N_BLOCKS}"
+    if value not in FREEZE_LEVELS:
+        raise ValueError(f"{where}: {value} is not a number of frozen conv blocks; expected 0..{N_BLOCKS}")
 
 
 def _training_checks(section: str, cfg: Any) -> None:

@@ -31,15 +31,15 @@ from zennit.canonizers import Canonizer, SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
 from zennit.core import Composite
 
+from auforget.datasets.images import IMAGENET_MEAN, IMAGENET_STD
+
 log = logging.getLogger(__name__)
 
-# Pixel box of ImageNet-normalised inputs ((0 - mean) / std .. (1 - mean) / std), which the ZBox
-# rule of "epsilon_gamma_box" needs for the first layer. Pass low/high for another normalisation.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 EPSILON = 1e-6  # small: the dense-layer epsilon rule is then the study's z-rule, stabilised
 
 
+# Pixel box of ImageNet-normalised inputs ((0 - mean) / std .. (1 - mean) / std), which the ZBox
+# rule of "epsilon_gamma_box" needs for the first layer. Pass low/high for another normalisation.
 def _imagenet_box() -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

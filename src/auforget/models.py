@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from auforget.config import N_BLOCKS
+
 log = logging.getLogger(__name__)
 
-N_BLOCKS = 5
 CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
 TORCHVISION_VGG16_FILE = "vgg16-397923af.pth"
 

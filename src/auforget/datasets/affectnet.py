@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from auforget.config import EMOTIONS
 from auforget.datasets.manifest import (
     IMAGE_EXTENSIONS,
     DatasetLayoutError,
@@ -62,8 +63,7 @@ from auforget.datasets.manifest import (
 log = logging.getLogger(__name__)
 
 EXTRA_COLUMNS = ("source_split", "expression", "valence", "arousal")
-EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt",
-               "none", "uncertain", "non-face")
+EXPRESSIONS = (*EMOTIONS, "none", "uncertain", "non-face")  # AffectNet expression codes 0-10
 CSV_COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
                "facial_landmarks", "expression", "valence", "arousal")
 N_LANDMARK_VALUES = 136  # 68 points, x and y interleaved

@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
 from auforget.identity import fingerprint  # noqa: E402
-from auforget.config import EMOTIONS, Params, flat  # noqa: E402
+from auforget.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 from auforget.stats import holm, mcnemar  # noqa: E402
 
@@ -42,7 +42,7 @@ def model_versions() -> dict[str, object]:
     """ModelVersion of the base emotion model and of each retrain model, with what to run if missing."""
     versions = {"base": tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
                                                hint="run `auforget emotion` first")}
-    for i in range(6):
+    for i in FREEZE_LEVELS:
         versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
                                                    hint=f"run `auforget retrain --freeze {i}` first")
     return versions
@@ -101,7 +101,7 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.13
     x = np.arange(len(recalls))
-    for i in range(6):
+    for i in FREEZE_LEVELS:
         ax.bar(x + (i - 2.5) * width, recalls[f"b{i}"], width, label=f"FreezeB{i}")
     ax.scatter(x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3)
     ax.set_xticks(x, recalls["emotion"])

@@ -21,7 +21,7 @@ import mlflow
 
 from auforget import tracking
 from auforget.claims import claimed_layers
-from auforget.config import Params, flat
+from auforget.config import FREEZE_LEVELS, Params, flat
 from auforget.executors import ExecutorSettings, Step, run_layers, worker_context
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
@@ -43,8 +43,8 @@ def study_layers(params: Params) -> list[list[Step]]:
     """The study after the data, in dependency order: each layer reads only earlier layers' runs."""
     return [
         [Step("emotion", run_emotion, params, gpu=True)],
-        [Step(f"transfer-b{i}", run_transfer, params.with_overrides("transfer", freeze=i), gpu=True) for i in range(6)],
-        [Step(f"retrain-b{i}", run_retrain, params.with_overrides("retrain", freeze=i), gpu=True) for i in range(6)],
+        [Step(f"transfer-b{i}", run_transfer, params.with_overrides("transfer", freeze=i), gpu=True) for i in FREEZE_LEVELS],
+        [Step(f"retrain-b{i}", run_retrain, params.with_overrides("retrain", freeze=i), gpu=True) for i in FREEZE_LEVELS],
         [Step("forgetting", run_forgetting, params), Step("saliency", run_saliency, params, gpu=True),
          *(Step(f"probes-au{au}", run_probes, params.with_overrides("probes", au=au), gpu=True) for au in PROBED_AUS)],
         [Step("promote", run_promote, params)],
@@ -72,16 +72,16 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
         # Each step is claimed while it runs, so another `main` on the same store waits for it and
         # then reuses the finished run instead of training it a second time (claims.py).
         steps = run_layers(claimed_layers(study_layers(params)), executor, context, progress=progress)
-        headline = {f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)}
+        headline = {f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in FREEZE_LEVELS}
         headline.update({f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_surprise", float("nan"))
-                         for i in range(6)})
+                         for i in FREEZE_LEVELS})
         headline.update({f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_contempt", float("nan"))
-                         for i in range(6)})
+                         for i in FREEZE_LEVELS})
         headline["champion_freeze"] = steps["promote"]["champion_freeze"]
         headline["study_minutes"] = (time.monotonic() - started) / 60
         mlflow.log_metrics(headline)
-        tracking.log_tradeoff({i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in range(6)},
-                              {e: {i: steps[f"retrain-b{i}"].get(f"test_recall_{e}", float("nan")) for i in range(6)}
+        tracking.log_tradeoff({i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in FREEZE_LEVELS},
+                              {e: {i: steps[f"retrain-b{i}"].get(f"test_recall_{e}", float("nan")) for i in FREEZE_LEVELS}
                                for e in params.promote.emotions})
     log.info("main: study finished in %.1f minutes; report in %s", headline["study_minutes"], params.report.out)
     return headline

@@ -22,10 +22,9 @@ from auforget.datasets.ckplus import read_ckplus
 from auforget.datasets.manifest import Skips
 from auforget.datasets.splits import class_counts, split_affectnet, split_ckplus, split_unbc
 from auforget.datasets.unbc import read_unbc
+from auforget.metrics import METRICS_DIR
 
 log = logging.getLogger(__name__)
-
-METRICS_DIR = Path("metrics")
 
 
 def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:

@@ -32,7 +32,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
 from auforget.identity import fingerprint  # noqa: E402
-from auforget.config import Params, PromoteConfig, flat  # noqa: E402
+from auforget.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def tradeoff_rows(cfg: PromoteConfig) -> pd.DataFrame:
     recalls (retrain run of the same FreezeB model), and which versions and runs they come from."""
     client = MlflowClient()
     rows = []
-    for i in range(6):
+    for i in FREEZE_LEVELS:
         pain = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
                                       hint=f"run `auforget transfer --freeze {i}` first")
         retrain = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from auforget import artifacts, tracking
+from auforget.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (PROBE_STAGE, ChampionEvidence, ForgettingEvidence, ModelRun,
                                              ProbeEvidence, SaliencyEvidence, TradeoffEvidence, probe_order)
 
@@ -95,7 +96,7 @@ def collect() -> Evidence:
     """Look up every run and registry version the report shows; what is missing stays None/empty."""
     client = MlflowClient()
     ev = Evidence()
-    for i in range(6):
+    for i in FREEZE_LEVELS:
         try:
             ev.pain[i] = _version_and_run(tracking.PAIN_MODEL, tracking.freeze_alias(i), client)
         except EVIDENCE_ERRORS as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from auforget import artifacts, tracking
-from auforget.config import EMOTIONS
+from auforget.config import EMOTIONS, FREEZE_LEVELS
 from auforget.stages.report.render import Section, esc, image, missing, runs_line, table
 
 TOP_REGIONS = 5          # rows of the AU ranking shown per emotion
@@ -115,7 +115,7 @@ def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Sectio
     body += ("<p>Test-set precision, recall and F1 per class (pain = PSPI &gt; 0) and their macro average, for the "
              "pain model with the first <i>i</i> conv blocks frozen during transfer "
              f"(<code>{tracking.PAIN_MODEL}@freezeb&lt;i&gt;</code>). \u2605 = the promoted champion.</p>")
-    for i in (i for i in range(6) if i not in models):
+    for i in (i for i in FREEZE_LEVELS if i not in models):
         body += missing(f"auforget transfer --freeze {i}", f"no {tracking.PAIN_MODEL}@freezeb{i}")
     return Section("table1", TITLES["table1"], body, True)
 
