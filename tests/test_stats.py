@@ -97,6 +97,15 @@ def test_holm_nan_safe_and_capped():
     assert np.isnan(holm([np.nan])).all()
 
 
+def test_holm_equals_statsmodels_bit_for_bit():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 8, 21, 40):
+        p = np.round(rng.random(n) ** 3, 2)          # rounding makes ties
+        np.testing.assert_array_equal(holm(p), multipletests(p, method="holm")[1])
+
+
 # Per-repetition scores used below: d = a - b = [0.1, 0, 0.1, 0.1], J = 4,
 # mean 0.075, deviations [0.025, -0.075, 0.025, 0.025], sum of squares 0.0075, s^2 = 0.0025.
 A = [0.9, 0.8, 0.85, 0.95]
