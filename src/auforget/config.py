@@ -42,7 +42,7 @@ class SynthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _choice("synth.scale", self.scale, ("tiny", "demo", "large"))
+        _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,13 @@ SCALES = {
         "unbc": {"sequences_per_subject": 6, "frames_per_sequence": 24},
         "ckplus": {"n_subjects": 40, "sequences_per_subject": 6, "frames_per_sequence": 8},
     },
+    # The paper profile's smoke test (tests/test_paper_preset.py): full VGG16 at 224 px trains at
+    # about 3 images/s on a CPU, so as few images as every stage accepts.
+    "micro": {
+        "affectnet": {"n_train_per_class": 2, "n_val_per_class": 1},
+        "unbc": {"sequences_per_subject": 1, "frames_per_sequence": 6},
+        "ckplus": {"n_subjects": 10, "sequences_per_subject": 4, "frames_per_sequence": 3},
+    },
     # Growth measurements (bench/bench_growth.py): only AffectNet grows (30,000 training images),
     # as in the study, where it is the one dataset large enough to strain memory and time.
     "large": {
