@@ -36,6 +36,20 @@ def mcnemar_metric(emotion: str, model: str, *, holm: bool) -> str:
     return f"mcnemar_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
 
 
+# Across the seeds of study.seeds (one row per emotion and FreezeBk, k < 5): mean recall
+# difference Bk - B5 over seeds with its t interval, and the seeds' McNemar tests combined.
+FORGETTING_SEEDS_CSV = "forgetting_seeds.csv"  # emotion, model, n_seeds, diffs, diff_mean, diff_low, diff_high, p_combined, p_combined_holm
+
+
+def seed_diff_metric(emotion: str, model: str, part: str) -> str:
+    """seed_diff_<part>_<emotion>_<model>_vs_b5, part mean | low | high."""
+    return f"seed_diff_{part}_{emotion}_{model}_vs_b5"
+
+
+def seed_p_metric(emotion: str, model: str, *, holm: bool) -> str:
+    return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
+
+
 # ---- saliency (one run per k, stage name saliency-b<k>)
 SALIENCY_DIR = "saliency"
 SALIENCY_NOTES = f"{SALIENCY_DIR}/notes.txt"
@@ -78,3 +92,5 @@ RULE_TXT = "rule.txt"
 CHAMPION_TAG = "auforget.champion"       # on the promote run: FreezeB<i> it chose
 CHAMPION_RULE_TAG = "champion_rule"      # on the champion model version, with champion_<number> tags
 CHAMPION_TAG_PREFIX = "champion_"
+TRADEOFF_SEEDS_CSV = "tradeoff_seeds.csv"  # tradeoff.csv's rows for every seed, with a seed column and its own choice
+SEED_STABILITY = "champion_seed_stability"  # share of seeds whose own choice is the seed-averaged champion (metric and tag)

@@ -90,6 +90,18 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class StudyConfig:
+    # `main` trains every model (emotion, FreezeB0..B5, their retrains) once per seed: each seed
+    # overrides emotion.seed, transfer.seed and retrain.seed, so a finding is about the recipe.
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        VALID["study.seeds"] = "a non-empty list of distinct whole numbers >= 0"
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"study.seeds: {list(self.seeds)} is not a non-empty list of distinct seeds >= 0")
+
+
+@dataclass(frozen=True)
 class EmotionConfig:
     seed: int = 0
     epochs: int = 30
@@ -229,6 +241,7 @@ class Params:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)

@@ -116,14 +116,17 @@ def emotion_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         return initial_model(model_cfg.profile, len(EMOTIONS), imagenet_weights=model_cfg.imagenet_weights,
                              seed=cfg.seed, from_scratch=model_cfg.from_scratch)
 
+    seeds, seed = params.study.seeds, cfg.seed
     return Recipe(
-        stage="emotion", name="emotion", data=data, prepare=prepare, loss=loss, settings=fit_settings(cfg),
+        stage="emotion", name="emotion" + tracking.seed_suffix(seed, seeds), data=data, prepare=prepare, loss=loss, settings=fit_settings(cfg),
         batch_size=cfg.batch_size, cached=False, views=0,
         identity=("emotion", flat(cfg), flat(model_cfg), data.files_digest()),
         run_params={**flat(cfg, "emotion."), **flat(model_cfg, "model."), "data.affectnet_root": str(data.root),
                     **data.split_sizes()},
-        registration=Registration(tracking.EMOTION_MODEL, (tracking.BASE_ALIAS,),
-                                  "Base emotion classifier (AffectNet, 8 classes)", {"stage": "emotion"}),
+        registration=Registration(tracking.EMOTION_MODEL, tracking.seed_aliases(tracking.BASE_ALIAS, seed, seeds),
+                                  "Base emotion classifier (AffectNet, 8 classes)",
+                                  {"stage": "emotion", "seed": str(seed)}),
+        tags={"seed": str(seed)},
         artifacts={"class_weights.json": {"counts": dict(zip(EMOTIONS, counts.tolist())),
                                           "weights": dict(zip(EMOTIONS, weights.tolist()))}})
 
@@ -138,21 +141,23 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         assert base is not None, "transfer starts from the base emotion model"
         return freeze_blocks(replace_head(base, len(PAIN_CLASSES), seed=cfg.seed), cfg.freeze), ""
 
-    freeze = str(cfg.freeze)
+    freeze, seeds = str(cfg.freeze), params.study.seeds
+    suffix = tracking.seed_suffix(cfg.seed, seeds)  # the chain's seed: it reads the emotion model of this seed
     return Recipe(
-        stage="transfer", name=f"transfer-b{cfg.freeze}", data=data, prepare=prepare, loss=FocalLoss(cfg.gamma),
+        stage="transfer", name=f"transfer-b{cfg.freeze}{suffix}", data=data, prepare=prepare, loss=FocalLoss(cfg.gamma),
         settings=fit_settings(cfg), batch_size=cfg.batch_size,
         cached=cfg.cached_features and cfg.freeze == N_BLOCKS, views=cfg.augmented_views,
         identity=("transfer", flat(cfg), flat(params.model), data.files_digest()),
         run_params={**flat(cfg, "transfer."), **flat(params.model, "model."), "data.unbc_root": str(data.root),
                     **data.split_sizes()},
-        upstream=Upstream(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, label="base_model_version",
-                          hint="train the base model first: `auforget emotion` or "
-                               "`mlflow run . -e emotion --env-manager local`"),
-        registration=Registration(tracking.PAIN_MODEL, (tracking.freeze_alias(cfg.freeze),),
+        upstream=Upstream(tracking.EMOTION_MODEL, tracking.BASE_ALIAS + suffix, label="base_model_version",
+                          hint=f"train the base model{f' with seed {cfg.seed}' if suffix else ''} first: `auforget "
+                               f"emotion` or `mlflow run . -e emotion --env-manager local` (or `auforget main`)"),
+        registration=Registration(tracking.PAIN_MODEL,
+                                  tracking.seed_aliases(tracking.freeze_alias(cfg.freeze), cfg.seed, seeds),
                                   f"FreezeB{freeze}: pain model, first {freeze} conv blocks frozen",
-                                  {"freeze_blocks": freeze}),
-        tags={"freeze_blocks": freeze})
+                                  {"freeze_blocks": freeze, "seed": str(cfg.seed)}),
+        tags={"freeze_blocks": freeze, "seed": str(cfg.seed)})
 
 
 def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
@@ -168,10 +173,11 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         assert pain is not None, "retrain starts from a pain model"
         return freeze_blocks(replace_head(pain, len(EMOTIONS), seed=cfg.seed), N_BLOCKS), ""
 
-    freeze = str(cfg.freeze)
+    freeze, seeds = str(cfg.freeze), params.study.seeds
+    suffix = tracking.seed_suffix(cfg.seed, seeds)  # the chain's seed: it reads the pain model of this seed
     effective = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "patience")
     return Recipe(
-        stage="retrain", name=f"retrain-b{cfg.freeze}", data=data, prepare=prepare, loss=loss,
+        stage="retrain", name=f"retrain-b{cfg.freeze}{suffix}", data=data, prepare=prepare, loss=loss,
         settings=fit_settings(hp, seed=cfg.seed), batch_size=hp.batch_size, cached=cfg.cached_features,
         views=cfg.augmented_views,
         identity=("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
@@ -179,13 +185,15 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         run_params={**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
                     "emotion.beta": params.emotion.beta, **{f"effective.{k}": getattr(hp, k) for k in effective},
                     **data.split_sizes()},
-        upstream=Upstream(tracking.PAIN_MODEL, tracking.freeze_alias(cfg.freeze), label="pain_model_version",
-                          hint=f"train pain model {freeze} first: `auforget transfer --freeze {freeze}` "
-                               f"or `mlflow run . -e transfer -P freeze={freeze} --env-manager local`"),
-        registration=Registration(tracking.RETRAIN_MODEL, (tracking.freeze_alias(cfg.freeze),),
+        upstream=Upstream(tracking.PAIN_MODEL, tracking.freeze_alias(cfg.freeze) + suffix, label="pain_model_version",
+                          hint=f"train pain model {freeze}{f' with seed {cfg.seed}' if suffix else ''} first: "
+                               f"`auforget transfer --freeze {freeze}` or "
+                               f"`mlflow run . -e transfer -P freeze={freeze} --env-manager local`"),
+        registration=Registration(tracking.RETRAIN_MODEL,
+                                  tracking.seed_aliases(tracking.freeze_alias(cfg.freeze), cfg.seed, seeds),
                                   f"FreezeB{freeze} conv blocks with retrained emotion output layers",
-                                  {"freeze_blocks": freeze}),
-        tags={"freeze_blocks": freeze})
+                                  {"freeze_blocks": freeze, "seed": str(cfg.seed)}),
+        tags={"freeze_blocks": freeze, "seed": str(cfg.seed)})
 
 
 RECIPES: dict[str, Callable[..., Recipe]] = {"emotion": emotion_recipe, "transfer": transfer_recipe,

@@ -196,3 +196,69 @@ def mcnemar_table(
     df["pvalue_holm"] = holm(df["pvalue"].to_numpy()) if len(df) else np.array([], dtype=float)
     df["significant"] = df["pvalue_holm"] < alpha
     return df
+
+
+# ---- across training seeds ------------------------------------------------------------------
+# One network per recipe answers "do these two networks differ on these images"; a finding about
+# a training recipe must also hold across training runs. Each seed gives a difference (a recall,
+# an F1) and a test of it on that seed's test images; the across-seed summaries below combine them.
+
+
+@dataclass(frozen=True)
+class SeedInterval:
+    """Mean of one quantity over S training seeds with a two-sided t interval.
+
+    low/high: mean -/+ t_{1-a/2, S-1} * sd / sqrt(S) (sd with S-1 degrees of freedom); NaN when
+    S < 2, since one seed says nothing about training randomness.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def available(self) -> bool:
+        return self.n >= 2 and np.isfinite(self.low)
+
+
+def seed_interval(values: Sequence[float], confidence: float = 0.95) -> SeedInterval:
+    """The t interval of the mean of per-seed values (NaN entries dropped)."""
+    x = np.asarray(values, dtype=float).reshape(-1)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return SeedInterval(float("nan"), float("nan"), float("nan"), 0)
+    mean = float(x.mean())
+    if x.size < 2:
+        return SeedInterval(mean, float("nan"), float("nan"), int(x.size))
+    half = float(sps.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return SeedInterval(mean, mean - half, mean + half, int(x.size))
+
+
+def stouffer(pvalues: Sequence[float], signs: Sequence[float]) -> float:
+    """Two-sided p of the signed Stouffer combination of per-seed two-sided p-values.
+
+    Seed s's test turns into z_s = sign_s * Phi^-1(1 - p_s / 2) (sign_s > 0 when the difference
+    points one way, < 0 the other, 0 when there is none); Z = sum z_s / sqrt(S) is standard
+    normal when no seed's networks differ, and p = 2 (1 - Phi(|Z|)). Unlike Fisher's method,
+    seeds that disagree in direction cancel, so a recipe difference must point the same way
+    across training runs to reach a small p. NaN p-values (tests that could not run) are left
+    out; none left gives NaN.
+    """
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    s = np.sign(np.asarray(signs, dtype=float).reshape(-1))
+    if p.shape != s.shape:
+        raise ValueError(f"one sign per p-value: {p.size} p-values, {s.size} signs")
+    ok = ~np.isnan(p)
+    if not ok.any():
+        return float("nan")
+    z = s[ok] * sps.norm.isf(np.clip(p[ok], 1e-300, 1.0) / 2)
+    return float(min(1.0, 2 * sps.norm.sf(abs(z.sum()) / np.sqrt(ok.sum()))))
+
+
+def top_share(rankings: Sequence[Sequence[str]]) -> dict[str, float]:
+    """How often each item ranks first, as a share of the rankings (one ranking per seed)."""
+    firsts = [r[0] for r in rankings if len(r)]
+    if not firsts:
+        return {}
+    return {item: firsts.count(item) / len(firsts) for item in dict.fromkeys(firsts)}

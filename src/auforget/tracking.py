@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,18 @@ DESCRIPTIONS = {
 
 def freeze_alias(i: int) -> str:
     return f"freezeb{i}"
+
+
+def seed_suffix(seed: int, seeds: Sequence[int]) -> str:
+    """"" for the study's first seed (its runs and aliases keep the single-seed names), else
+    "-seed<s>": `transfer-b2-seed1`, `auforget-pain@freezeb2-seed1`."""
+    return "" if seeds and seed == seeds[0] else f"-seed{seed}"
+
+
+def seed_aliases(alias: str, seed: int, seeds: Sequence[int]) -> tuple[str, ...]:
+    """The aliases a model trained under `seed` gets: `<alias>-seed<s>` always (a script can loop
+    over seeds), and the plain `<alias>` too for the study's first seed."""
+    return tuple(dict.fromkeys((alias + seed_suffix(seed, seeds), f"{alias}-seed{seed}")))
 
 
 def describe(stage: str) -> str:

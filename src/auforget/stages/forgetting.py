@@ -10,6 +10,11 @@ Reads the per-sample test predictions of the base emotion model and of the six r
     statistic, method (exact binomial below `forgetting.exact_below` discordant pairs,
     continuity-corrected chi-square otherwise), p and corrected p;
   - the full pairwise matrix over all seven models in mcnemar_pairwise.csv.
+These are the single-seed view: the models of the first seed of study.seeds. With several seeds
+forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*` metrics) gives, per emotion and FreezeBk,
+the mean recall difference Bk - B5 over seeds with a t interval (training randomness) and the
+seeds' McNemar tests combined by signed Stouffer (test-image sampling, in a direction every seed
+must share), Holm-corrected across emotions; with one seed the interval is NaN ("n/a").
 """
 from __future__ import annotations
 
@@ -31,20 +36,23 @@ from auforget import artifacts, tracking  # noqa: E402
 from auforget.identity import fingerprint  # noqa: E402
 from auforget.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
-from auforget.stats import holm, mcnemar  # noqa: E402
+from auforget.stats import holm, mcnemar, seed_interval, stouffer  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 MODELS = ("base", "b0", "b1", "b2", "b3", "b4", "b5")
 
 
-def model_versions() -> dict[str, object]:
-    """ModelVersion of the base emotion model and of each retrain model, with what to run if missing."""
-    versions = {"base": tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
-                                               hint="run `auforget emotion` first")}
+def model_versions(seed: int | None = None, seeds: tuple[int, ...] = ()) -> dict[str, object]:
+    """ModelVersion of the base emotion model and of each retrain model trained under `seed` (None:
+    the plain aliases, i.e. the study's first seed), with what to run if missing."""
+    sx = "" if seed is None else tracking.seed_suffix(seed, seeds)
+    also = f" --seed {seed}" if sx else ""
+    versions = {"base": tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS + sx,
+                                               hint=f"run `auforget emotion{also}` (or `auforget main`) first")}
     for i in FREEZE_LEVELS:
-        versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
-                                                   hint=f"run `auforget retrain --freeze {i}` first")
+        versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i) + sx,
+                                                   hint=f"run `auforget retrain --freeze {i}{also}` first")
     return versions
 
 
@@ -135,29 +143,81 @@ def forgetting_metrics(recalls: pd.DataFrame, vs_b5: pd.DataFrame, alpha: float)
     return {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
 
 
+def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Across seeds, per emotion and FreezeBk (k < 5): the recall differences Bk - B5 of each seed,
+    their mean with a t interval, and the seeds' McNemar p-values combined by signed Stouffer
+    (sign = direction of that seed's difference), Holm-corrected across the emotions of each k.
+    `recalls[s]` / `vs_b5[s]` are the recall_table / McNemar-vs-B5 rows of seed s."""
+    seeds = list(recalls)
+    rows = []
+    for k in range(FREEZE_LEVELS[-1]):
+        block = []
+        for emotion in EMOTIONS:
+            diffs = [float(_recall(recalls[s], emotion, f"b{k}") - _recall(recalls[s], emotion, "b5")) for s in seeds]
+            pvalues = [_pvalue(vs_b5[s], emotion, f"b{k}") for s in seeds]
+            ci = seed_interval(diffs)
+            block.append({"emotion": emotion, "model": f"b{k}", "n_seeds": ci.n,
+                          "diffs": " ".join(f"{d:+.4f}" for d in diffs), "diff_mean": ci.mean,
+                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs)})
+        for row, p in zip(block, holm([row["p_combined"] for row in block])):
+            row["p_combined_holm"] = float(p)
+        rows.extend(block)
+    return pd.DataFrame(rows)
+
+
+def _recall(table: pd.DataFrame, emotion: str, model: str) -> float:
+    return float(table.loc[table["emotion"] == emotion, model].iloc[0])
+
+
+def _pvalue(table: pd.DataFrame, emotion: str, model: str) -> float:
+    return float(table.loc[(table["emotion"] == emotion) & (table["model_a"] == model), "pvalue"].iloc[0])
+
+
+def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
+    """forgetting_seeds.csv as flat metrics; NaN (one seed: no interval) left out by the caller."""
+    metrics: dict[str, float] = {}
+    for row in across.itertuples():
+        for part in ("mean", "low", "high"):
+            metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(row, f"diff_{part}")
+        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False)] = row.p_combined
+        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True)] = row.p_combined_holm
+    metrics["n_seeds"] = int(across["n_seeds"].max()) if len(across) else 0
+    metrics["n_significant_across_seeds"] = int((across["p_combined_holm"] < alpha).sum())
+    return metrics
+
+
 def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
-    cfg = params.forgetting
+    cfg, seeds = params.forgetting, params.study.seeds
     tracking.configure(params.tracking)
-    versions = model_versions()
-    key = fingerprint("forgetting", flat(cfg), {n: (v.run_id, v.version) for n, v in versions.items()})
+    per_seed = {s: model_versions(s, seeds) for s in seeds}
+    versions = per_seed[seeds[0]]
+    key = fingerprint("forgetting", flat(cfg), {n: (v.run_id, v.version) for n, v in versions.items()},
+                      *([{s: {n: v.run_id for n, v in vs.items()} for s, vs in per_seed.items()}] if len(seeds) > 1 else []))
     if reuse and (done := tracking.find_finished_run(key)):
         metrics = tracking.reused(done, "forgetting")
         write_metrics_json("forgetting", metrics)
         return metrics
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
-    with tracking.stage_run("forgetting", flat(cfg, "forgetting."), tags=tags), tempfile.TemporaryDirectory() as tmp:
+    with tracking.stage_run("forgetting", {**flat(cfg, "forgetting."), "study.seeds": ",".join(map(str, seeds))},
+                            tags=tags), tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         out.mkdir()
-        tables = forgetting_tables(load_predictions(versions, Path(tmp) / "downloads"), cfg.exact_below)
+        by_seed = {s: forgetting_tables(load_predictions(vs, Path(tmp) / f"downloads-{s}"), cfg.exact_below)
+                   for s, vs in per_seed.items()}
+        tables = by_seed[seeds[0]]
         recalls, vs_b5 = tables[artifacts.RECALLS_CSV], tables[artifacts.MCNEMAR_VS_B5_CSV]
+        across = seed_forgetting({s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
+                                 {s: t[artifacts.MCNEMAR_VS_B5_CSV] for s, t in by_seed.items()})
         metrics = forgetting_metrics(recalls, vs_b5, cfg.alpha)
-        for name, frame in tables.items():
+        metrics.update({k: float(v) for k, v in seed_metrics(across, cfg.alpha).items() if not pd.isna(v)})
+        for name, frame in {**tables, artifacts.FORGETTING_SEEDS_CSV: across}.items():
             frame.to_csv(out / name, index=False)
         plot_recalls(recalls, out / artifacts.RECALLS_PNG)
         shutil.copyfile(out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG))  # dvc plots
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out))
-        log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s)",
-                 int(metrics["n_significant_vs_b5"]), len(vs_b5), cfg.alpha)
+        log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s); "
+                 "%d across %d seed(s)", int(metrics["n_significant_vs_b5"]), len(vs_b5), cfg.alpha,
+                 int(metrics["n_significant_across_seeds"]), len(seeds))
     write_metrics_json("forgetting", metrics)
     return metrics

@@ -39,12 +39,23 @@ log = logging.getLogger(__name__)
 PROBED_AUS = (14, 5)
 
 
+def seed_params(params: Params, seed: int) -> Params:
+    """The study's parameters for one training seed: the seed of every training section."""
+    return (params.with_overrides("emotion", seed=seed).with_overrides("transfer", seed=seed)
+            .with_overrides("retrain", seed=seed))
+
+
 def study_layers(params: Params) -> list[list[Step]]:
-    """The study after the data, in dependency order: each layer reads only earlier layers' runs."""
+    """The study after the data, in dependency order: each layer reads only earlier layers' runs.
+    Every seed of study.seeds is one more chain emotion -> transfer -> retrain, i.e. more steps
+    in the same layers, named with the seed after the first (`transfer-b2-seed1`)."""
+    chains = [(tracking.seed_suffix(s, params.study.seeds), seed_params(params, s)) for s in params.study.seeds]
     return [
-        [Step("emotion", run_emotion, params, gpu=True)],
-        [Step(f"transfer-b{i}", run_transfer, params.with_overrides("transfer", freeze=i), gpu=True) for i in FREEZE_LEVELS],
-        [Step(f"retrain-b{i}", run_retrain, params.with_overrides("retrain", freeze=i), gpu=True) for i in FREEZE_LEVELS],
+        [Step(f"emotion{sx}", run_emotion, p, gpu=True) for sx, p in chains],
+        [Step(f"transfer-b{i}{sx}", run_transfer, p.with_overrides("transfer", freeze=i), gpu=True)
+         for sx, p in chains for i in FREEZE_LEVELS],
+        [Step(f"retrain-b{i}{sx}", run_retrain, p.with_overrides("retrain", freeze=i), gpu=True)
+         for sx, p in chains for i in FREEZE_LEVELS],
         [Step("forgetting", run_forgetting, params), Step("saliency", run_saliency, params, gpu=True),
          *(Step(f"probes-au{au}", run_probes, params.with_overrides("probes", au=au), gpu=True) for au in PROBED_AUS)],
         [Step("promote", run_promote, params)],

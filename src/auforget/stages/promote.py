@@ -13,6 +13,11 @@ Pain recall comes from the transfer run (test_recall_pain) and the emotion recal
 retrain run of the same FreezeB model (test_recall_<emotion>). The champion version is tagged
 with the rule and the numbers that decided it. Running promote again on the same runs
 changes nothing in the registry.
+
+With several seeds (study.seeds) the rule runs on the seed-averaged recalls (each seed's transfer
+and retrain runs, aliases `freezeb<i>-seed<s>`), the champion is the first seed's pain model of
+the chosen FreezeB (the plain alias `freezeb<i>`), and `champion_seed_stability` (metric and tag)
+says how often the rule, run on one seed's numbers alone, chose the same FreezeB.
 """
 from __future__ import annotations
 
@@ -48,16 +53,17 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tradeoff_rows(cfg: PromoteConfig) -> pd.DataFrame:
+def tradeoff_rows(cfg: PromoteConfig, suffix: str = "") -> pd.DataFrame:
     """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
-    recalls (retrain run of the same FreezeB model), and which versions and runs they come from."""
+    recalls (retrain run of the same FreezeB model), and which versions and runs they come from.
+    `suffix` picks a seed's models (tracking.seed_suffix; "" = the first seed's)."""
     client = MlflowClient()
     rows = []
     for i in FREEZE_LEVELS:
-        pain = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
-                                      hint=f"run `auforget transfer --freeze {i}` first")
-        retrain = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
-                                         hint=f"run `auforget retrain --freeze {i}` first")
+        pain = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i) + suffix,
+                                      hint=f"run `auforget transfer --freeze {i}` (or `auforget main`) first")
+        retrain = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i) + suffix,
+                                         hint=f"run `auforget retrain --freeze {i}` (or `auforget main`) first")
         pain_metrics = client.get_run(pain.run_id).data.metrics
         emotion_metrics = client.get_run(retrain.run_id).data.metrics
         row = {"model": f"FreezeB{i}", "freeze": i, "pain_version": str(pain.version), "pain_run": pain.run_id,
@@ -88,6 +94,33 @@ def choose(table: pd.DataFrame) -> pd.Series:
                          f"(best pain recall {table['pain_recall'].max():.3f}); lower promote.min_pain_recall")
     ranked = eligible.sort_values(["score", "pain_recall", "freeze"], ascending=[False, False, True])
     return ranked.iloc[0]
+
+
+def seed_average(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The rows of several seeds averaged per FreezeB model; versions and runs stay the first seed's
+    (the champion alias goes to that seed's model)."""
+    first = next(iter(per_seed.values()))
+    numbers = [c for c in first.columns if c.startswith("recall_") or c in ("pain_recall", "pain_f1_macro")]
+    mean = pd.concat(per_seed.values()).groupby("freeze", sort=True)[numbers].mean()
+    table = first.set_index("freeze").copy()
+    table[numbers] = mean.loc[table.index, numbers]
+    return table.reset_index()[first.columns]
+
+
+def seed_choices(per_seed: dict[int, pd.DataFrame], cfg: PromoteConfig) -> dict[int, int]:
+    """The FreezeB the rule chooses from each seed's numbers alone (-1 where none is eligible)."""
+    choices = {}
+    for seed, rows in per_seed.items():
+        try:
+            choices[seed] = int(choose(score_models(rows, cfg))["freeze"])
+        except ValueError:
+            choices[seed] = -1
+    return choices
+
+
+def stability(choices: dict[int, int], champion_freeze: int) -> float:
+    """Share of seeds whose own choice is the seed-averaged champion (1.0 with one seed)."""
+    return sum(c == champion_freeze for c in choices.values()) / len(choices)
 
 
 def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path) -> None:
@@ -140,12 +173,15 @@ def champion_metrics(champion: pd.Series, cfg: PromoteConfig) -> dict[str, float
 
 
 def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig, key: str,
-                    metrics: dict[str, float]) -> None:
-    """A `promote` run with the trade-off table, Figure 6, the rule and the champion's numbers."""
+                    metrics: dict[str, float], seed_table: pd.DataFrame | None = None) -> None:
+    """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
+    tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
     with tracking.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}), \
             tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
+        if seed_table is not None:
+            seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
         plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
         shutil.copyfile(out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG))  # dvc plots
         (out / artifacts.RULE_TXT).write_text(f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
@@ -156,19 +192,27 @@ def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig
 
 
 def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
-    cfg = params.promote
+    cfg, seeds = params.promote, params.study.seeds
     tracking.configure(params.tracking)
-    table = score_models(tradeoff_rows(cfg), cfg)
+    per_seed = {s: tradeoff_rows(cfg, tracking.seed_suffix(s, seeds)) for s in seeds}
+    table = score_models(seed_average(per_seed), cfg)
     champion = choose(table)
-    key = fingerprint("promote", flat(cfg), table[["pain_run", "retrain_run"]].values.tolist())
-    metrics = champion_metrics(champion, cfg)
+    choices = seed_choices(per_seed, cfg)
+    share = stability(choices, int(champion["freeze"]))
+    runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
+    key = fingerprint("promote", flat(cfg), *(runs if len(seeds) > 1 else runs[:1]))
+    metrics = {**champion_metrics(champion, cfg), artifacts.SEED_STABILITY: share, "n_seeds": float(len(seeds))}
     if reuse and (done := tracking.find_finished_run(key)):
         tracking.reused(done, "promote")
     else:
-        log_promote_run(table, champion, cfg, key, metrics)
-    _set_champion(str(champion["pain_version"]), champion_tags(table, champion, cfg))
-    log.info("promote: %s (auforget-pain version %s) is the champion: %s", champion["model"],
-             champion["pain_version"], rule_text(cfg))
+        seed_table = pd.concat([rows.assign(seed=s, seed_choice=f"FreezeB{choices[s]}") for s, rows in per_seed.items()])
+        log_promote_run(table, champion, cfg, key, metrics, seed_table)
+    stable = (f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
+              f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})")
+    _set_champion(str(champion["pain_version"]), {**champion_tags(table, champion, cfg),
+                                                  artifacts.SEED_STABILITY: stable})
+    log.info("promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s", champion["model"],
+             champion["pain_version"], rule_text(cfg), stable)
     write_metrics_json("promote", metrics)
     return metrics
 
