@@ -8,7 +8,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-import pytest
 from mlflow.tracking import MlflowClient
 
 from auforget.distributed import ShardSampler
