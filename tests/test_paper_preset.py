@@ -22,6 +22,7 @@ SMOKE = {
     "data": {"synthetic": True, "affectnet_root": "data/raw/synthetic/affectnet", "unbc_root": "data/raw/synthetic/unbc",
              "ckplus_root": "data/raw/synthetic/ckplus"},
     "synth": {"scale": "micro"},
+    "study": {"seeds": [0]},
     "prepare": {"unbc_pool_per_class": 21, "unbc_val_size": 4},
     "model": {"imagenet_weights": "", "from_scratch": True},  # no weights file in CI; asked for explicitly
     "emotion": {"epochs": 1, "batch_size": 8},
