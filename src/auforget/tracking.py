@@ -12,8 +12,10 @@ Names users and scripts rely on (see README):
 Under `mlflow run`, the launcher hands its run over in MLFLOW_RUN_ID / MLFLOW_EXPERIMENT_ID /
 MLFLOW_TRACKING_URI. That run is used when it is in the study's store and experiment (`mlflow run
 . -e X --experiment-name auforget`); otherwise (MLflow's default store or the `Default`
-experiment) the stage runs in the study's experiment and store, and the launcher's empty run is
-closed, pointed at the real one in its description, and deleted (see `configure`).
+experiment) the stage runs in the study's experiment and store, and the launcher's run (empty
+but for the entry point's parameters) is left where the launcher made it, its description
+pointing at the stage's run. It cannot be deleted: the launcher sets its status when the
+command ends, and MLflow refuses that on a deleted run.
 """
 from __future__ import annotations
 
@@ -161,9 +163,10 @@ def _take_over_launcher_run(run_id: str, launcher_uri: str, uri: str, experiment
     """Use `mlflow run`'s run when it is in our store and experiment; else run apart from it.
 
     The launcher's run cannot move to another store or experiment, so when it is elsewhere the
-    stage starts its own run here, and the launcher's run -- empty apart from the entry point's
-    parameters -- is ended, described with where the stage ran, and deleted, so no stray run
-    sits in `Default`. (The launcher leaves an ended run's status alone when the command exits.)
+    stage starts its own run here (tagged auforget.launcher_run), and stage_run points the
+    launcher's run at it. The launcher's run is not ended or deleted here: when the command
+    exits, the launcher sets its status (MLflow 3.17 compares the stored status string with
+    integer codes, so it always does), which fails on a deleted run.
     """
     os.environ["MLFLOW_TRACKING_URI"] = uri  # later configure() calls and child processes agree
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
@@ -171,20 +174,27 @@ def _take_over_launcher_run(run_id: str, launcher_uri: str, uri: str, experiment
     if _same_store(launcher_uri, uri) and theirs.get_run(run_id).info.experiment_id == experiment_id:
         return  # mlflow.start_run() picks MLFLOW_RUN_ID up
     os.environ.pop("MLFLOW_RUN_ID", None)
-    try:
-        theirs.set_tag(run_id, NOTE_TAG, f"`mlflow run` started this run outside the study's store or experiment; "
-                                         f"the step ran in experiment '{name}' of {uri} (tag auforget.launcher_run "
-                                         f"= {run_id}). Pass --experiment-name {name} to use one run.")
-        theirs.set_terminated(run_id, "FINISHED")
-        theirs.delete_run(run_id)
-    except MlflowException as exc:  # a read-only or unreachable launcher store: leave its run as it is
-        log.warning("could not close mlflow run's own run %s in %s: %s", run_id, launcher_uri, exc)
-    global _LAUNCHER_RUN
-    _LAUNCHER_RUN = run_id
+    global _LAUNCHER
+    _LAUNCHER = (run_id, launcher_uri, name, uri)
     log.info("mlflow run: this step runs in experiment '%s' of %s, not in the launcher's run %s", name, uri, run_id)
 
 
-_LAUNCHER_RUN: str | None = None  # the `mlflow run` run this process stepped away from
+# (run id, store, study experiment, study store) of the `mlflow run` run this process stepped away from
+_LAUNCHER: tuple[str, str, str, str] | None = None
+
+
+def _point_launcher_run_at(run: Run) -> None:
+    """Describe the launcher's run as a pointer to the run the stage really ran in."""
+    run_id, launcher_uri, name, uri = _LAUNCHER
+    note = (f"`mlflow run` made this run outside the study's store or experiment; the step ran as run "
+            f"{run.info.run_id} ('{run.info.run_name}') in experiment '{name}' of {uri}. Pass --experiment-name "
+            f"{name} to have one run.")
+    try:
+        client = MlflowClient(launcher_uri)
+        client.set_tag(run_id, NOTE_TAG, note)
+        client.set_tag(run_id, "auforget.run", run.info.run_id)
+    except MlflowException as exc:  # a read-only or unreachable launcher store: leave its run as it is
+        log.warning("could not describe mlflow run's own run %s in %s: %s", run_id, launcher_uri, exc)
 
 
 @contextlib.contextmanager
@@ -203,7 +213,10 @@ def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = 
         experiment_id = MlflowClient().get_run(remote).info.experiment_id
     with mlflow.start_run(run_name=stage, nested=parent is not None, experiment_id=experiment_id,
                           parent_run_id=remote) as run:
-        extra = {"auforget.launcher_run": _LAUNCHER_RUN} if _LAUNCHER_RUN and parent is None and not remote else {}
+        top = parent is None and not remote
+        extra = {"auforget.launcher_run": _LAUNCHER[0]} if _LAUNCHER and top else {}
+        if extra:
+            _point_launcher_run_at(run)
         if note := describe(stage):
             extra[NOTE_TAG] = note
         mlflow.set_tags({"auforget.stage": stage, **extra, **(tags or {})})
