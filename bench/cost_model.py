@@ -11,6 +11,9 @@ recipe, run on the spot unless `--decode-per-worker` is given) and prepare's cos
 (`--prepare-us-per-image`, from bench_growth.py). A stage runs at the slower of the GPU and the
 loader (`--workers` processes at the per-worker rate).
 
+Epochs (an upper bound: early stopping ends runs sooner) and the number of seeds (each trains
+emotion, six transfers and six retrains again) come from `--params` (params-paper.yaml).
+
     python bench/cost_model.py [--gpu-images-per-s N | --peak-tflops 989 --mfu 0.33] [--workers 15]
 """
 from __future__ import annotations
@@ -66,16 +69,17 @@ class Stage:
     cpu_seconds: float = 0.0
 
 
-def study(epochs: int, prepare_s: float) -> list[Stage]:
-    e = epochs
+def study(epochs: dict[str, int], seeds: int, prepare_s: float) -> list[Stage]:
+    """The study's passes over images; `seeds` repeats the three training steps."""
+    e, t, r, n = epochs["emotion"], epochs["transfer"], epochs["retrain"], seeds
     stages = [Stage("prepare (decode-check every split image, CPU)", 0, 0, 0, prepare_s),
-              Stage("emotion (VGG16 from ImageNet, all blocks trained)", e * AFFECTNET_TRAIN, 0,
-                    e * AFFECTNET_VAL + AFFECTNET_TEST)]
+              Stage(f"emotion (all blocks trained) x {n} seeds", n * e * AFFECTNET_TRAIN, 0,
+                    n * (e * AFFECTNET_VAL + AFFECTNET_TEST))]
     for k in range(6):
-        stages.append(Stage(f"transfer FreezeB{k}", e * UNBC_TRAIN, k, e * UNBC_VAL + UNBC_TEST))
+        stages.append(Stage(f"transfer FreezeB{k} x {n} seeds", n * t * UNBC_TRAIN, k, n * (t * UNBC_VAL + UNBC_TEST)))
     for k in range(6):  # the head trains on fresh images every epoch: forward through the frozen blocks
-        stages.append(Stage(f"retrain B{k} (head, fresh augmentation)", e * AFFECTNET_TRAIN, 5,
-                            e * AFFECTNET_VAL + AFFECTNET_TEST))
+        stages.append(Stage(f"retrain B{k} (head, fresh augmentation) x {n} seeds", n * r * AFFECTNET_TRAIN, 5,
+                            n * (r * AFFECTNET_VAL + AFFECTNET_TEST)))
     # LRP: a forward and a backward pass per image and model, about a training step's cost.
     stages.append(Stage("saliency (LRP, 5 x B5-vs-Bk)", 5 * 2 * SALIENCY_IMAGES, 0, 0))
     stages.append(Stage("probes (CK+ features, 2 variants x 2 models; SVMs on CPU)", 0, 0, 2 * 2 * CKPLUS_PEAKS))
@@ -106,9 +110,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=15, help="loader processes (16-core host, one core left)")
     ap.add_argument("--decode-per-worker", type=float, default=0.0, help="images/s; 0 = measure here")
     ap.add_argument("--prepare-us-per-image", type=float, default=0.0, help="from bench_growth.py; 0 = 2,000")
-    ap.add_argument("--epochs", type=int, default=20, help="epochs per training stage (params-paper.yaml: 20, early "
-                                                              "stopping ends many sooner: an upper bound)")
+    ap.add_argument("--params", type=Path, default=Path(__file__).resolve().parents[1] / "params-paper.yaml")
     args = ap.parse_args()
+    from auforget.config import load_params
+
+    params = load_params(args.params)
+    retrain = params.emotion if params.retrain.same_as_emotion else params.retrain
+    epochs = {"emotion": params.emotion.epochs, "transfer": params.transfer.epochs, "retrain": retrain.epochs}
+    seeds = len(params.study.seeds)
     decode = args.decode_per_worker or measure_decode()
     loader_rate = decode * args.workers
     prepare_s = (args.prepare_us_per_image or 2_000) * 1e-6 * (AFFECTNET_TRAIN + AFFECTNET_VAL + AFFECTNET_TEST
@@ -124,7 +133,7 @@ def main() -> None:
     print(f"| stage | images through training / forward | GPU-bound h | loader-bound h | hours |")
     print("|---|---|---|---|---|")
     total, rows = 0.0, []
-    for s in study(args.epochs, prepare_s):
+    for s in study(epochs, seeds, prepare_s):
         gpu_s = (s.train_images * step_flops(s.train_frozen, True) + s.eval_images * step_flops(0, False)) \
             / (flop_rate * scale)
         load_s = (s.train_images + s.eval_images) / loader_rate if "probes" not in s.name else 0.0
@@ -133,7 +142,7 @@ def main() -> None:
         rows.append({"stage": s.name, "hours": hours})
         print(f"| {s.name} | {s.train_images:,.0f} / {s.eval_images:,.0f} | {gpu_s / 3600:.2f} | {load_s / 3600:.2f} | "
               f"{hours:.2f} |")
-    print(f"| **whole study, one GPU, {args.epochs} epochs per training stage** | | | | **{total:.1f}** |")
+    print(f"| **whole study, one GPU: {seeds} seeds, epochs {epochs} (upper bound)** | | | | **{total:.1f}** |")
     print(json.dumps({"total_hours": round(total, 2), "decode_per_worker": round(decode, 1),
                       "gpu_images_per_s_full_training": round(flop_rate * scale / step_flops(0, True), 1)}))
 
