@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from auforget.stats import corrected_resampled_t, holm, mcnemar, mcnemar_table, paired_t
+from auforget.stats import (corrected_resampled_t, holm, mcnemar, mcnemar_table, paired_t, seed_interval,
+                            stouffer, top_share)
 
 
 def _pairs(n00: int, n01: int, n10: int, n11: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,3 +162,45 @@ def test_mcnemar_table_holm_across_rows():
     # raw p = [0.125, 0.0625, 1.0]; Holm: 0.0625*3 = 0.1875, 0.125*2 = 0.25, 1.0 -> [0.25, 0.1875, 1.0]
     np.testing.assert_allclose(df["pvalue_holm"], [0.25, 0.1875, 1.0], atol=1e-12)
     assert not df["significant"].any()
+
+
+# ---- across training seeds, worked by hand
+
+
+def test_seed_interval_by_hand():
+    # [0.1, 0.3]: mean 0.2, sd sqrt(0.02 / 1) = 0.14142, se 0.1, t(0.975, 1 df) = 12.70620 -> 0.2 -/+ 1.27062
+    ci = seed_interval([0.1, 0.3])
+    assert ci.n == 2 and ci.available
+    np.testing.assert_allclose([ci.mean, ci.low, ci.high], [0.2, -1.0706205, 1.4706205], atol=1e-6)
+    # [0.1, 0.2, 0.3]: sd 0.1, se 0.057735, t(0.975, 2 df) = 4.302653 -> half width 0.248414
+    ci = seed_interval([0.1, 0.2, 0.3])
+    np.testing.assert_allclose([ci.mean, ci.low, ci.high], [0.2, -0.048414, 0.448414], atol=1e-6)
+
+
+def test_seed_interval_with_one_seed_is_not_available():
+    ci = seed_interval([0.4, float("nan")])
+    assert ci.n == 1 and ci.mean == 0.4 and math.isnan(ci.low) and math.isnan(ci.high) and not ci.available
+    assert seed_interval([]).n == 0
+
+
+def test_stouffer_by_hand():
+    # p = 0.05 twice, same direction: z = 1.959964 each, Z = 3.919928 / sqrt 2 = 2.771808, p = 2 (1 - Phi(Z))
+    assert stouffer([0.05, 0.05], [1, 1]) == pytest.approx(0.0055746, abs=1e-6)
+    assert stouffer([0.05, 0.05], [-0.3, -0.1]) == pytest.approx(0.0055746, abs=1e-6)   # only the sign counts
+    # opposite directions cancel: Z = 0, p = 1
+    assert stouffer([0.05, 0.05], [1, -1]) == pytest.approx(1.0)
+    # p 0.01 and 0.04, both negative: z = -2.575829, -2.053749; Z = -3.273606; p = 0.0010618
+    assert stouffer([0.01, 0.04], [-1, -1]) == pytest.approx(0.0010618, abs=1e-6)
+    # a seed without a difference adds z = 0 but counts: Z = 1.959964 / sqrt 2 = 1.385904, p = 0.165776
+    assert stouffer([0.05, 0.3], [1, 0]) == pytest.approx(0.165776, abs=1e-6)
+    # one seed gives back its own p; NaN (a test that could not run) is left out
+    assert stouffer([0.2], [-1]) == pytest.approx(0.2)
+    assert stouffer([0.05, float("nan")], [1, 1]) == pytest.approx(0.05)
+    assert math.isnan(stouffer([float("nan")], [1]))
+    with pytest.raises(ValueError, match="one sign per p-value"):
+        stouffer([0.1, 0.2], [1])
+
+
+def test_top_share_counts_first_places():
+    assert top_share([["mouth", "brows"], ["mouth"], ["brows", "mouth"], []]) == {"mouth": 2 / 3, "brows": 1 / 3}
+    assert top_share([]) == {}

@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 
 from auforget import artifacts, tracking
 from auforget.config import EMOTIONS, Params
-from auforget.stages.forgetting import forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table, run_forgetting
+from auforget.stages.forgetting import (forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table,
+                                       run_forgetting, seed_forgetting)
 from auforget.stages.report.lookup import forgetting_evidence
 from auforget.stages.report.sections import section_forgetting
 
@@ -100,3 +101,35 @@ def test_the_stage_logs_what_the_report_reads(mlflow_store, tmp_path):
     assert shown.recalls_png and all(t is not None for t in (shown.recalls, shown.vs_b5, shown.pairwise))
     section = section_forgetting(shown, alpha=params.forgetting.alpha)
     assert "not available" not in section.body and "b0 vs b5 (Holm p)" in section.body
+
+
+def _seed_tables(recall_b0: float, recall_b5: float, p_b0: float):
+    """One seed's recall table (every emotion: b0..b4 at recall_b0, b5 at recall_b5) and McNemar rows."""
+    recalls = pd.DataFrame([{"emotion": e, "n": 10, "base": 0.5, **{f"b{k}": recall_b0 for k in range(5)},
+                             "b5": recall_b5} for e in EMOTIONS])
+    tests = pd.DataFrame([{"emotion": e, "model_a": f"b{k}", "model_b": "b5", "pvalue": p_b0}
+                          for k in range(5) for e in EMOTIONS])
+    return recalls, tests
+
+
+def test_forgetting_across_seeds_by_hand():
+    # seed 0: Bk 0.2 vs B5 0.6 (diff -0.4, McNemar p 0.01); seed 1: 0.3 vs 0.5 (diff -0.2, p 0.04)
+    # mean -0.3; sd 0.141421, se 0.1, t(0.975, 1) = 12.706205 -> [-1.570620, 0.970620]
+    # Stouffer: z = -2.575829, -2.053749 -> Z = -3.273606 -> p = 0.0010618; Holm over 8 equal p: x 8
+    (r0, t0), (r1, t1) = _seed_tables(0.2, 0.6, 0.01), _seed_tables(0.3, 0.5, 0.04)
+    across = seed_forgetting({0: r0, 1: r1}, {0: t0, 1: t1})
+    assert len(across) == 5 * len(EMOTIONS) and set(across["model"]) == {f"b{k}" for k in range(5)}
+    row = across[(across["emotion"] == "contempt") & (across["model"] == "b0")].iloc[0]
+    assert row["n_seeds"] == 2 and row["diffs"] == "-0.4000 -0.2000"
+    np.testing.assert_allclose([row["diff_mean"], row["diff_low"], row["diff_high"]], [-0.3, -1.570620, 0.970620],
+                               atol=1e-6)
+    assert row["p_combined"] == pytest.approx(0.0010618, abs=1e-6)
+    assert row["p_combined_holm"] == pytest.approx(8 * 0.0010618, abs=1e-5)
+
+
+def test_forgetting_with_one_seed_has_no_interval_and_keeps_its_p():
+    recalls, tests = _seed_tables(0.2, 0.6, 0.01)
+    across = seed_forgetting({0: recalls}, {0: tests})
+    assert across["diff_low"].isna().all() and (across["n_seeds"] == 1).all()
+    np.testing.assert_allclose(across["diff_mean"], -0.4)
+    np.testing.assert_allclose(across["p_combined"], 0.01)

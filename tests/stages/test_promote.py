@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 
 from auforget import artifacts, tracking
 from auforget.config import Params, PromoteConfig
-from auforget.stages.promote import champion_tags, choose, pareto_front, run_promote, score_models
+from auforget.stages.promote import (champion_tags, choose, pareto_front, run_promote, score_models, seed_average,
+                                    seed_choices, stability)
 from auforget.stages.report.lookup import Evidence, champion_evidence, tradeoff_evidence
 from auforget.stages.report.sections import section_champion, section_tradeoff
 
@@ -104,3 +105,23 @@ def test_the_stage_aliases_the_champion_and_logs_what_the_report_reads(mlflow_st
     assert len(shown.table) == 6 and "not available" not in section_tradeoff(shown).body
     evidence = Evidence(champion=champion, promote=run)
     assert "The newest promote run chose" not in section_champion(champion_evidence(evidence)).body
+
+
+def test_seed_averaged_choice_and_its_stability_by_hand():
+    # seed 0 = ROWS: FreezeB1 wins (0.65). Seed 1: pain 0.9 0.6 0.6 0.7, surprise 0.1 0.2 0.3 0.9, contempt
+    # 0.3 0.4 0.5 0.7 -> scores 0.55 0.45 0.50 0.75: FreezeB3.
+    # averaged: pain 0.9 0.7 0.6 0.6, surprise 0.1 0.3 0.3 0.8, contempt 0.3 0.5 0.5 0.6 -> emotion mean
+    # 0.2 0.4 0.4 0.7 -> scores 0.55 0.55 0.50 0.65; B2 is dominated by B1 -> FreezeB3, chosen by 1 of 2 seeds
+    seed1 = _rows([0.9, 0.6, 0.6, 0.7], [0.1, 0.2, 0.3, 0.9], [0.3, 0.4, 0.5, 0.7])
+    per_seed = {0: ROWS, 1: seed1}
+    averaged = seed_average(per_seed)
+    np.testing.assert_allclose(averaged["pain_recall"], [0.9, 0.7, 0.6, 0.6])
+    assert averaged["pain_version"].tolist() == ROWS["pain_version"].tolist()     # the first seed's versions
+    table = score_models(averaged, PromoteConfig())
+    np.testing.assert_allclose(table["score"], [0.55, 0.55, 0.50, 0.65])
+    assert table["pareto"].tolist() == [True, True, False, True]
+    assert choose(table)["model"] == "FreezeB3"
+    assert seed_choices(per_seed, PromoteConfig()) == {0: 1, 1: 3}
+    assert stability({0: 1, 1: 3}, 3) == 0.5 and stability({0: 3}, 3) == 1.0
+    # one seed: the average is that seed's table, unchanged
+    pd.testing.assert_frame_equal(seed_average({0: ROWS}), ROWS)

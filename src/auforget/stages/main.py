@@ -56,8 +56,10 @@ def study_layers(params: Params) -> list[list[Step]]:
          for sx, p in chains for i in FREEZE_LEVELS],
         [Step(f"retrain-b{i}{sx}", run_retrain, p.with_overrides("retrain", freeze=i), gpu=True)
          for sx, p in chains for i in FREEZE_LEVELS],
-        [Step("forgetting", run_forgetting, params), Step("saliency", run_saliency, params, gpu=True),
-         *(Step(f"probes-au{au}", run_probes, params.with_overrides("probes", au=au), gpu=True) for au in PROBED_AUS)],
+        [Step("forgetting", run_forgetting, params),
+         *(Step(f"saliency{sx}", run_saliency, p, gpu=True) for sx, p in chains),
+         *(Step(f"probes-au{au}{sx}", run_probes, p.with_overrides("probes", au=au), gpu=True)
+           for sx, p in chains for au in PROBED_AUS)],
         [Step("promote", run_promote, params)],
         [Step("report", run_report, params)],
     ]

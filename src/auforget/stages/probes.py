@@ -120,23 +120,25 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     labels = au_labels(manifest["aus"], cfg.au)
     tracking.configure(params.tracking)
     names = {"b5": 5, f"b{cfg.k}": cfg.k}
-    versions = {name: tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i),
+    # the pain models of transfer.seed (main runs one probes step per seed of study.seeds)
+    sx = tracking.seed_suffix(params.transfer.seed, params.study.seeds)
+    versions = {name: tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i) + sx,
                                              hint=f"run `auforget transfer --freeze {i}` first") for name, i in names.items()}
     key = fingerprint("probes", flat(cfg), flat(params.model), manifest_digest(manifest), variant,
                       {n: (v.run_id, v.version) for n, v in versions.items()})
-    name = f"probes-b{cfg.k}-au{cfg.au}"
+    name = f"probes-b{cfg.k}-au{cfg.au}{sx}"
     if reuse and (done := tracking.find_finished_run(key)):
         metrics = tracking.reused(done, name)
-        write_metrics_json(f"probes-au{cfg.au}", metrics)
+        write_metrics_json(f"probes-au{cfg.au}{sx}", metrics)
         return metrics
     images = ManifestImages(manifest, params.data.ckplus_root, preset("eval", get_profile(params.model.profile).image_size))
     features = {}
     for model_name in names:
-        model, _ = tracking.load_model(tracking.PAIN_MODEL, tracking.freeze_alias(names[model_name]), hint="",
+        model, _ = tracking.load_model(tracking.PAIN_MODEL, tracking.freeze_alias(names[model_name]) + sx, hint="",
                                        profile=params.model.profile)
         features[model_name] = conv_features(model, images, progress=progress, desc=f"{name} features {model_name}")
     bk = f"b{cfg.k}"
-    tags = {"auforget.key": key, artifacts.VARIANT_TAG: variant,
+    tags = {"auforget.key": key, artifacts.VARIANT_TAG: variant, "seed": str(params.transfer.seed),
             **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
     run_params = {**flat(cfg, "probes."), "variant": variant, "n_images": len(labels), "n_positive": int(labels.sum())}
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
@@ -149,5 +151,5 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         mlflow.log_artifacts(tmp, artifact_path=artifacts.PROBES_DIR)
         mlflow.set_tag(artifacts.CONCLUSION_TAG, conclusion[:5000])
         log.info("%s: %s", name, conclusion)
-    write_metrics_json(f"probes-au{cfg.au}", metrics)
+    write_metrics_json(f"probes-au{cfg.au}{sx}", metrics)
     return metrics

@@ -243,11 +243,11 @@ def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> 
     return {k: float(v) for k, v in metrics.items()}
 
 
-def _load_models(params: Params, k: int, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    """The retrained FreezeB5 and FreezeBk models, on `device`, in eval mode."""
+def _load_models(params: Params, k: int, device: torch.device, sx: str = "") -> tuple[nn.Module, nn.Module]:
+    """The retrained FreezeB5 and FreezeBk models (of the seed `sx` names), on `device`, in eval mode."""
     models = []
     for i in (REFERENCE, k):
-        alias = tracking.freeze_alias(i)
+        alias = tracking.freeze_alias(i) + sx
         model, _ = tracking.load_model(tracking.RETRAIN_MODEL, alias, hint=_hint(i), profile=params.model.profile)
         models.append(_check_module(model, f"{tracking.RETRAIN_MODEL}@{alias}").to(device).eval())
     return models[0], models[1]
@@ -285,21 +285,24 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     size = get_profile(params.model.profile).image_size
     data = load_task_data("affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size)
     tracking.configure(params.tracking)
-    ref_alias, k_alias = tracking.freeze_alias(REFERENCE), tracking.freeze_alias(cfg.k)
+    # the retrained models of retrain.seed (main runs one saliency step per seed of study.seeds)
+    sx = tracking.seed_suffix(params.retrain.seed, params.study.seeds)
+    ref_alias, k_alias = tracking.freeze_alias(REFERENCE) + sx, tracking.freeze_alias(cfg.k) + sx
     v5 = tracking.resolve_alias(tracking.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
     vk = tracking.resolve_alias(tracking.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
     key = fingerprint("saliency", flat(cfg), flat(params.model), data.files_digest(),
                       v5.run_id, v5.version, vk.run_id, vk.version)
-    name = f"saliency-b{cfg.k}"
+    name = f"saliency-b{cfg.k}{sx}"
     if reuse and (done := tracking.find_finished_run(key)):
         metrics = tracking.reused(done, name)
-        write_metrics_json("saliency", metrics)
+        write_metrics_json(f"saliency{sx}", metrics)
         return metrics
 
     test = data.splits["test"].reset_index(drop=True)
     run_params = {**flat(cfg, "saliency."), **flat(params.model, "model."), "retrain_b5_version": v5.version,
                   f"retrain_b{cfg.k}_version": vk.version, "data.n_test": len(test)}
-    tags = {"auforget.key": key, "freeze_blocks": str(cfg.k), "auforget.upstream_run.b5": v5.run_id,
+    tags = {"auforget.key": key, "freeze_blocks": str(cfg.k), "seed": str(params.retrain.seed),
+            "auforget.upstream_run.b5": v5.run_id,
             f"auforget.upstream_run.b{cfg.k}": vk.run_id}
     label_k = f"FreezeB{cfg.k}"
     with tracking.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
@@ -310,7 +313,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         pred_bk = load_predictions(vk, Path(tmp) / "downloads", test, f"b{cfg.k}")
         chosen = {e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions}
         device = pick_device()
-        b5_model, bk_model = _load_models(params, cfg.k, device)
+        b5_model, bk_model = _load_models(params, cfg.k, device, sx)
         results = all_maps(chosen, data, b5_model, bk_model, device, desc=name, progress=progress)
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
                  f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
@@ -324,5 +327,5 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         metrics = saliency_metrics(results, tables)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
-    write_metrics_json("saliency", metrics)
+    write_metrics_json(f"saliency{sx}", metrics)
     return metrics

@@ -8,9 +8,9 @@ import pandas as pd
 from auforget import artifacts
 from auforget.config import EMOTIONS
 from auforget.stages.report.sections import (ChampionEvidence, ForgettingEvidence, ModelRun, ProbeEvidence,
-                                             SaliencyEvidence, TradeoffEvidence, section_champion, section_emotion,
-                                             section_forgetting, section_pain, section_probes, section_saliency,
-                                             section_tradeoff)
+                                             SaliencyEvidence, SeedEvidence, TradeoffEvidence, section_champion,
+                                             section_emotion, section_forgetting, section_pain, section_probes,
+                                             section_saliency, section_seeds, section_tradeoff)
 
 PNG = b"\x89PNG\r\n\x1a\n tiny"
 
@@ -91,3 +91,30 @@ def test_tradeoff_and_champion_with_a_stale_alias():
     assert "Why: the rule." in body and "<td>0.654</td>" in body and "<td>FreezeB0,FreezeB1</td>" in body
     assert "The newest promote run chose FreezeB4" in body
     assert "chose" not in section_champion(ChampionEvidence("7", "crun", tags, promoted="FreezeB1")).body
+
+
+def _across(n_seeds: int, low: float, high: float) -> pd.DataFrame:
+    return pd.DataFrame([{"emotion": "contempt", "model": "b0", "n_seeds": n_seeds, "diffs": "-0.4000 -0.2000",
+                          "diff_mean": -0.3, "diff_low": low, "diff_high": high, "p_combined": 0.001,
+                          "p_combined_holm": 0.008}])
+
+
+def test_seeds_section_shows_means_with_intervals():
+    # probe F1 differences 0.1 and 0.3: mean 0.2, t interval [-1.071, 1.471] (worked in tests/test_stats.py)
+    ev = SeedEvidence((0, 1), _across(2, -1.5706, 0.9706), {"B0 vs B5, AU14": {0: 0.1, 1: 0.3}},
+                      {"contempt (B0 vs B5)": {0: "mouth_corner", 1: "brows"}}, "1/2 seeds (seed 0: FreezeB1)",
+                      {"forgetting": "f1"})
+    section = section_seeds(ev, alpha=0.05)
+    assert section.available and section.anchor == "seeds"
+    assert "[-1.571, +0.971]" in section.body and "[-1.071, +1.471]" in section.body
+    assert "<td>0.200</td>" in section.body                                     # the probe mean
+    assert "mouth_corner 50%, brows 50%" in section.body and "1/2 seeds" in section.body
+    assert 'class="sig">0.008' in section.body                                 # combined Holm p < alpha
+    assert "One seed" not in section.body
+
+
+def test_seeds_section_with_one_seed_says_intervals_are_not_available():
+    ev = SeedEvidence((0,), _across(1, float("nan"), float("nan")), {"B0 vs B5, AU14": {0: 0.1}})
+    body = section_seeds(ev, alpha=0.05).body
+    assert "n/a (one seed)" in body and "One seed" in body
+    assert not section_seeds(None, alpha=0.05).available

@@ -10,7 +10,9 @@ figure, so each number can be found in the MLflow UI):
   probes        the newest FINISHED run of each `probes-b<k>-au<au>`: both t-tests and the
                 shuffled-label baseline;
   trade-off     the newest FINISHED `promote` run: Figure 6 and the trade-off table;
-  champion      auforget-pain@champion and the tags that say why it won.
+  champion      auforget-pain@champion and the tags that say why it won;
+  seeds         across study.seeds: forgetting, probe F1 differences and top AU regions as means
+                (or shares) over seeds with 95% t intervals, and how stable the promotion is.
 
 A part whose runs do not exist yet becomes a "not available: run `auforget <stage>`" section
 instead of an error. The page has inline CSS, images as base64 data URIs and no scripts or
@@ -58,7 +60,8 @@ def _display_uri(uri: str) -> str:
     return uri
 
 
-def _builders(ev: Evidence, alpha: float, folder: Path) -> list[tuple[str, str, Callable[[], Section]]]:
+def _builders(ev: Evidence, alpha: float, folder: Path,
+              seeds: tuple[int, ...] = (0,)) -> list[tuple[str, str, Callable[[], Section]]]:
     """(anchor, command that makes its evidence, build) per section, in reading order."""
     def problem(name: str) -> str:
         return ev.problems.get(name, "")
@@ -80,13 +83,16 @@ def _builders(ev: Evidence, alpha: float, folder: Path) -> list[tuple[str, str, 
             read(ev.promote, lookup.tradeoff_evidence), problem("promote"))),
         ("champion", "auforget promote", lambda: sections.section_champion(
             lookup.champion_evidence(ev), problem("champion"))),
+        ("seeds", "auforget main", lambda: sections.section_seeds(
+            lookup.seed_evidence(ev, seeds, folder) if ev.forgetting is not None else None, alpha,
+            problem("forgetting"))),
     ]
 
 
-def build_sections(ev: Evidence, alpha: float, folder: Path) -> list[Section]:
+def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,)) -> list[Section]:
     """Every section in reading order; a section whose evidence is broken says so instead of failing."""
     out = []
-    for anchor, command, build in _builders(ev, alpha, folder):
+    for anchor, command, build in _builders(ev, alpha, folder, seeds):
         try:
             out.append(build())
         except EVIDENCE_ERRORS as exc:
@@ -138,7 +144,9 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     cfg = params.report
     tracking.configure(params.tracking)
     ev = collect()
-    key = fingerprint("report", flat(cfg), params.data.synthetic, params.forgetting.alpha, ev.identity())
+    key = fingerprint("report", flat(cfg), params.data.synthetic, params.forgetting.alpha, ev.identity(),
+                      *([params.study.seeds, lookup.seed_run_ids(params.study.seeds)]
+                        if len(params.study.seeds) > 1 else []))
     path = Path(cfg.out) / REPORT_FILE
     if reuse and (done := tracking.find_finished_run(key)):
         with _download_bars(progress):
@@ -147,7 +155,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": r for n, r in ev.runs().items()}}
     with tracking.stage_run("report", flat(cfg, "report."), tags=tags) as run, \
             tempfile.TemporaryDirectory() as tmp, _download_bars(progress):
-        shown = build_sections(ev, params.forgetting.alpha, Path(tmp))
+        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds)
         info = PageInfo(key=key, report_run=run.info.run_id, code_version=tracking.code_version(),
                         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                         tracking_uri=_display_uri(mlflow.get_tracking_uri()), synthetic=params.data.synthetic)

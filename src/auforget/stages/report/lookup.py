@@ -7,6 +7,7 @@ EVIDENCE_ERRORS, which the caller turns into a "not available" section.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from mlflow.tracking import MlflowClient
 from auforget import artifacts, tracking
 from auforget.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (PROBE_STAGE, ChampionEvidence, ForgettingEvidence, ModelRun,
-                                             ProbeEvidence, SaliencyEvidence, TradeoffEvidence, probe_order)
+                                             ProbeEvidence, SaliencyEvidence, SeedEvidence, TradeoffEvidence,
+                                             probe_order)
 
 STAGE_TAG = "auforget.stage"
 # what a missing or malformed piece of evidence raises; it becomes a "not available" section
@@ -108,8 +110,8 @@ def collect() -> Evidence:
     for name, condition in (("forgetting", "= 'forgetting'"), ("saliency", "LIKE 'saliency-b%'"),
                             ("promote", "= 'promote'")):
         try:
-            found = newest_finished(condition)
-            setattr(ev, name, found[0] if found else None)
+            found = [r for r in newest_finished(condition, max_results=100) if not _SEEDED.search(_stage(r))]
+            setattr(ev, name, found[0] if found else None)  # the single-seed view: the first seed's run
         except EVIDENCE_ERRORS as exc:
             ev.problems[name] = str(exc)
     try:
@@ -204,3 +206,56 @@ def champion_evidence(ev: Evidence) -> ChampionEvidence | None:
         return None
     promoted = ev.promote.data.tags.get(artifacts.CHAMPION_TAG) if ev.promote is not None else None
     return ChampionEvidence(str(ev.champion.version), ev.champion.run_id, dict(ev.champion.tags), promoted)
+
+
+# ---------------------------------------------------------------- across seeds
+
+_SEEDED = re.compile(r"-seed(\d+)$")
+_SEED_PROBE = re.compile(r"^probes-b(\d+)-au(\d+)(?:-seed(\d+))?$")
+_SEED_SALIENCY = re.compile(r"^saliency-b(\d+)(?:-seed(\d+))?$")
+_TOP_REGION_TAG = "auforget.top_region_"  # saliency: auforget.top_region_<emotion>
+
+
+def _stage(run: Run) -> str:
+    return run.data.tags.get(STAGE_TAG, run.info.run_name or "")
+
+
+def _newest_by_stage(condition: str, pattern: re.Pattern, seeds: tuple[int, ...]) -> dict[tuple, Run]:
+    """(stage-name groups without the seed, seed) -> newest FINISHED run; the unsuffixed name is the first seed's."""
+    found: dict[tuple, Run] = {}
+    for run in newest_finished(condition, max_results=1000):
+        if (m := pattern.match(_stage(run))) is None:
+            continue
+        *groups, seed = m.groups()
+        seed = int(seed) if seed is not None else seeds[0]
+        if seed in seeds:
+            found.setdefault((tuple(groups), seed), run)
+    return found
+
+
+def seed_evidence(ev: Evidence, seeds: tuple[int, ...], folder: Path) -> SeedEvidence:
+    """Each seed's probe F1 difference (B5 - Bk) and top AU regions, the forgetting run's
+    forgetting_seeds.csv and the champion's seed stability."""
+    diffs: dict[str, dict[int, float]] = {}
+    for ((k, au), seed), run in sorted(_newest_by_stage("LIKE 'probes-b%'", _SEED_PROBE, seeds).items(),
+                                       key=lambda kv: (int(kv[0][0][0]), int(kv[0][0][1]), seeds.index(kv[0][1]))):
+        m, b5, bk = run.data.metrics, artifacts.probe_f1_mean("b5"), artifacts.probe_f1_mean(f"b{k}")
+        if b5 in m and bk in m:
+            diffs.setdefault(f"B{k} vs B5, AU{au}", {})[seed] = m[b5] - m[bk]
+    tops: dict[str, dict[int, str]] = {}
+    for ((k,), seed), run in sorted(_newest_by_stage("LIKE 'saliency-b%'", _SEED_SALIENCY, seeds).items(),
+                                    key=lambda kv: (int(kv[0][0][0]), seeds.index(kv[0][1]))):
+        for tag, region in sorted(run.data.tags.items()):
+            if tag.startswith(_TOP_REGION_TAG):
+                tops.setdefault(f"{tag[len(_TOP_REGION_TAG):]} (B{k} vs B5)", {})[seed] = region
+    stability = ev.champion.tags.get(artifacts.SEED_STABILITY) if ev.champion is not None else None
+    forgetting = _csv(ev.forgetting, artifacts.FORGETTING_SEEDS_CSV, folder) if ev.forgetting is not None else None
+    runs = {"forgetting": ev.forgetting.info.run_id} if ev.forgetting is not None else {}
+    return SeedEvidence(tuple(seeds), forgetting, diffs, tops, stability, runs)
+
+
+def seed_run_ids(seeds: tuple[int, ...]) -> list[str]:
+    """Ids of every seed's probes and saliency runs the across-seed section reads: part of the report's key."""
+    runs = {**_newest_by_stage("LIKE 'probes-b%'", _SEED_PROBE, seeds),
+            **_newest_by_stage("LIKE 'saliency-b%'", _SEED_SALIENCY, seeds)}
+    return sorted(run.info.run_id for run in runs.values())

@@ -14,6 +14,7 @@ import pandas as pd
 
 from auforget import artifacts, tracking
 from auforget.config import EMOTIONS, FREEZE_LEVELS
+from auforget.stats import seed_interval, top_share
 from auforget.stages.report.render import Section, esc, image, missing, runs_line, table
 
 TOP_REGIONS = 5          # rows of the AU ranking shown per emotion
@@ -28,6 +29,7 @@ TITLES = {
     "probes": "Concept probes on CK+: is the action unit still encoded?",
     "tradeoff": "The pain / emotion trade-off",
     "champion": "The promoted model",
+    "seeds": "Across training seeds: means with 95% intervals",
 }
 RANKING_SHOWN = ("emotion", "region", "aus", "mass_share", "null_share", "effect_size", "p_value", "p_holm",
                  "n_images")
@@ -282,3 +284,79 @@ def section_champion(ev: ChampionEvidence | None, problem: str = "") -> Section:
                      f"{esc(name)}: run <code>auforget promote</code> again.</p>")
     parts.append(runs_line(**{f"{tracking.PAIN_MODEL} version {ev.version}": ev.run_id}))
     return Section("champion", TITLES["champion"], "\n".join(parts), True)
+
+
+# ---------------------------------------------------------------- across training seeds
+
+@dataclass(frozen=True)
+class SeedEvidence:
+    """What the across-seed section shows, per seed of study.seeds."""
+
+    seeds: tuple[int, ...]
+    forgetting: pd.DataFrame | None = None                   # forgetting_seeds.csv of the forgetting run
+    probe_diffs: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # "B0 vs B5, AU14" -> seed -> F1 B5 - Bk
+    top_regions: Mapping[str, Mapping[int, str]] = field(default_factory=dict)    # "surprise (B0 vs B5)" -> seed -> region
+    stability: str | None = None                              # the champion's champion_seed_stability tag
+    run_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def _with_interval(values: list[float]) -> dict[str, object]:
+    ci = seed_interval(values)
+    shown = f"[{ci.low:+.3f}, {ci.high:+.3f}]" if ci.available else "n/a (one seed)"
+    return {"n_seeds": ci.n, "mean": ci.mean, "95% interval": shown}
+
+
+def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """forgetting_seeds.csv as shown: mean recall difference Bk - B5 with its interval and the combined test."""
+    rows = []
+    for row in frame.itertuples():
+        interval = (f"[{row.diff_low:+.3f}, {row.diff_high:+.3f}]" if pd.notna(row.diff_low) else "n/a (one seed)")
+        rows.append({"emotion": row.emotion, "model": row.model, "n_seeds": row.n_seeds,
+                     "recall diff vs b5 (mean)": row.diff_mean, "95% interval": interval, "per seed": row.diffs,
+                     "combined p (Holm)": row.p_combined_holm})
+    return pd.DataFrame(rows)
+
+
+def seed_probe_table(diffs: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"probe": name, **_with_interval(list(by_seed.values())),
+                          "per seed": " ".join(f"{v:+.3f}" for v in by_seed.values())} for name, by_seed in diffs.items()])
+
+
+def seed_region_table(tops: Mapping[str, Mapping[int, str]]) -> pd.DataFrame:
+    """How often each region ranks first across seeds, per emotion."""
+    rows = []
+    for name, by_seed in tops.items():
+        shares = top_share([[region] for region in by_seed.values()])
+        rows.append({"emotion": name, "n_seeds": len(by_seed),
+                     "top region (share of seeds)": ", ".join(f"{r} {v:.0%}" for r, v in
+                                                              sorted(shares.items(), key=lambda kv: -kv[1]))})
+    return pd.DataFrame(rows)
+
+
+def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> Section:
+    """Forgetting, probes, AU ranking and promotion as findings about training recipes: each
+    seed's number, their mean and a t interval over seeds (n/a with one seed)."""
+    if ev is None:
+        return _unavailable("seeds", "auforget main", problem)
+    n = len(ev.seeds)
+    parts = [runs_line(**ev.run_ids) if ev.run_ids else "",
+             f"<p>{n} training seed{'s' if n != 1 else ''} ({esc(', '.join(map(str, ev.seeds)))}): every model was "
+             "trained once per seed. Intervals are two-sided 95% t intervals over seeds (training randomness); the "
+             "combined p joins each seed's McNemar test (test-image sampling) by signed Stouffer, so a difference "
+             "must point the same way in every seed.</p>"]
+    if n < 2:
+        parts.append("<p><strong>One seed:</strong> intervals are n/a and the combined p is that seed's own "
+                     "McNemar p; set <code>study.seeds</code> to several seeds for findings about recipes.</p>")
+    if ev.forgetting is not None and len(ev.forgetting):
+        parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion</h3>",
+                  table(seed_forgetting_table(ev.forgetting), p_columns=("combined p (Holm)",), alpha=alpha)]
+    else:
+        parts.append(missing("auforget forgetting", f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}"))
+    if ev.probe_diffs:
+        parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
+    if ev.top_regions:
+        parts += ["<h3>AU ranking: how often each region ranks first</h3>", table(seed_region_table(ev.top_regions))]
+    if ev.stability:
+        parts.append(f"<p>Promotion on seed-averaged recalls; the rule on each seed alone chose the champion in "
+                     f"{esc(ev.stability)}.</p>")
+    return Section("seeds", TITLES["seeds"], "\n".join(p for p in parts if p), True)
