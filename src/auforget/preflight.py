@@ -37,11 +37,34 @@ def check_tracking_server(uri: str) -> None:
                          "start it (mlflow server ...) or fix the URI")
 
 
-def check_artifact_store(artifact_location: str) -> None:
+def check_proxied_artifacts(artifact_location: str, tracking_uri: str) -> None:
+    """ValueError when the tracking server proxies artifacts (mlflow-artifacts:/...) and cannot
+    reach its own store: listing the experiment's folder through it fails with a server error."""
+    path = urllib.parse.urlsplit(artifact_location).path.lstrip("/")
+    url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow-artifacts/artifacts?path={urllib.parse.quote(path)}"
+    try:
+        with urllib.request.urlopen(url, timeout=120):  # the server may retry its bucket a while
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code < 500:
+            return  # auth, or a server that serves no artifacts: not this check's business
+        detail = exc.read().decode(errors="replace").strip().splitlines()
+        reason = f"HTTP {exc.code}" + (f": {detail[0][:300]}" if detail else "")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc))
+    raise ValueError(f"the MLflow server at {tracking_uri} cannot reach its artifact store "
+                     f"(--artifacts-destination) for {artifact_location}: {reason}")
+
+
+def check_artifact_store(artifact_location: str, tracking_uri: str = "") -> None:
     """ValueError naming the bucket when an experiment's artifacts go straight to an s3:// bucket
-    (the server's --default-artifact-root) and the bucket does not answer this client."""
+    (the server's --default-artifact-root) and the bucket does not answer this client; or, for
+    artifacts the server proxies, when the server cannot reach them."""
+    if artifact_location.startswith("mlflow-artifacts:") and tracking_uri.startswith(("http://", "https://")):
+        check_proxied_artifacts(artifact_location, tracking_uri)
+        return
     if not artifact_location.startswith("s3://"):
-        return  # local folders, or mlflow-artifacts:/ proxied by the server (its bucket is its business)
+        return  # local folders
     try:
         import boto3
         from botocore.config import Config

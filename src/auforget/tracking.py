@@ -148,7 +148,7 @@ def configure(cfg: TrackingConfig) -> str:
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
                 client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
     if not local:
-        preflight.check_artifact_store(client.get_experiment(experiment_id).artifact_location)
+        preflight.check_artifact_store(client.get_experiment(experiment_id).artifact_location, uri)
     if launcher[0]:
         _take_over_launcher_run(launcher[0], launcher[1], uri, experiment_id, cfg.experiment)
     # By id, not name: set_experiment(name) would trust a stale MLFLOW_EXPERIMENT_ID left in the

@@ -2,7 +2,9 @@
 driven through the `auforget` and `mlflow run` executables as a team would."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -33,6 +35,20 @@ def check(cmd: list[str], project: Path, env: dict[str, str], timeout: float = 9
     return result
 
 
+@contextlib.contextmanager
+def started(cmds: list[list[str]], cwds: list[Path], envs: list[dict[str, str]]) -> Iterator[list[subprocess.Popen]]:
+    """Processes running side by side, killed if the test leaves early."""
+    procs = [subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd, cwd, env in zip(cmds, cwds, envs)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def point_at(server: TrackingServer) -> MlflowClient:
     mlflow.set_tracking_uri(server.uri)
     mlflow.set_registry_uri(server.uri)
@@ -54,11 +70,10 @@ def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_d
     """Two machines start the study at once: every step is trained by one of them, the other
     reuses it. Artifacts go through the server into the bucket; the clients hold no S3 keys."""
     projects = [copy_project(tmp_path / name) for name in ("alice", "bob")]
-    procs = [subprocess.Popen(["auforget", "--quiet", "main"], cwd=p, env=client_env(p, proxied_server),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in projects]
-    for proc in procs:
-        out, err = proc.communicate(timeout=1500)
-        assert proc.returncode == 0, err[-6000:]
+    with started([["auforget", "--quiet", "main"]] * 2, projects, [client_env(p, proxied_server) for p in projects]) as procs:
+        for proc in procs:
+            _, err = proc.communicate(timeout=1500)
+            assert proc.returncode == 0, err[-6000:]
     client = point_at(proxied_server)
     runs = runs_of(client)
     stages = [r.data.tags.get("auforget.stage") for r in runs]

@@ -2,12 +2,10 @@
 PostgreSQL and log to one MLflow server."""
 from __future__ import annotations
 
-import subprocess
-
 import optuna
 
 from tests.project import copy_project
-from tests.team.test_study_on_server import check, client_env, point_at
+from tests.team.test_study_on_server import check, client_env, point_at, started
 
 TRIALS_EACH = 2
 
@@ -18,13 +16,12 @@ def test_two_tune_workers_share_one_study_in_postgres(tmp_path, postgres, proxie
     check(["auforget", "--quiet", "synth"], project, env)
     check(["auforget", "--quiet", "prepare"], project, env)
     storage = postgres.create_database("optuna")
-    workers = [subprocess.Popen(["auforget", "--quiet", "tune", "--stage", "emotion", "--epochs", "1",
-                                 "--n-trials", str(TRIALS_EACH), "--storage", storage, "--seed", str(seed)],
-                                cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for seed in (1, 2)]
-    for worker in workers:
-        _, err = worker.communicate(timeout=900)
-        assert worker.returncode == 0, err[-6000:]
+    tune = ["auforget", "--quiet", "tune", "--stage", "emotion", "--epochs", "1", "--n-trials", str(TRIALS_EACH),
+            "--storage", storage]
+    with started([[*tune, "--seed", "1"], [*tune, "--seed", "2"]], [project] * 2, [env] * 2) as workers:
+        for worker in workers:
+            _, err = worker.communicate(timeout=900)
+            assert worker.returncode == 0, err[-6000:]
 
     study = optuna.load_study(study_name="auforget-gamma", storage=storage)
     assert sorted(t.number for t in study.trials) == list(range(2 * TRIALS_EACH)), "a trial was lost or duplicated"
