@@ -186,22 +186,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
     optimizer = make_optimizer(model, s)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint_dir / CHECKPOINT
-    state = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0, "best_state": None, "bad_epochs": 0, "history": []}
-    resumed_from = None
-    if path.exists():
-        saved = torch.load(path, map_location=device, weights_only=False)
-        if saved.get("fingerprint") == fingerprint:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            state = {k: saved[k] for k in state}
-            resumed_from = state["epoch"]
-            log.info("%s: resuming after epoch %d from %s", desc, resumed_from, path)
-            for i, metrics in enumerate(state["history"], start=1):
-                if on_epoch:
-                    on_epoch(i, metrics)
-        else:
-            log.warning("%s: ignoring checkpoint %s written for other settings", desc, path)
-
+    state, resumed_from = _resume(path, fingerprint, model, optimizer, device, on_epoch=on_epoch, desc=desc)
     # Under torchrun: the leader's state on every rank, DDP around the model, each rank its share.
     state = distributed.sync_start(state, optimizer)
     net = distributed.wrap(model, device)
@@ -220,14 +205,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
         train = distributed.mean_over_ranks(train)
         val = evaluate(model, val_loader, loss_fn, device, class_names, progress=progress)
         metrics = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], **val}
-        score = metrics[s.monitor]
-        if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch, bad_epochs=0,
-                         best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        else:
-            state["bad_epochs"] += 1
-        state["history"].append(metrics)
-        state["epoch"] = epoch
+        score = _record_epoch(state, epoch, metrics, model, s.monitor)
         if distributed.is_leader():
             _save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "fingerprint": fingerprint}, path)
@@ -243,6 +221,41 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
         model.load_state_dict(state["best_state"])
     return FitResult(best_epoch=state["best_epoch"], best_score=float(state["best_score"]), epochs_run=epoch,
                      resumed_from=resumed_from, history=list(state["history"]))
+
+
+def _resume(path: Path, fingerprint: str, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+            *, on_epoch: Callable[[int, dict[str, float]], None] | None, desc: str) -> tuple[dict, int | None]:
+    """(fit's state, the epoch it resumes after): the checkpoint's, with model and optimizer
+    restored and its epochs' metrics replayed through `on_epoch`, when it was written with the
+    same fingerprint; else a fresh start (None)."""
+    state = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0, "best_state": None, "bad_epochs": 0, "history": []}
+    if not path.exists():
+        return state, None
+    saved = torch.load(path, map_location=device, weights_only=False)
+    if saved.get("fingerprint") != fingerprint:
+        log.warning("%s: ignoring checkpoint %s written for other settings", desc, path)
+        return state, None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    state = {k: saved[k] for k in state}
+    log.info("%s: resuming after epoch %d from %s", desc, state["epoch"], path)
+    for i, metrics in enumerate(state["history"], start=1):
+        if on_epoch:
+            on_epoch(i, metrics)
+    return state, state["epoch"]
+
+
+def _record_epoch(state: dict, epoch: int, metrics: dict[str, float], model: nn.Module, monitor: str) -> float:
+    """Add an epoch to fit's state: keep the weights when `monitor` improved, else count a bad epoch."""
+    score = metrics[monitor]
+    if score > state["best_score"]:
+        state.update(best_score=score, best_epoch=epoch, bad_epochs=0,
+                     best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+    else:
+        state["bad_epochs"] += 1
+    state["history"].append(metrics)
+    state["epoch"] = epoch
+    return score
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
