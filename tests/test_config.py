@@ -63,3 +63,14 @@ def test_dataclass_defaults_equal_params_yaml():
               for s in dataclasses.fields(Params) for f in dataclasses.fields(getattr(defaults, s.name))
               if getattr(getattr(defaults, s.name), f.name) != getattr(getattr(shipped, s.name), f.name)]
     assert not differ, differ
+
+
+@pytest.mark.parametrize("seeds, expected", [("[]", "non-empty"), ("[0, 0]", "distinct"), ("[-1]", ">= 0"),
+                                             ("[0, x]", "expected a int")])
+def test_study_seeds_must_be_distinct_whole_numbers(tmp_path, seeds, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"study:\n  seeds: {seeds}\n")
+    with pytest.raises(ValueError, match="study.seeds") as error:
+        load_params(path)
+    assert expected in str(error.value)
+    assert load_params(Path(__file__).parents[1] / "params-paper.yaml").study.seeds == (0, 1, 2)

@@ -150,13 +150,10 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         identity=("transfer", flat(cfg), flat(params.model), data.files_digest()),
         run_params={**flat(cfg, "transfer."), **flat(params.model, "model."), "data.unbc_root": str(data.root),
                     **data.split_sizes()},
-        upstream=Upstream(tracking.EMOTION_MODEL, tracking.BASE_ALIAS + suffix, label="base_model_version",
-                          hint=f"train the base model{f' with seed {cfg.seed}' if suffix else ''} first: `auforget "
-                               f"emotion` or `mlflow run . -e emotion --env-manager local` (or `auforget main`)"),
-        registration=Registration(tracking.PAIN_MODEL,
-                                  tracking.seed_aliases(tracking.freeze_alias(cfg.freeze), cfg.seed, seeds),
-                                  f"FreezeB{freeze}: pain model, first {freeze} conv blocks frozen",
-                                  {"freeze_blocks": freeze, "seed": str(cfg.seed)}),
+        upstream=_upstream(tracking.EMOTION_MODEL, tracking.BASE_ALIAS, "base_model_version", "the base model",
+                           "emotion", "-e emotion", cfg.seed, suffix, also=" (or `auforget main`)"),
+        registration=_freeze_registration(tracking.PAIN_MODEL, cfg, seeds,
+                                          f"FreezeB{freeze}: pain model, first {freeze} conv blocks frozen"),
         tags={"freeze_blocks": freeze, "seed": str(cfg.seed)})
 
 
@@ -185,15 +182,28 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         run_params={**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
                     "emotion.beta": params.emotion.beta, **{f"effective.{k}": getattr(hp, k) for k in effective},
                     **data.split_sizes()},
-        upstream=Upstream(tracking.PAIN_MODEL, tracking.freeze_alias(cfg.freeze) + suffix, label="pain_model_version",
-                          hint=f"train pain model {freeze}{f' with seed {cfg.seed}' if suffix else ''} first: "
-                               f"`auforget transfer --freeze {freeze}` or "
-                               f"`mlflow run . -e transfer -P freeze={freeze} --env-manager local`"),
-        registration=Registration(tracking.RETRAIN_MODEL,
-                                  tracking.seed_aliases(tracking.freeze_alias(cfg.freeze), cfg.seed, seeds),
-                                  f"FreezeB{freeze} conv blocks with retrained emotion output layers",
-                                  {"freeze_blocks": freeze, "seed": str(cfg.seed)}),
+        upstream=_upstream(tracking.PAIN_MODEL, tracking.freeze_alias(cfg.freeze), "pain_model_version",
+                           f"pain model {freeze}", f"transfer --freeze {freeze}", f"-e transfer -P freeze={freeze}",
+                           cfg.seed, suffix),
+        registration=_freeze_registration(tracking.RETRAIN_MODEL, cfg, seeds,
+                                          f"FreezeB{freeze} conv blocks with retrained emotion output layers"),
         tags={"freeze_blocks": freeze, "seed": str(cfg.seed)})
+
+
+def _upstream(model: str, alias: str, label: str, what: str, command: str, entry: str, seed: int, suffix: str,
+              also: str = "") -> Upstream:
+    """The model of this seed's chain (`suffix` names a seed other than the study's first) and
+    the commands that make it."""
+    seeded = f" with seed {seed}" if suffix else ""
+    return Upstream(model, alias + suffix, label=label,
+                    hint=f"train {what}{seeded} first: `auforget {command}{f' --seed {seed}' if suffix else ''}` "
+                         f"or `mlflow run . {entry} --env-manager local`{also}")
+
+
+def _freeze_registration(model: str, cfg: Any, seeds: Any, description: str) -> Registration:
+    """A FreezeB<i> model of one seed: alias freezeb<i> (and its seed aliases), tagged with both."""
+    return Registration(model, tracking.seed_aliases(tracking.freeze_alias(cfg.freeze), cfg.seed, seeds), description,
+                        {"freeze_blocks": str(cfg.freeze), "seed": str(cfg.seed)})
 
 
 RECIPES: dict[str, Callable[..., Recipe]] = {"emotion": emotion_recipe, "transfer": transfer_recipe,

@@ -70,7 +70,8 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
     executor = executor or ExecutorSettings()
     uri = tracking.configure(params.tracking)
     started = time.monotonic()
-    study_params = {"params_file": params_path, **flat(params.data, "data."), **flat(params.model, "model.")}
+    study_params = {"params_file": params_path, **flat(params.data, "data."), **flat(params.model, "model."),
+                    **flat(params.study, "study.")}
     with tracking.stage_run("study", study_params, tags={"auforget.study": "true"}) as study:
         if params.data.synthetic:
             if synthetic_is_current(params):
