@@ -11,8 +11,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from auforget.datasets.faces import Pose, random_identity, render_face
+from auforget.datasets.manifest import box_from_landmarks
 from auforget.datasets.synthetic import (
-    AFFECTNET_HEADER, EMOTION_AUS, UNBC_SUBJECTS, write_affectnet, write_ckplus, write_synthetic, write_unbc,
+    AFFECTNET_HEADER, EMOTION_AUS, PAIN_NUISANCE_AUS, UNBC_SUBJECTS, _place_face, pspi, write_affectnet, write_ckplus,
+    write_synthetic, write_unbc,
 )
 
 MATLAB_NUMBER = r"\s+-?\d\.\d{7}e[+-]\d{2}"
@@ -116,6 +118,25 @@ def test_au14_is_one_sided_and_lip_corner_puller_is_not():
                 assert share > 0.9, f"seed {seed}: AU14 puts only {share:.0%} on its side"
             else:
                 assert 0.3 < share < 0.7, f"seed {seed}: AU12 is lopsided ({share:.0%})"
+
+
+@pytest.mark.parametrize("au", sorted({au for aus in EMOTION_AUS.values() for au in aus}))
+def test_prototype_aus_are_visible_at_the_model_input_size(au):
+    """Every AU an emotion is drawn with changes the 64 px face the small model sees by at least
+    1000 grey levels over at least 6 pixels (mean of four faces at intensity 3); AU14, contempt's
+    only AU, once changed 700 over 6 and the model could not learn contempt."""
+    mass, pixels = [], []
+    for seed in range(4):
+        idn = random_identity(np.random.default_rng(seed))
+        pose = _place_face(idn, {}, (120, 120), 90, np.random.default_rng(seed))
+        neutral, lm = render_face(idn, {}, (120, 120), np.random.default_rng(9), pose)
+        expressive, _ = render_face(idn, {au: 3.0}, (120, 120), np.random.default_rng(9), pose)
+        x, y, w, h = box_from_landmarks(lm, 120, 120)
+        crop = lambda img: np.asarray(img.resize((64, 64), Image.BILINEAR, box=(x, y, x + w, y + h)), float)  # noqa: E731
+        diff = np.abs(crop(expressive) - crop(neutral)).sum(axis=2)
+        mass.append(diff.sum())
+        pixels.append((diff > 30).sum())
+    assert np.mean(mass) >= 1000 and np.mean(pixels) >= 6, f"AU{au}: {np.mean(mass):.0f} over {np.mean(pixels):.1f} px"
 
 
 def test_landmarks_are_where_the_face_is_drawn():
@@ -241,6 +262,23 @@ def test_unbc_layout_and_pspi(tiny):
         labels = list((root / "Sequence_Labels" / scale).rglob("*.txt"))
         assert len(labels) == table.groupby(["subject", "sequence"]).ngroups
         assert re.fullmatch(MATLAB_NUMBER + "\n", labels[0].read_text())
+
+
+def test_unbc_smirk_carries_no_information_about_pain():
+    """The planted reason to forget AU14: in UNBC it is as common in pain frames as in no-pain
+    frames (drawn per frame from the demo's sequence length and all 25 pain styles)."""
+    from auforget.datasets.synthetic import _pain_sequence, _pain_style
+
+    with_au = {True: [], False: []}
+    for subject in range(25):
+        rng = np.random.default_rng([7, subject])
+        style = _pain_style(rng)
+        for q in range(6):
+            for aus in _pain_sequence(24, style, rng, q == 0, q % 2 == 0):
+                with_au[pspi(aus) > 0].append(all(au in aus for au in PAIN_NUISANCE_AUS))
+    in_pain, without = np.mean(with_au[True]), np.mean(with_au[False])
+    assert min(len(with_au[True]), len(with_au[False])) > 1000
+    assert 0.2 < in_pain < 0.5 and abs(in_pain - without) < 0.05, (in_pain, without)
 
 
 def test_ckplus_layout(tiny):

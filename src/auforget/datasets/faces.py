@@ -209,9 +209,9 @@ def landmarks(idn: Identity, aus: dict[int, float]) -> np.ndarray:
         D[c] += (-s * 0.045 * f[23], 0.0)                   # AU23 tightens towards the centre
         D[c] += (-s * 0.03 * f[26], 0.066 * f[26])          # an open jaw narrows the mouth
         if s == idn.au14_side:                              # AU14 one-sided: corner in, back and up
-            D[c] += (s * 0.05 * f[14], -0.05 * f[14])
-            D[nu] += (s * 0.02 * f[14], -0.02 * f[14])
-            D[nl] += (s * 0.02 * f[14], -0.025 * f[14])
+            D[c] += (s * 0.1 * f[14], -0.09 * f[14])
+            D[nu] += (s * 0.045 * f[14], -0.045 * f[14])
+            D[nl] += (s * 0.045 * f[14], -0.055 * f[14])
     D[[48, 54, 60, 64], 1] -= 0.015 * f[10]
     D[[56, 57, 58], 1] -= 0.01 * f[12]
     D[[50, 51, 52], 1] += 0.015 * f[20]
@@ -403,7 +403,7 @@ def _draw_marks(pen: _Pen, idn: Identity, P: np.ndarray, f: dict[int, float]) ->
             pen.line([(s * 0.035, by - 0.04), (s * 0.05, by + 0.12)], _mix(S, dark, 0.75 * f[4]), 0.016)
     if f[9]:                                            # AU9: wrinkles across the nose bridge
         for y in (-0.25, -0.18, -0.11):
-            pen.line([(-0.085, y + 0.01), (0, y - 0.006), (0.085, y + 0.01)], _mix(S, dark, 0.8 * f[9]), 0.016)
+            pen.line([(-0.085, y + 0.01), (0, y - 0.006), (0.085, y + 0.01)], _mix(S, dark, 0.9 * f[9]), 0.026)
     for s, outer in ((-1, 36), (1, 45)):
         ex = s * idn.eye_x
         if f[6]:                                        # AU6: cheek bulge, lid furrow, crow's feet
@@ -420,18 +420,20 @@ def _draw_marks(pen: _Pen, idn: Identity, P: np.ndarray, f: dict[int, float]) ->
                       (cx + s * 0.06, cy + 0.05)], _mix(S, dark, 0.6 * fold), 0.016)
         cx, cy = P[CORNER[s][0]]
         if f[15]:                                       # AU15: folds pulled down from the corners
-            pen.line([(cx + s * 0.02, cy + 0.03), (cx + s * 0.05, cy + 0.13)], _mix(S, dark, 0.6 * f[15]), 0.014)
+            pen.line([(cx + s * 0.02, cy + 0.03), (cx + s * 0.06, cy + 0.15)], _mix(S, dark, 0.8 * f[15]), 0.026)
         if f[20]:                                       # AU20: skin stretched beside the corners
-            pen.line([(cx + s * 0.03, cy - 0.015), (cx + s * 0.1, cy - 0.005)], _mix(S, dark, 0.5 * f[20]), 0.012)
-        if f[14] and s == idn.au14_side:                # AU14: the dimple, one side only
-            pen.line([(cx + s * 0.045, cy - 0.05), (cx + s * 0.075, cy), (cx + s * 0.045, cy + 0.05)],
-                     _mix(S, dark, 0.9 * f[14]), 0.025)
-            pen.line([(cx + s * 0.01, cy + 0.005), (cx + s * 0.04, cy)], _mix(S, dark, 0.6 * f[14]), 0.014)
+            pen.line([(cx + s * 0.03, cy - 0.015), (cx + s * 0.12, cy - 0.005)], _mix(S, dark, 0.8 * f[20]), 0.024)
+        if f[14] and s == idn.au14_side:                # AU14: the dimple and the tucked corner, one side only
+            pen.ellipse(cx + s * 0.1, cy - 0.01, 0.07, 0.1, _mix(S, light, f[14]))
+            deep = _mix(S, (0, 0, 0), 0.6)
+            pen.line([(cx + s * 0.05, cy - 0.1), (cx + s * 0.1, cy), (cx + s * 0.05, cy + 0.09)],
+                     _mix(S, deep, f[14]), 0.05)
+            pen.line([(cx - s * 0.01, cy + 0.005), (cx + s * 0.06, cy)], _mix(S, deep, 0.8 * f[14]), 0.03)
     if f[17]:                                           # AU17: chin boss, pitted skin, deeper sulcus
         chin = P[8, 1]
         pen.ellipse(0, chin - 0.14, 0.14, 0.075, _mix(S, light, f[17]))
         sy = (P[57, 1] + chin) / 2 - 0.03
-        pen.line([(-0.13, sy + 0.015), (0, sy - 0.01), (0.13, sy + 0.015)], _mix(S, dark, 0.65 * f[17]), 0.016)
+        pen.line([(-0.13, sy + 0.015), (0, sy - 0.01), (0.13, sy + 0.015)], _mix(S, dark, 0.85 * f[17]), 0.026)
         for dx, dy in ((-0.06, -0.12), (0.05, -0.14), (0.0, -0.1), (-0.03, -0.17), (0.07, -0.09)):
             pen.ellipse(dx, chin + dy, 0.012, 0.012, _mix(S, dark, 0.5 * f[17]))
 

@@ -8,7 +8,9 @@ them and the whole pipeline can be tested and demonstrated without the licences.
 What makes it a fair stand-in rather than a toy:
 - emotions are EMFACS prototypes with per-image intensity, dropped/extra AUs and ~5% label noise;
 - UNBC pain rises and falls smoothly within sequences, PSPI is computed from the drawn AUs, and
-  each subject keeps face, room, camera and pain style across sequences;
+  each subject keeps face, room, camera and pain style across sequences; some subjects smirk
+  (AU14, contempt's only AU) regardless of pain, the world's planted reason for pain training to
+  forget it (see PAIN_NUISANCE_AUS and `auforget.planted`);
 - CK+ sequences ramp from neutral to a peak, only the peak is FACS-coded, only ~55% carry an
   emotion label, and AU5 mostly co-occurs with AU26 as in the real data.
 
@@ -92,6 +94,12 @@ UNBC_SUBJECTS = (
     "120-kz120", "121-vw121", "123-jh123", "124-dn124",
 )
 _UNBC_SIZES = ((160, 120), (176, 132), (192, 144), (200, 150))
+# Planted reason to forget: AU14, contempt's only AU, is drawn in UNBC as a one-sided smirk in
+# stretches placed independently of pain (in pain and no-pain frames alike), so it carries no
+# information about pain and fine-tuned blocks are pushed to stop responding to it. Each subject
+# smirks in a share of sequences drawn from SMIRK_RATE.
+PAIN_NUISANCE_AUS = (14,)
+SMIRK_RATE = (0.3, 0.9)
 
 CKPLUS_EMOTIONS = ("neutral", "anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
 _CK_SIZES = ((160, 122), (160, 120), (176, 120))
@@ -356,6 +364,10 @@ class _UnbcJob:
     entropy: tuple[int, ...]
 
 
+PSPI_AUS = (4, 6, 7, 9, 10, 43)
+UNBC_OTHER_AUS = (12, 20, 25, 26)   # also drawn in UNBC: grimaces in pain, talking and smiles without
+
+
 def pspi(aus: dict[int, float]) -> int:
     """Prkachin and Solomon Pain Intensity: AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43."""
     g = lambda au: int(aus.get(au, 0))  # noqa: E731
@@ -363,10 +375,12 @@ def pspi(aus: dict[int, float]) -> int:
 
 
 def _pain_style(rng: np.random.Generator) -> dict[str, float]:
-    """How one person shows pain: which AUs, how strongly, whether they shut their eyes."""
+    """How one person shows pain: which AUs, how strongly, whether they shut their eyes, and how
+    often they wear a one-sided smirk (AU14) that has nothing to do with pain (see PAIN_NUISANCE_AUS)."""
     return {"4": rng.uniform(0.1, 0.9), "6": rng.uniform(0.3, 0.9), "7": rng.uniform(0.2, 0.9),
             "9": rng.uniform(0.0, 0.6), "10": rng.uniform(0.0, 0.7), "close": rng.uniform(0.5, 1.3),
-            "sensitivity": rng.uniform(0.75, 1.0), "grimace": rng.uniform(0.0, 0.5)}
+            "sensitivity": rng.uniform(0.75, 1.0), "grimace": rng.uniform(0.0, 0.5),
+            "smirk": rng.uniform(SMIRK_RATE[0], SMIRK_RATE[1])}
 
 
 def _pain_sequence(n: int, style: dict[str, float], rng: np.random.Generator, force_pain: bool,
@@ -411,8 +425,16 @@ def _pain_sequence(n: int, style: dict[str, float], rng: np.random.Generator, fo
                 aus[12] = int(rng.integers(1, 4))
                 if rng.random() < 0.4:
                     aus[25] = 1
-        frames.append(dict(sorted(aus.items())))
-    return frames
+        frames.append(aus)
+    if rng.random() < style["smirk"]:
+        # The smirk stretch ignores the pain envelope and wraps around the sequence end, so every
+        # frame, in pain or not, is equally likely to carry it (a centred stretch would favour the
+        # middle frames, where pain episodes also tend to lie).
+        length = int(rng.integers(max(1, round(0.4 * n)), max(2, round(0.8 * n)) + 1))
+        start, level = int(rng.integers(0, n)), int(rng.integers(2, 5))
+        for k in range(start, start + length):
+            frames[k % n][14] = level
+    return [dict(sorted(aus.items())) for aus in frames]
 
 
 def _unbc_frame(job: _UnbcJob) -> dict:

@@ -1,0 +1,218 @@
+"""The synthetic world's planted truth, and how much of it a study recovered.
+
+No published forgetting study knows the right answer; the synthetic world does. Each emotion is
+drawn with known action units (`synthetic.EMOTION_AUS`) and pain data use known ones (PSPI AUs,
+plus AUs drawn regardless of pain), so the study's three readings have expected outcomes:
+
+- recalls: an emotion none of whose core AUs is a PSPI AU is expected to be forgotten by a
+  model whose blocks were fine-tuned for pain (FreezeBk below FreezeB5); an emotion sharing a
+  PSPI AU is expected to be kept (a control, not significantly worse);
+- difference maps: a forgotten emotion's top AU region lies among the regions of its own AUs
+  outside PSPI;
+- probes: an AU outside PSPI is expected to be less linearly decodable from FreezeBk's last
+  block than from FreezeB5's.
+
+`compare` reads what the stages found (the forgetting metrics, the saliency AU ranking, the
+probe metrics) and returns one row per expectation with its statistic; `planted_metrics` and
+`write_planted` turn that into `metrics/planted.json`. Everything here is pure: no MLflow.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auforget import artifacts
+from auforget.config import EMOTIONS
+from auforget.datasets.synthetic import (
+    EMOTION_AUS, OPTIONAL_AUS, PAIN_NUISANCE_AUS, PSPI_AUS, UNBC_OTHER_AUS,
+)
+from auforget.metrics import METRICS_DIR, write_metrics_json
+from auforget.regions import AU_REGIONS
+
+PLANTED_JSON = "planted"           # metrics/planted.json
+COLUMNS = ("check", "subject", "expected", "found", "statistic", "value", "p", "recovered")
+
+_SALIENCY_EFFECT = "au_effect_"   # the saliency stage's au_effect_<region>_<emotion> (not yet in artifacts)
+_STEMS = {"recall": "recall", "recall (control)": "recall", "top region": "region", "probe": "probe"}
+
+
+def pain_use(au: int) -> str:
+    """How the pain data use an AU: 'pspi' (pain training rewards it), 'nuisance' (drawn in pain and
+    no-pain frames alike, a reason to ignore it), 'other' (drawn in pain data, not in PSPI) or 'absent'."""
+    if au in PSPI_AUS:
+        return "pspi"
+    if au in PAIN_NUISANCE_AUS:
+        return "nuisance"
+    return "other" if au in UNBC_OTHER_AUS else "absent"
+
+
+def core_aus(emotion: str) -> tuple[int, ...]:
+    """The AUs an emotion is always drawn with (prototype minus its optional members)."""
+    code = EMOTIONS.index(emotion)
+    return tuple(sorted(set(EMOTION_AUS[code]) - OPTIONAL_AUS.get(code, frozenset())))
+
+
+def expected_forgotten(emotion: str) -> bool | None:
+    """True when no core AU is a PSPI AU; None for neutral, which has no AUs to forget."""
+    aus = core_aus(emotion)
+    return None if not aus else not any(pain_use(au) == "pspi" for au in aus)
+
+
+def expected_regions(emotion: str) -> tuple[str, ...]:
+    """The AU regions (regions.AU_REGIONS) of the emotion's AUs that PSPI does not use."""
+    free = {au for au in EMOTION_AUS[EMOTIONS.index(emotion)] if pain_use(au) != "pspi"}
+    return tuple(region for region, aus in AU_REGIONS.items() if free & set(aus))
+
+
+def planted_truth() -> pd.DataFrame:
+    """One row per emotion: its AUs with their pain use, and what the study should find."""
+    rows = []
+    for emotion in EMOTIONS:
+        code = EMOTIONS.index(emotion)
+        aus = EMOTION_AUS[code]
+        optional = OPTIONAL_AUS.get(code, frozenset())
+        forgotten = expected_forgotten(emotion)
+        rows.append({
+            "emotion": emotion,
+            "aus": ", ".join(f"AU{au}{'?' if au in optional else ''} ({pain_use(au)})" for au in sorted(aus)) or "none",
+            "expected": {None: "no expectation", True: "forgotten", False: "kept"}[forgotten],
+            "regions": ", ".join(expected_regions(emotion)) if forgotten else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def rankings_from_metrics(saliency_metrics: Mapping[str, float]) -> pd.DataFrame:
+    """The saliency stage's `au_effect_<region>_<emotion>` metrics as a ranking table (no p-values)."""
+    rows = []
+    for name, value in saliency_metrics.items():
+        if not name.startswith(_SALIENCY_EFFECT):
+            continue
+        rest = name[len(_SALIENCY_EFFECT):]
+        region = next((r for r in AU_REGIONS if rest.startswith(r + "_")), None)
+        if region is not None:
+            rows.append({"emotion": rest[len(region) + 1:], "region": region, "effect_size": float(value),
+                         "p_holm": float("nan")})
+    return pd.DataFrame(rows, columns=["emotion", "region", "effect_size", "p_holm"])
+
+
+def _recall_rows(forgetting: Mapping[str, float], k: int, alpha: float) -> list[dict]:
+    rows = []
+    for emotion in EMOTIONS:
+        forgotten = expected_forgotten(emotion)
+        b5 = forgetting.get(artifacts.recall_metric(emotion, "b5"))
+        bk = forgetting.get(artifacts.recall_metric(emotion, f"b{k}"))
+        if forgotten is None or b5 is None or bk is None:
+            continue
+        p = float(forgetting.get(artifacts.mcnemar_metric(emotion, f"b{k}", holm=True), float("nan")))
+        drop = float(b5) - float(bk)
+        significant = p < alpha
+        if forgotten:
+            recovered = drop > 0
+            expected = f"FreezeB{k} recall below FreezeB5"
+        else:
+            recovered = not (drop > 0 and significant)
+            expected = f"FreezeB{k} not significantly below FreezeB5"
+        rows.append({"check": "recall" if forgotten else "recall (control)", "subject": emotion,
+                     "expected": expected, "found": f"B5 {float(b5):.2f}, B{k} {float(bk):.2f}",
+                     "statistic": "recall B5 - Bk", "value": drop, "p": p, "recovered": recovered})
+    return rows
+
+
+def _region_rows(rankings: pd.DataFrame) -> list[dict]:
+    rows = []
+    for emotion in EMOTIONS:
+        want = expected_regions(emotion) if expected_forgotten(emotion) else ()
+        table = rankings[rankings["emotion"] == emotion].dropna(subset=["effect_size"])
+        if not want or table.empty:
+            continue
+        table = table.sort_values("effect_size", ascending=False, kind="stable")
+        top = table.iloc[0]
+        rows.append({"check": "top region", "subject": emotion, "expected": " or ".join(want),
+                     "found": ", ".join(table["region"].head(3)), "statistic": f"effect size of {top['region']}",
+                     "value": float(top["effect_size"]), "p": float(top.get("p_holm", float("nan"))),
+                     "recovered": top["region"] in want})
+    return rows
+
+
+def _probe_rows(probes: Mapping[int, Mapping[str, float]], k: int) -> list[dict]:
+    rows = []
+    for au, m in sorted(probes.items()):
+        b5, bk = m.get(artifacts.probe_f1_mean("b5")), m.get(artifacts.probe_f1_mean(f"b{k}"))
+        if b5 is None or bk is None:
+            continue
+        less = pain_use(au) != "pspi"
+        drop = float(b5) - float(bk)
+        rows.append({"check": "probe", "subject": f"AU{au}",
+                     "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
+                     "found": f"F1 B5 {float(b5):.3f}, B{k} {float(bk):.3f} "
+                              f"(corrected t {m.get(artifacts.PROBE_T_CORRECTED, float('nan')):.2f})",
+                     "statistic": "F1 B5 - Bk", "value": drop,
+                     "p": float(m.get(artifacts.PROBE_P_CORRECTED, float("nan"))),
+                     "recovered": drop > 0 if less else drop <= 0})
+    return rows
+
+
+def compare(forgetting: Mapping[str, float], rankings: pd.DataFrame | None,
+            probes: Mapping[int, Mapping[str, float]], *, k: int = 0, alpha: float = 0.05) -> tuple[pd.DataFrame, str]:
+    """What the study should find against what it found, FreezeB`k` vs FreezeB5.
+
+    forgetting: the forgetting stage's metrics (`recall_<emotion>_<model>`,
+    `mcnemar_p_holm_<emotion>_b<k>_vs_b5`); rankings: the saliency stage's AU ranking table
+    (columns emotion, region, effect_size, p_holm; or `rankings_from_metrics`), None when there is
+    none; probes: AU -> that AU's probes-stage metrics (`probe_f1_mean_b5`, `probe_f1_mean_b<k>`,
+    `probe_t_corrected`, `probe_p_corrected`). Returns one row per expectation (COLUMNS; `value`
+    is the statistic, positive = the planted direction for forgetting and probes) and a paragraph
+    for the report. Missing inputs give fewer rows, never an error.
+    """
+    rows = _recall_rows(forgetting, k, alpha)
+    if rankings is not None and len(rankings):
+        rows += _region_rows(rankings)
+    rows += _probe_rows(probes, k)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    return table, summary_text(table, k)
+
+
+def summary_text(table: pd.DataFrame, k: int) -> str:
+    planted = table[table["check"] != "recall (control)"]
+    controls = table[table["check"] == "recall (control)"]
+    forgotten = [e for e in EMOTIONS if expected_forgotten(e)]
+    lines = [
+        f"Planted truth: pain data are drawn with the PSPI AUs {', '.join(map(str, PSPI_AUS))}; "
+        f"AU{', AU'.join(map(str, PAIN_NUISANCE_AUS))} is drawn in pain and no-pain frames alike (a one-sided "
+        "smirk placed without regard to pain), so pain training has a reason to stop responding to it. "
+        f"Emotions with no PSPI AU ({', '.join(forgotten)}) should be forgotten by FreezeB{k} relative to FreezeB5, "
+        "their difference maps should point at their own AUs, and probed AUs outside PSPI should be less "
+        f"decodable from FreezeB{k}.",
+        f"Recovered {int(planted['recovered'].sum())} of {len(planted)} planted findings"
+        + (f"; {int(controls['recovered'].sum())} of {len(controls)} control emotions kept." if len(controls) else "."),
+    ]
+    missed = planted[~planted["recovered"].astype(bool)]
+    if len(missed):
+        found = (f"{r.check} {r.subject} (found {r.found})" for r in missed.itertuples())
+        lines.append("Not recovered: " + "; ".join(found) + ".")
+    return " ".join(lines)
+
+
+def planted_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """Flat numbers for metrics/planted.json: counts, and each check's statistic and outcome."""
+    planted = table[table["check"] != "recall (control)"]
+    out: dict[str, float] = {"planted_checks": float(len(planted)),
+                             "planted_recovered": float(planted["recovered"].sum()),
+                             "control_checks": float(len(table) - len(planted)),
+                             "control_recovered": float(table["recovered"].sum() - planted["recovered"].sum())}
+    for r in table.itertuples():
+        stem = f"{_STEMS[r.check]}_{r.subject}".lower()
+        out[f"{stem}_value"] = float(r.value)
+        out[f"{stem}_recovered"] = float(bool(r.recovered))
+        if not math.isnan(r.p):
+            out[f"{stem}_p"] = float(r.p)
+    return {k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))}
+
+
+def write_planted(table: pd.DataFrame, folder: Path = METRICS_DIR) -> Path:
+    """metrics/planted.json from `compare`'s table."""
+    return write_metrics_json(PLANTED_JSON, planted_metrics(table), folder)
