@@ -29,10 +29,11 @@ import yaml
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from auforget.classifier import TaskData, log_torch_model
+from auforget.classifier import log_torch_model
 from auforget.config import PAIN_CLASSES
 from auforget.model_export import model_name
 from auforget.models import VGG16Blocks, get_profile
+from auforget.tasks import TaskData
 
 
 def _tiny_task() -> TaskData:

@@ -91,8 +91,9 @@ def log_splits(task: str, splits: Mapping[str, pd.DataFrame], splits_dir: str | 
     returns split -> mlflow Dataset."""
     with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so
         warnings.simplefilter("ignore", UserWarning)
-        datasets = {split: mlflow.data.from_pandas(frame, source=str((Path(splits_dir) / task / f"{split}.csv").resolve()),
-                                                   name=f"{task}-{split}", targets="label" if "label" in frame else None)
+        datasets = {split: mlflow.data.from_pandas(frame, name=f"{task}-{split}",
+                                                   source=str((Path(splits_dir) / task / f"{split}.csv").resolve()),
+                                                   targets="label" if "label" in frame else None)
                     for split, frame in splits.items()}
     mlflow.log_inputs(datasets=list(datasets.values()), contexts=list(datasets), tags_list=[None] * len(datasets))
     return datasets
