@@ -103,13 +103,13 @@ def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_d
 
 
 def test_a_training_stage_writes_straight_to_the_bucket(tmp_path, direct_server, bucket, monkeypatch):
-    """--default-artifact-root s3://...: a training stage trains and registers the base model with the
+    """--default-artifact-root s3://...: `mlflow run` trains and registers the base model with the
     client uploading to the bucket itself; the model then loads over HTTP + S3."""
     project = copy_project(tmp_path / "carol")
     env = client_env(project, direct_server)
     check(["auforget", "--quiet", "synth"], project, env)
     check(["auforget", "--quiet", "prepare"], project, env)
-    check(["auforget", "--quiet", "emotion", "--epochs", "1"], project, env)
+    check(["mlflow", "run", ".", "-e", "emotion", "-P", "epochs=1", "--env-manager", "local"], project, env)
     client = point_at(direct_server)
     version = client.get_model_version_by_alias("auforget-emotion", "base")
     assert client.get_run(version.run_id).info.artifact_uri.startswith(direct_server.artifacts)
