@@ -98,7 +98,11 @@ def _full_evidence(tmp: Path) -> dict[str, object]:
                           for k in range(5) for e in EMOTIONS])
     forgetting_run = _stage_run("forgetting", {"n_significant_vs_b5": 5}, files={
         artifacts.RECALLS_PNG: _png(tmp / artifacts.RECALLS_PNG, "recalls"), artifacts.RECALLS_CSV: recalls,
-        artifacts.MCNEMAR_VS_B5_CSV: vs_b5, artifacts.MCNEMAR_PAIRWISE_CSV: vs_b5.assign(model_b="base")})
+        artifacts.MCNEMAR_VS_B5_CSV: vs_b5, artifacts.MCNEMAR_PAIRWISE_CSV: vs_b5.assign(model_b="base"),
+        artifacts.FORGETTING_SEEDS_CSV: pd.DataFrame([{"emotion": "contempt", "model": "b0", "n_seeds": 1,
+                                                       "diffs": "-0.3000", "diff_mean": -0.3, "diff_low": float("nan"),
+                                                       "diff_high": float("nan"), "p_combined": 0.004,
+                                                       "p_combined_holm": 0.032}])})
     ranking = pd.DataFrame([{"emotion": label, "region": region, "aus": aus, "mass_share": 0.3, "null_share": 0.1,
                              "effect_size": effect, "p_value": 0.004 if effect > 1 else 0.6,
                              "p_holm": 0.02 if effect > 1 else 1.0, "n_images": 3, "area_share": 0.1}
@@ -176,7 +180,7 @@ def full(store, monkeypatch) -> tuple[Path, Params, dict[str, object]]:
 def test_report_shows_all_evidence_offline_and_is_logged(full):
     root, params, ids = full
     metrics = run_report(params, progress=False)
-    assert metrics["report_sections"] == 7 and metrics["report_sections_missing"] == 0
+    assert metrics["report_sections"] == 8 and metrics["report_sections_missing"] == 0
 
     page = (root / "reports" / "report.html").read_text(encoding="utf-8")
     assert "not available" not in page
@@ -212,6 +216,9 @@ def test_report_shows_all_evidence_offline_and_is_logged(full):
     assert ids["promote"] in page
     assert f"<strong>FreezeB{CHAMPION}</strong> is <code>auforget-pain@champion</code>" in page
     assert RULE.replace(">", "&gt;") in page and "FreezeB1,FreezeB2" in page and "0.654" in page
+    # across seeds (one seed here): the first seed's runs, intervals n/a; probe F1 difference 0.812 - 0.645
+    assert "Across training seeds" in page and "n/a (one seed)" in page and "B0 vs B5, AU14" in page
+    assert "<td>+0.167</td>" in page and '<td class="sig">0.032 *</td>' in page
 
     run = _report_runs()[0]
     assert run.info.status == "FINISHED" and run.info.run_id in page
@@ -239,13 +246,13 @@ def test_missing_evidence_gives_not_available_sections(tmp_path, monkeypatch):
     out = tmp_path / "elsewhere"
     params = dataclasses.replace(params, report=ReportConfig(out=str(out)), data=DataConfig(synthetic=False))
     # an empty store
-    assert run_report(params, progress=False) == {"report_sections": 0.0, "report_sections_missing": 7.0}
+    assert run_report(params, progress=False) == {"report_sections": 0.0, "report_sections_missing": 8.0}
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "auforget transfer --freeze" in page and "Synthetic data" not in page
 
     # nothing but the pain models
     pain = _pain_models()
-    assert run_report(params, progress=False) == {"report_sections": 1.0, "report_sections_missing": 6.0}
+    assert run_report(params, progress=False) == {"report_sections": 1.0, "report_sections_missing": 7.0}
     page = (out / "report.html").read_text(encoding="utf-8")
     assert all(run_id in page for run_id, _ in pain.values())
     for command in ("auforget emotion", "auforget forgetting", "auforget saliency", "auforget probes",

@@ -338,6 +338,8 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     seed's number, their mean and a t interval over seeds (n/a with one seed)."""
     if ev is None:
         return _unavailable("seeds", "auforget main", problem)
+    if ev.forgetting is None or not len(ev.forgetting):
+        return _unavailable("seeds", "auforget forgetting", f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}")
     n = len(ev.seeds)
     parts = [runs_line(**ev.run_ids) if ev.run_ids else "",
              f"<p>{n} training seed{'s' if n != 1 else ''} ({esc(', '.join(map(str, ev.seeds)))}): every model was "
@@ -347,11 +349,8 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     if n < 2:
         parts.append("<p><strong>One seed:</strong> intervals are n/a and the combined p is that seed's own "
                      "McNemar p; set <code>study.seeds</code> to several seeds for findings about recipes.</p>")
-    if ev.forgetting is not None and len(ev.forgetting):
-        parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion</h3>",
-                  table(seed_forgetting_table(ev.forgetting), p_columns=("combined p (Holm)",), alpha=alpha)]
-    else:
-        parts.append(missing("auforget forgetting", f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}"))
+    parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion</h3>",
+              table(seed_forgetting_table(ev.forgetting), p_columns=("combined p (Holm)",), alpha=alpha)]
     if ev.probe_diffs:
         parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
     if ev.top_regions:
