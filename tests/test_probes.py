@@ -120,7 +120,7 @@ def test_compare_probes_pairs_folds_and_reports(planted, rng):
     np.testing.assert_allclose(res.f1_b5, probe_f1_scores(X, y, seeds=12, seed=5), atol=1e-12)
     np.testing.assert_allclose(res.f1_bk, probe_f1_scores(forgot, y, seeds=12, seed=5), atol=1e-12)
     assert res.baseline_f1_b5.shape == (12,)  # min(seeds, 50)
-    assert res.t > 0 and res.p < 1e-6
+    assert res.t < 0 and res.p < 1e-6  # the paper's sign: negative when B5 is better
     assert res.p_corrected > res.p and res.p_corrected < 0.05
     assert res.above_baseline() == (True, False)
     summary = res.summary()

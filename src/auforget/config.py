@@ -170,9 +170,11 @@ class SaliencyConfig:
     emotions: tuple[str, ...] = ("surprise", "contempt")
     max_images: int = 16
     seed: int = 0
+    difference: str = "normalise_first"
 
     def __post_init__(self) -> None:
         _freeze("saliency.k", self.k)
+        _choice("saliency.difference", self.difference, ("normalise_first", "raw_then_normalise"))
         for e in self.emotions:
             _choice("saliency.emotions", e, EMOTIONS)
 

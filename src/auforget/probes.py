@@ -184,7 +184,8 @@ class ProbeComparison:
     f1_b5 / f1_bk: per-seed mean F1 (paired by seed). t, p: plain paired t-test (the paper's);
     t_corrected, p_corrected: Nadeau-Bengio corrected resampled t-test (J = seeds,
     n_train = n_test = n/2 for 2 folds). baseline_f1_*: the same probes on shuffled labels
-    (a random concept with the same prevalence), per baseline seed. t > 0 means B5 is better.
+    (a random concept with the same prevalence), per baseline seed. t < 0 means B5 is better
+    (the paper's sign: the tests compare Bk - B5).
     """
 
     f1_b5: np.ndarray
@@ -324,11 +325,12 @@ def compare_probes(
     base = _cv_scores(
         datas, route, y, reps=n_base, folds=folds, C=C, seed=seed, shuffle=True, progress=progress, desc="baseline"
     )
-    t, p = paired_t(scores[0], scores[1])
+    # The paper's sign: t = t(Bk - B5), negative when FreezeB5's probe is better.
+    t, p = paired_t(scores[1], scores[0])
     # Each fold trains on (folds-1)/folds of the images and tests on 1/folds.
     n = y.size
     n_test = n // folds
-    tc, pc = corrected_resampled_t(scores[0], scores[1], n_train=n - n_test, n_test=n_test)
+    tc, pc = corrected_resampled_t(scores[1], scores[0], n_train=n - n_test, n_test=n_test)
     return ProbeComparison(
         f1_b5=scores[0],
         f1_bk=scores[1],

@@ -26,7 +26,6 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from auforget import artifacts, tracking  # noqa: E402
@@ -37,7 +36,7 @@ from auforget.metrics import write_metrics_json  # noqa: E402
 from auforget.model_export import log_splits  # noqa: E402
 from auforget.models import VGG16Blocks, get_profile  # noqa: E402
 from auforget.probes import ProbeComparison, au_labels, compare_probes  # noqa: E402
-from auforget.train import pick_device  # noqa: E402
+from auforget.train import make_loader, pick_device  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,8 @@ def conv_features(model: VGG16Blocks, images: ManifestImages, *, progress: bool,
     device = pick_device()
     model.eval().to(device)
     rows = [model.features(x.to(device)).flatten(1).float().cpu().numpy()
-            for x, _ in tqdm(DataLoader(images, batch_size=64), desc=desc, leave=False, disable=not progress)]
+            for x, _ in tqdm(make_loader(images, 64, shuffle=False, seed=0, device=device), desc=desc, leave=False,
+                             disable=not progress)]
     model.cpu()
     return np.concatenate(rows).astype(np.float64)
 

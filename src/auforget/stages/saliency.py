@@ -43,7 +43,7 @@ from auforget.metrics import write_metrics_json
 from auforget.model_export import log_splits
 from auforget.models import get_profile
 from auforget.stats import holm
-from auforget.train import pick_device
+from auforget.train import make_loader, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +152,26 @@ def map_landmarks(root: Path, row, size: int) -> np.ndarray | None:
 
 
 def compute_maps(rows: pd.DataFrame, emotion: str, qualifying: int, data: TaskData, b5_model, bk_model,
-                 device: torch.device, bar) -> EmotionMaps:
-    """Relevance of both models for the true class on the chosen rows, normalised, and their difference."""
+                 device: torch.device, bar, difference: str = "normalise_first") -> EmotionMaps:
+    """Relevance of both models for the true class on the chosen rows, normalised, and their difference:
+    of the normalised maps ("normalise_first") or of the raw relevance, normalised afterwards
+    ("raw_then_normalise", the paper's; with the one-hot start both maps carry one unit of relevance,
+    so the raw difference compares amounts of evidence, not only where each map peaks)."""
     size = data.image_size
     n = len(rows)
     dataset = ManifestImages(rows, data.root, preset("eval", size))
-    b5, bk, faces, landmarks = [], [], [], np.full((n, regions.N_LANDMARKS, 2), np.nan)
+    b5, bk, raw_diff, faces, landmarks = [], [], [], [], np.full((n, regions.N_LANDMARKS, 2), np.nan)
+    batches = iter(make_loader(dataset, BATCH, shuffle=False, seed=0, device=device))
     for start in range(0, n, BATCH):
         idx = range(start, min(start + BATCH, n))
-        images = torch.stack([dataset[i][0] for i in idx]).to(device)
-        target = torch.as_tensor(dataset.labels[list(idx)])
+        images, target = next(batches)
+        images = images.to(device)
         # one-hot start: Bk got these images wrong, so its true-class logit is often negative
-        b5.append(lrp.normalise(lrp.relevance(b5_model, images, target, start="onehot")).cpu().numpy())
-        bk.append(lrp.normalise(lrp.relevance(bk_model, images, target, start="onehot")).cpu().numpy())
+        r5 = lrp.relevance(b5_model, images, target, start="onehot")
+        rk = lrp.relevance(bk_model, images, target, start="onehot")
+        b5.append(lrp.normalise(r5).cpu().numpy())
+        bk.append(lrp.normalise(rk).cpu().numpy())
+        raw_diff.append(lrp.normalise(r5 - rk).cpu().numpy())
         for i in idx:
             row = rows.iloc[i]
             faces.append(np.asarray(load_face(data.root, row, size), dtype=np.float32) / 255.0)
@@ -177,7 +184,13 @@ def compute_maps(rows: pd.DataFrame, emotion: str, qualifying: int, data: TaskDa
     bk_maps = np.concatenate(bk).astype(np.float32) if bk else empty
     return EmotionMaps(emotion, qualifying, rows["sample_id"].astype(str).tolist(),
                        np.stack(faces) if faces else np.zeros((0, size, size, 3), dtype=np.float32),
-                       b5_maps, bk_maps, lrp.difference(b5_maps, bk_maps).astype(np.float32), landmarks)
+                       b5_maps, bk_maps, _difference(difference, b5_maps, bk_maps, raw_diff, empty), landmarks)
+
+
+def _difference(how: str, b5_maps: np.ndarray, bk_maps: np.ndarray, raw_diff: list, empty: np.ndarray) -> np.ndarray:
+    if how == "raw_then_normalise":
+        return np.concatenate(raw_diff).astype(np.float32) if raw_diff else empty
+    return lrp.difference(b5_maps, bk_maps).astype(np.float32)
 
 
 def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int) -> pd.DataFrame:
@@ -254,11 +267,11 @@ def _load_models(params: Params, k: int, device: torch.device, sx: str = "") -> 
 
 
 def all_maps(chosen: dict[str, tuple[pd.DataFrame, int]], data: TaskData, b5_model: nn.Module, bk_model: nn.Module,
-             device: torch.device, *, desc: str, progress: bool) -> list[EmotionMaps]:
+             device: torch.device, *, desc: str, progress: bool, difference: str = "normalise_first") -> list[EmotionMaps]:
     """`compute_maps` for every emotion's chosen rows, under one progress bar."""
     total = sum(len(rows) for rows, _ in chosen.values())
     with tqdm(total=total, desc=desc, unit="image", leave=False, disable=not progress) as bar:
-        return [compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar)
+        return [compute_maps(rows, emotion, qualifying, data, b5_model, bk_model, device, bar, difference)
                 for emotion, (rows, qualifying) in chosen.items()]
 
 
@@ -314,10 +327,11 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         chosen = {e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions}
         device = pick_device()
         b5_model, bk_model = _load_models(params, cfg.k, device, sx)
-        results = all_maps(chosen, data, b5_model, bk_model, device, desc=name, progress=progress)
+        results = all_maps(chosen, data, b5_model, bk_model, device, desc=name, progress=progress,
+                           difference=cfg.difference)
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
                  f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
-                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k}, renormalised."]
+                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k} ({cfg.difference}), normalised."]
         tables = write_rankings(results, out, cfg.k, cfg.seed, notes)
         for table in tables:
             if (top := _top_region(table)) is not None:
