@@ -14,6 +14,9 @@ Steps:
   features  block-5 features of the AffectNet train split into the disk cache (1 augmented view)
   retrain   2 epochs of the retrain head on that cache (the cached route that used to hold it in RAM)
   probes    CK+ conv features and 50 seeds x 2 folds of the AU14 probe, two models
+  head      2 epochs of the retrain head on a disk store of random block-5 features with as many
+            rows as the scale's AffectNet train split ("paper": 273,269), no images needed: the
+            memory of the cached route up to the paper's row count, in minutes
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("prepare", "features", "retrain", "probes")
+STEPS = ("prepare", "features", "retrain", "probes", "head")
+HEAD_ROWS = {"tiny": 112, "demo": 2_280, "large": 28_500, "paper": 273_269}
 
 
 def peak_rss_mb() -> float:
@@ -53,6 +57,8 @@ def step(name: str, scale: str, workdir: Path) -> dict:
     from auforget.train import FitSettings, fit, make_loader
 
     torch.set_num_threads(1)
+    if name == "head":
+        return head_step(scale, workdir)
     params = scratch_study(workdir / scale, scale=scale)  # data and splits exist already (see main)
     size = get_profile("small").image_size
     torch.manual_seed(0)
@@ -102,6 +108,38 @@ def step(name: str, scale: str, workdir: Path) -> dict:
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
+def head_step(scale: str, workdir: Path) -> dict:
+    """The retrain head on a disk store of HEAD_ROWS[scale] random feature rows (small profile)."""
+    import numpy as np
+    import torch
+
+    from auforget.config import EMOTIONS
+    from auforget.features import STORE_DTYPE, FeatureStore
+    from auforget.losses import FocalLoss
+    from auforget.models import build_vgg16
+    from auforget.train import FitSettings, fit, make_loader
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", len(EMOTIONS))
+    shape = (model.profile.widths[-1], model.profile.feature_side, model.profile.feature_side)
+    folder = workdir / "head" / scale
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    stores = []
+    for name, rows in (("train", HEAD_ROWS[scale]), ("val", 1000)):
+        with open(folder / f"{name}.bin", "wb") as out:
+            for start in range(0, rows, 10_000):
+                n = min(10_000, rows - start)
+                out.write(np.maximum(rng.normal(size=(n, *shape)), 0).astype(STORE_DTYPE).tobytes())
+        stores.append(FeatureStore(folder / f"{name}.bin", shape, rng.integers(0, 8, rows)))
+    start = time.perf_counter()
+    settings = FitSettings(epochs=2, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=5, seed=0)
+    fit(model.head, make_loader(stores[0], 64, shuffle=True, seed=0), make_loader(stores[1], 64, shuffle=False, seed=0),
+        FocalLoss(5.0), settings, class_names=EMOTIONS, checkpoint_dir=folder / "ckpt", progress=False)
+    return {"step": "head", "scale": scale, "rows": HEAD_ROWS[scale], "seconds": round(time.perf_counter() - start, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", nargs="+", default=["tiny", "demo", "large"])
@@ -117,6 +155,13 @@ def main() -> None:
     scales = ["tiny"] if args.smoke else args.scales
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     results = []
+    if args.steps == ["head"]:  # no images needed: skip the synthetic data
+        for scale in scales:
+            out = subprocess.run([sys.executable, __file__, "--workdir", str(workdir), "--child", "head", scale],
+                                 check=True, capture_output=True, text=True, env=env).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]), flush=True)
+        scales = []
     for scale in scales:
         # Data first (not timed): the synthetic generator's own cost is not the pipeline's.
         subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import common; "
