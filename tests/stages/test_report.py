@@ -180,7 +180,7 @@ def full(store, monkeypatch) -> tuple[Path, Params, dict[str, object]]:
 def test_report_shows_all_evidence_offline_and_is_logged(full):
     root, params, ids = full
     metrics = run_report(params, progress=False)
-    assert metrics["report_sections"] == 8 and metrics["report_sections_missing"] == 0
+    assert metrics["report_sections"] == 9 and metrics["report_sections_missing"] == 0   # 8 + planted truth
 
     page = (root / "reports" / "report.html").read_text(encoding="utf-8")
     assert "not available" not in page
@@ -219,6 +219,8 @@ def test_report_shows_all_evidence_offline_and_is_logged(full):
     # across seeds (one seed here): the first seed's runs, intervals n/a; probe F1 difference 0.812 - 0.645
     assert "Across training seeds" in page and "n/a (one seed)" in page and "B0 vs B5, AU14" in page
     assert "<td>+0.167</td>" in page and '<td class="sig">0.032 *</td>' in page
+    # planted truth (synthetic data): the probes of FreezeB0 against the world's truth, F1 0.812 - 0.645
+    assert "Planted truth" in page and "Recovered " in page and "AU14 (nuisance)" in page and "F1 B5 - Bk" in page
 
     run = _report_runs()[0]
     assert run.info.status == "FINISHED" and run.info.run_id in page

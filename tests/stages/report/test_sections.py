@@ -7,10 +7,11 @@ import pandas as pd
 
 from auforget import artifacts
 from auforget.config import EMOTIONS
-from auforget.stages.report.sections import (ChampionEvidence, ForgettingEvidence, ModelRun, ProbeEvidence,
-                                             SaliencyEvidence, SeedEvidence, TradeoffEvidence, section_champion,
-                                             section_emotion, section_forgetting, section_pain, section_probes,
-                                             section_saliency, section_seeds, section_tradeoff)
+from auforget.stages.report.sections import (ChampionEvidence, ForgettingEvidence, ModelRun, PlantedEvidence,
+                                             ProbeEvidence, SaliencyEvidence, SeedEvidence, TradeoffEvidence,
+                                             section_champion, section_emotion, section_forgetting, section_pain,
+                                             section_planted, section_probes, section_saliency, section_seeds,
+                                             section_tradeoff)
 
 PNG = b"\x89PNG\r\n\x1a\n tiny"
 
@@ -118,3 +119,30 @@ def test_seeds_section_with_one_seed_says_intervals_are_not_available():
     body = section_seeds(ev, alpha=0.05).body
     assert "n/a (one seed)" in body and "One seed" in body
     assert not section_seeds(None, alpha=0.05).available
+
+
+def test_planted_section_shows_each_check_its_outcome_and_the_truth():
+    nan = float("nan")
+    rows = pd.DataFrame([
+        ("recall", "contempt", "FreezeB0 recall below FreezeB5", "B5 0.60, B0 0.20", "recall B5 - Bk", 0.4, 0.004, True),
+        ("recall (control)", "happy", "FreezeB0 not significantly below FreezeB5", "B5 0.80, B0 0.70",
+         "recall B5 - Bk", 0.1, 0.7, True),
+        ("top region", "surprise", "brows or eyes", "mouth, brows, eyes", "effect size of mouth", 1.5, nan, False),
+    ], columns=["check", "subject", "expected", "found", "statistic", "value", "p", "recovered"])
+    truth = pd.DataFrame([{"emotion": "contempt", "aus": "AU14 (nuisance)", "expected": "forgotten",
+                           "regions": "mouth"}])
+    section = section_planted(PlantedEvidence(0, rows, "Recovered 1 of 2 planted findings.", truth,
+                                              {"forgetting": "run-f"}), 0.05)
+    assert section.available and section.anchor == "planted" and section.title.startswith("Planted truth")
+    body = section.body
+    assert "Recovered 1 of 2 planted findings." in body and "run-f" in body
+    assert body.count("<td>yes</td>") == 2 and body.count("<td>no</td>") == 1
+    assert '<td class="sig">0.004 *</td>' in body and '<td class="sig">0.700' not in body
+    assert "AU14 (nuisance)" in body and "mouth, brows, eyes" in body
+
+
+def test_planted_section_without_evidence_says_what_to_run():
+    missing = section_planted(None, 0.05)
+    assert not missing.available and "auforget forgetting" in missing.body
+    empty = section_planted(PlantedEvidence(0, pd.DataFrame(columns=["check", "recovered"]), ""), 0.05)
+    assert not empty.available and "auforget main" in empty.body and "FreezeB0" in empty.body

@@ -12,7 +12,9 @@ figure, so each number can be found in the MLflow UI):
   trade-off     the newest FINISHED `promote` run: Figure 6 and the trade-off table;
   champion      auforget-pain@champion and the tags that say why it won;
   seeds         across study.seeds: forgetting, probe F1 differences and top AU regions as means
-                (or shares) over seeds with 95% t intervals, and how stable the promotion is.
+                (or shares) over seeds with 95% t intervals, and how stable the promotion is;
+  planted       synthetic data only: the world's planted truth (planted.py) against the forgetting,
+                saliency and probe numbers of FreezeB<probes.k>; left out for real data.
 
 A part whose runs do not exist yet becomes a "not available: run `auforget <stage>`" section
 instead of an error. The page has inline CSS, images as base64 data URIs and no scripts or
@@ -60,9 +62,10 @@ def _display_uri(uri: str) -> str:
     return uri
 
 
-def _builders(ev: Evidence, alpha: float, folder: Path,
-              seeds: tuple[int, ...] = (0,)) -> list[tuple[str, str, Callable[[], Section]]]:
-    """(anchor, command that makes its evidence, build) per section, in reading order."""
+def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
+              planted_k: int | None = None) -> list[tuple[str, str, Callable[[], Section]]]:
+    """(anchor, command that makes its evidence, build) per section, in reading order; the
+    planted-truth section only with `planted_k` (synthetic data: FreezeB<k> against the world's truth)."""
     def problem(name: str) -> str:
         return ev.problems.get(name, "")
 
@@ -70,6 +73,9 @@ def _builders(ev: Evidence, alpha: float, folder: Path,
         return evidence(run, folder) if run is not None else None
 
     champion = str(ev.champion.version) if ev.champion is not None else None
+    planted = [] if planted_k is None else [("planted", "auforget forgetting", lambda: sections.section_planted(
+        lookup.planted_evidence(ev, planted_k, alpha) if ev.forgetting is not None else None, alpha,
+        problem("forgetting")))]
     return [
         ("table1", "auforget transfer", lambda: sections.section_pain(lookup.pain_models(ev), champion)),
         ("emotion", "auforget emotion", lambda: sections.section_emotion(lookup.emotion_model(ev), problem("emotion"))),
@@ -86,13 +92,15 @@ def _builders(ev: Evidence, alpha: float, folder: Path,
         ("seeds", "auforget main", lambda: sections.section_seeds(
             lookup.seed_evidence(ev, seeds, folder) if ev.forgetting is not None else None, alpha,
             problem("forgetting"))),
+        *planted,
     ]
 
 
-def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,)) -> list[Section]:
+def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
+                   planted_k: int | None = None) -> list[Section]:
     """Every section in reading order; a section whose evidence is broken says so instead of failing."""
     out = []
-    for anchor, command, build in _builders(ev, alpha, folder, seeds):
+    for anchor, command, build in _builders(ev, alpha, folder, seeds, planted_k):
         try:
             out.append(build())
         except EVIDENCE_ERRORS as exc:
@@ -155,7 +163,11 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": r for n, r in ev.runs().items()}}
     with tracking.stage_run("report", flat(cfg, "report."), tags=tags) as run, \
             tempfile.TemporaryDirectory() as tmp, _download_bars(progress):
-        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds)
+        # real data have no planted truth: that section is left out (and the log says so)
+        planted_k = params.probes.k if params.data.synthetic else None
+        if planted_k is None:
+            log.info("report: no planted-truth section (data.synthetic is false: real data plant nothing)")
+        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k)
         info = PageInfo(key=key, report_run=run.info.run_id, code_version=tracking.code_version(),
                         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                         tracking_uri=_display_uri(mlflow.get_tracking_uri()), synthetic=params.data.synthetic)

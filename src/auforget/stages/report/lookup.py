@@ -18,11 +18,11 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from auforget import artifacts, tracking
+from auforget import artifacts, planted, tracking
 from auforget.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (PROBE_STAGE, ChampionEvidence, ForgettingEvidence, ModelRun,
-                                             ProbeEvidence, SaliencyEvidence, SeedEvidence, TradeoffEvidence,
-                                             probe_order)
+                                             PlantedEvidence, ProbeEvidence, SaliencyEvidence, SeedEvidence,
+                                             TradeoffEvidence, probe_order)
 
 STAGE_TAG = "auforget.stage"
 # what a missing or malformed piece of evidence raises; it becomes a "not available" section
@@ -206,6 +206,25 @@ def champion_evidence(ev: Evidence) -> ChampionEvidence | None:
         return None
     promoted = ev.promote.data.tags.get(artifacts.CHAMPION_TAG) if ev.promote is not None else None
     return ChampionEvidence(str(ev.champion.version), ev.champion.run_id, dict(ev.champion.tags), promoted)
+
+
+def planted_evidence(ev: Evidence, k: int, alpha: float) -> PlantedEvidence:
+    """`planted.compare` over the metrics of the runs the report shows (the first seed's): the
+    forgetting run, the saliency run when it compares FreezeB`k`, and the probes of FreezeB`k`."""
+    assert ev.forgetting is not None
+    runs = {"forgetting": ev.forgetting}
+    saliency = ev.saliency if ev.saliency is not None and _stage(ev.saliency) == f"saliency-b{k}" else None
+    rankings = planted.rankings_from_metrics(saliency.data.metrics) if saliency is not None else None
+    if saliency is not None:
+        runs[_stage(saliency)] = saliency
+    probes = {}
+    for run in ev.probes:
+        pk, au = probe_order(_stage(run))
+        if pk == k:
+            probes[au] = dict(run.data.metrics)
+            runs[_stage(run)] = run
+    table, text = planted.compare(dict(ev.forgetting.data.metrics), rankings, probes, k=k, alpha=alpha)
+    return PlantedEvidence(k, table, text, planted.planted_truth(), {n: r.info.run_id for n, r in runs.items()})
 
 
 # ---------------------------------------------------------------- across seeds

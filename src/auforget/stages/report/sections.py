@@ -30,6 +30,7 @@ TITLES = {
     "tradeoff": "The pain / emotion trade-off",
     "champion": "The promoted model",
     "seeds": "Across training seeds: means with 95% intervals",
+    "planted": "Planted truth: what the synthetic world hid, and what the study recovered",
 }
 RANKING_SHOWN = ("emotion", "region", "aus", "mass_share", "null_share", "effect_size", "p_value", "p_holm",
                  "n_images")
@@ -307,14 +308,15 @@ def _with_interval(values: list[float]) -> dict[str, object]:
 
 
 def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """forgetting_seeds.csv as shown: mean recall difference Bk - B5 with its interval and the combined test."""
-    rows = []
+    """forgetting_seeds.csv as shown: one row per emotion; per FreezeBk the mean recall difference
+    Bk - B5 with its interval, and the combined test's Holm p."""
+    rows: dict[str, dict[str, object]] = {}
     for row in frame.itertuples():
-        interval = (f"[{row.diff_low:+.3f}, {row.diff_high:+.3f}]" if pd.notna(row.diff_low) else "n/a (one seed)")
-        rows.append({"emotion": row.emotion, "model": row.model, "n_seeds": row.n_seeds,
-                     "recall diff vs b5 (mean)": row.diff_mean, "95% interval": interval, "per seed": row.diffs,
-                     "combined p (Holm)": row.p_combined_holm})
-    return pd.DataFrame(rows)
+        interval = (f"[{row.diff_low:+.3f}, {row.diff_high:+.3f}]" if pd.notna(row.diff_low) else "[n/a (one seed)]")
+        cells = rows.setdefault(row.emotion, {"emotion": row.emotion})
+        cells[f"{row.model} - b5"] = f"{row.diff_mean:+.3f} {interval}"
+        cells[f"{row.model} p (Holm)"] = row.p_combined_holm
+    return pd.DataFrame(list(rows.values()))
 
 
 def seed_probe_table(diffs: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
@@ -349,8 +351,9 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     if n < 2:
         parts.append("<p><strong>One seed:</strong> intervals are n/a and the combined p is that seed's own "
                      "McNemar p; set <code>study.seeds</code> to several seeds for findings about recipes.</p>")
-    parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion</h3>",
-              table(seed_forgetting_table(ev.forgetting), p_columns=("combined p (Holm)",), alpha=alpha)]
+    shown = seed_forgetting_table(ev.forgetting)
+    parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% interval]</h3>",
+              table(shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha)]
     if ev.probe_diffs:
         parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
     if ev.top_regions:
@@ -359,3 +362,34 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
         parts.append(f"<p>Promotion on seed-averaged recalls; the rule on each seed alone chose the champion in "
                      f"{esc(ev.stability)}.</p>")
     return Section("seeds", TITLES["seeds"], "\n".join(p for p in parts if p), True)
+
+
+# ---------------------------------------------------------------- planted truth (synthetic data)
+
+@dataclass(frozen=True)
+class PlantedEvidence:
+    """`planted.compare`'s table and paragraph for FreezeB`k` vs FreezeB5, and the world's truth."""
+
+    k: int
+    table: pd.DataFrame                                       # planted.COLUMNS, one row per expectation
+    text: str
+    truth: pd.DataFrame | None = None                         # planted.planted_truth()
+    run_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "") -> Section:
+    """What the synthetic world planted against what the study found: the check only synthetic
+    data allow, since only there is the right answer known."""
+    if ev is None:
+        return _unavailable("planted", "auforget forgetting", problem)
+    if not len(ev.table):
+        return _unavailable("planted", "auforget main", f"no forgetting, saliency or probe numbers for FreezeB{ev.k}")
+    shown = ev.table.assign(recovered=ev.table["recovered"].map({True: "yes", False: "no"}))
+    parts = [runs_line(**ev.run_ids) if ev.run_ids else "", f"<p>{esc(ev.text)}</p>",
+             table(shown, p_columns=("p",), alpha=alpha),
+             "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of FreezeB5 minus "
+             f"FreezeB{ev.k}; for a top region its effect size). Controls are emotions sharing a PSPI AU: they "
+             "count as kept unless significantly worse.</p>"]
+    if ev.truth is not None:
+        parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
+    return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)
