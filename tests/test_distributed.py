@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from auforget.distributed import ShardSampler
-from tests.project import run
+from tests.project import environment, run
 
 RECORDED = Path(__file__).parent / "stages" / "tiny_study_metrics.json"
 
@@ -67,3 +71,29 @@ def test_torchrun_two_gloo_processes_train_one_model(prepared_project, tmp_path,
         assert ddp[name] >= single[name] - 0.05, (name, ddp[name], single[name])
     losses = [m.value for m in client.get_metric_history(only.info.run_id, "train_loss")]
     assert len(losses) == 2 and losses[-1] < 1.5  # focal loss at the start is about 1.2 on this data
+
+
+@pytest.mark.slow  # a one-process run, then two: about as long as the torchrun test above again
+def test_a_single_process_checkpoint_resumes_under_torchrun(prepared_project, tmp_path, monkeypatch):
+    """SIGTERM stops a one-process run after its first epoch checkpoint; two processes take over."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    project = shutil.copytree(prepared_project, tmp_path / "project", symlinks=True)
+    stage = ["--quiet", "emotion", "--epochs", "3", "--patience", "3"]
+    single = subprocess.Popen(["auforget", *stage], cwd=project, env=environment(project), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    checkpoint = project / "checkpoints" / "emotion" / "last.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and single.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    single.send_signal(signal.SIGTERM)
+    _, err = single.communicate(timeout=120)
+    assert single.returncode == 128 + signal.SIGTERM, err[-2000:]
+
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "auforget", *stage], project)
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = {r.info.status: r for r in mlflow.search_runs(search_all_experiments=True, output_format="list")}
+    assert sorted(runs) == ["FAILED", "FINISHED"]
+    resumed = runs["FINISHED"]
+    assert resumed.data.tags["auforget.world_size"] == "2" and "auforget.resumed_after_epoch" in resumed.data.tags
+    assert resumed.data.metrics["epochs_run"] == 3

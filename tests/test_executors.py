@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import pytest
 
 from auforget.executors import ExecutorSettings, Step, StepFailed, run_layers, worker_context
 from tests.project import environment, run
+from tests.servers import free_port
 
 RECORDED = Path(__file__).parent / "stages" / "tiny_study_metrics.json"
 
@@ -55,16 +55,10 @@ def _check_study(project: Path, executor: str) -> None:
     assert study.data.metrics["champion_freeze"] == json.loads(RECORDED.read_text())["promote"]["champion_freeze"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ray_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     """`ray start --block` in its own process group (so the test can stop exactly what it
     started: `ray stop` would kill every Ray process on the machine); returns once it is up."""
-    ports = [f"--{name}-port={_free_port()}" for name in
+    ports = [f"--{name}-port={free_port()}" for name in
              ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc", "runtime-env-agent",
               "metrics-export")]
     cmd = [str(Path(sys.executable).parent / "ray"), "start", *args, "--num-cpus=1", "--object-store-memory=100000000",
@@ -79,6 +73,7 @@ def _ray_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Pop
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """The whole process group, stragglers included: raylet and workers can outlive `ray start`."""
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)
@@ -98,7 +93,7 @@ def ray_cluster(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    port, nodes = _free_port(), []
+    port, nodes = free_port(), []
     try:
         nodes.append(_ray_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
                                 f"--temp-dir={temp}"], tmp_path / "head.log", env))
