@@ -1,7 +1,8 @@
 """`main`: the whole study, in order, each step its own MLflow run nested under a study run.
 
 data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
-forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report.
+forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report;
+on synthetic data, then the planted truth against what the study found (metrics/planted.json).
 
 A step whose identity -- entry point, parameters, code version, data (content hash of the split
 manifests it reads) and upstream run ids -- matches a FINISHED run is reused instead of run
@@ -19,7 +20,7 @@ import time
 
 import mlflow
 
-from auforget import tracking
+from auforget import planted, tracking
 from auforget.claims import claimed_layers
 from auforget.config import FREEZE_LEVELS, Params, flat
 from auforget.executors import ExecutorSettings, Step, run_layers, worker_context
@@ -65,6 +66,22 @@ def study_layers(params: Params) -> list[list[Step]]:
     ]
 
 
+def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Synthetic data only: the planted truth against what the first seed's forgetting, saliency
+    and probes found (FreezeB<probes.k> vs FreezeB5), as metrics/planted.json and on the study run."""
+    k = params.probes.k
+    rankings = planted.rankings_from_metrics(steps["saliency"]) if params.saliency.k == k else None
+    table, text = planted.compare(steps["forgetting"], rankings, {au: steps[f"probes-au{au}"] for au in PROBED_AUS},
+                                  k=k, alpha=params.forgetting.alpha)
+    planted.write_planted(table)
+    found = planted.planted_metrics(table)
+    mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
+    mlflow.log_text(table.to_csv(index=False), "planted/planted.csv")
+    mlflow.log_text(text + "\n", "planted/planted.txt")
+    log.info("main: %s", text)
+    return found
+
+
 def run_main(params: Params, *, progress: bool = True, params_path: str = "params.yaml",
              executor: ExecutorSettings | None = None) -> dict[str, float]:
     executor = executor or ExecutorSettings()
@@ -92,6 +109,8 @@ def run_main(params: Params, *, progress: bool = True, params_path: str = "param
         headline.update({f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get("test_recall_contempt", float("nan"))
                          for i in FREEZE_LEVELS})
         headline["champion_freeze"] = steps["promote"]["champion_freeze"]
+        if params.data.synthetic:
+            log_planted(params, steps)
         headline["study_minutes"] = (time.monotonic() - started) / 60
         mlflow.log_metrics(headline)
         tracking.log_tradeoff({i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan")) for i in FREEZE_LEVELS},
