@@ -166,6 +166,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
     return metrics
 
 
+# About 55 lines with its docstring: the epoch loop; resume and per-epoch bookkeeping are already _resume and _record_epoch.
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss_fn: nn.Module, s: FitSettings, *,
         class_names: Sequence[str], checkpoint_dir: Path, fingerprint: str = "",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None, device: torch.device | None = None,

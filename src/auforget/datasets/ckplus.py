@@ -135,6 +135,7 @@ def _files(folder: Path, suffix: str) -> list[str]:
         return []
 
 
+# Long on purpose: the four files of one CK+ sequence checked in order, each with the skip reason it counts.
 def _read_sequence(root: Path, subject: str, sequence: str, skips: Skips):
     """(path, frame, aus, emotion, (68, 2) points, image size) of the peak frame, or None with
     the reason counted."""

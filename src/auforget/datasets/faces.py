@@ -173,6 +173,8 @@ def _strengths(aus: dict[int, float]) -> dict[int, float]:
     return {au: min(1.0, max(0.0, float(aus.get(au, 0.0)) / 5.0)) for au in RENDERED_AUS}
 
 
+# Long on purpose: the displacement table, one AU per line or two, reads like the FACS manual; split up it
+# would scatter the table that the planted-truth tests check against.
 def landmarks(idn: Identity, aus: dict[int, float]) -> np.ndarray:
     """The 68 points of `idn` showing `aus`, in face units.
 

@@ -288,6 +288,7 @@ def _affectnet_item(job: _AffectNetJob) -> dict:
     return row
 
 
+# Long for its three releases' file layouts written side by side (CSV lists, .npy annotations, class folders).
 def write_affectnet(out: Path, *, layout: str = "csv", n_train_per_class: int, n_val_per_class: int, seed: int,
                     extra_codes: bool = True, class_folders: str = "numeric", progress: bool = False,
                     workers: int | None = None) -> pd.DataFrame:
@@ -383,6 +384,7 @@ def _pain_style(rng: np.random.Generator) -> dict[str, float]:
             "smirk": rng.uniform(SMIRK_RATE[0], SMIRK_RATE[1])}
 
 
+# Slightly over 50 lines: the episode schedule is one piece of state (envelope, stretches, smirks) built in order.
 def _pain_sequence(n: int, style: dict[str, float], rng: np.random.Generator, force_pain: bool,
                    affected: bool) -> list[dict[int, int]]:
     """Integer AU intensities per frame: smooth pain episodes between neutral, talking or smiling stretches."""
@@ -557,6 +559,7 @@ def _ck_peak(kind: str, rng: np.random.Generator) -> dict[int, int]:
     return {au: int(np.clip(v + rng.integers(-1, 2), 1, 5)) for au, v in sorted(peak.items())}
 
 
+# Long for CK+'s four parallel trees (images, landmarks, FACS, emotion) written for each sequence in one place.
 def write_ckplus(out: Path, *, n_subjects: int, sequences_per_subject: int, frames_per_sequence: int, seed: int,
                  progress: bool = False, workers: int | None = None) -> pd.DataFrame:
     """Write a synthetic CK+ under the dataset root `out`: neutral-to-peak sequences, FACS at the peak.

@@ -60,6 +60,7 @@ EXPECTED = {"unbc": "Images/<subject>/<sequence>/<sequence><FFF>.png, AAM_landma
 _FRAME = re.compile(r"(\d+)$")
 
 
+# Over 50 lines mostly through its docstring (what is skipped and why); one walk over the archive's tree.
 def read_unbc(root: str | Path, progress: bool = False) -> ReadResult:
     """Read a UNBC-McMaster root as distributed; one manifest row per frame.
 

@@ -288,6 +288,7 @@ def write_rankings(results: list[EmotionMaps], out: Path, k: int, seed: int, not
     return tables
 
 
+# Over 50 lines as the stage's wiring (reuse, run, logging, files); the computing is in compute_maps and pooled_ranking.
 def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     """LRP and difference maps (FreezeB5 vs FreezeB<k>) with a ranked table of AU regions; returns the metrics."""
     cfg = params.saliency
