@@ -16,8 +16,8 @@ Measured here (2-core CPU, seed 0, 30 epochs, validation = the 480 demo validati
 
 (* on the first 800 training images in that measurement.) The study's emotion step today is the last row's setting with the focal loss (no schedule).
 
-    python bench/bench_emotion_recipe.py [--data DIR] [--loss ce|focal] [--schedule onecycle|constant]
-                                         [--epochs 30] [--threads 2]
+    .venv/bin/python bench/bench_emotion_recipe.py [--data DIR] [--loss ce|focal] [--schedule onecycle|constant]
+                                                   [--epochs 30] [--threads 2]
 """
 from __future__ import annotations
 
