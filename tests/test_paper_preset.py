@@ -43,8 +43,8 @@ def test_the_paper_preset_sets_every_key_params_yaml_has():
     assert params.retrain.same_as_emotion and not params.retrain.cached_features
 
 
-# About 10 minutes of a 2-core CI's budget (and 574 s in a timed run beside other work), so it
-# runs with `-m slow`; tests/test_models.py keeps the missing-weights error in the default run.
+# 574 s in a timed run on the 2-core CI machine beside one training job, the second-longest test,
+# so it runs with `-m slow`; tests/test_models.py keeps the missing-weights error in the default run.
 @pytest.mark.slow
 def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     project = copy_project(tmp_path / "project")
