@@ -114,26 +114,45 @@ def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                    device: torch.device, *, desc: str = "train", progress: bool = True) -> dict[str, float]:
+                    device: torch.device, *, desc: str = "train", progress: bool = True,
+                    sync_every: int = 25) -> dict[str, float]:
+    """One pass over `loader`.
+
+    The loss and hit counts are summed on the device and read back every `sync_every` batches
+    (to check the loss is finite and refresh the progress bar), not after every batch: a read
+    back stalls the host until the GPU drains its queue. On a CPU that costs nothing, so every
+    batch is checked there. The sums are float64, so the reported loss is the same as summing
+    per-batch values on the host.
+    """
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    every = sync_every if device.type == "cuda" else 1
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
-    for images, labels in bar:
+    for step, (images, labels) in enumerate(bar, 1):
         stop_point()
-        images, labels = _to_device(images, device), labels.to(device)
+        images, labels = _to_device(images, device), labels.to(device, non_blocking=True)
         with _autocast(device):
             logits = model(images)
         loss = loss_fn(logits.float(), labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: the loss became {loss.item()} (diverged); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(labels)
-        correct += (logits.argmax(1) == labels).sum().item()
+        total_loss += loss.detach().double() * len(labels)
+        correct += (logits.argmax(1) == labels).sum()
         seen += len(labels)
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+        if step % every == 0:
+            _check_finite(loss, desc)
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.4f}")
+    if seen:
+        _check_finite(total_loss, desc)
+    return {"loss": total_loss.item() / max(seen, 1), "accuracy": correct.item() / max(seen, 1)}
+
+
+def _check_finite(loss: torch.Tensor, desc: str) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{desc}: the loss became {loss.item()} (diverged); lower the learning rate")
 
 
 @torch.no_grad()
