@@ -16,8 +16,10 @@ validation = the 480 demo validation images):
     cross entropy           constant   0.53                 0.38
 
 An earlier version of this script that visited the images in the release CSV's order gave 0.80,
-0.61 and 0.39: the image order alone moves a figure by up to 0.07, the ranking stays. The study's
-emotion step today uses the focal loss with no schedule.
+0.61 and 0.39: the image order alone moves a figure by up to 0.07, the ranking stays. Since then
+the demo's emotion step uses the one-cycle schedule (params.yaml `emotion.lr_schedule`,
+`train.lr_factor`, which follows OneCycleLR's defaults except that momentum stays fixed) with the
+study's focal loss.
 
     .venv/bin/python bench/bench_emotion_recipe.py [--data DIR] [--loss ce|focal] [--schedule onecycle|constant]
                                                    [--epochs 30] [--threads 2]

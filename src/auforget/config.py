@@ -109,6 +109,7 @@ class EmotionConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    lr_schedule: str = "onecycle"
     gamma: float = 5.0
     beta: float = 0.99998
     patience: int = 8
@@ -128,6 +129,7 @@ class TransferConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    lr_schedule: str = "constant"
     gamma: float = 2.0
     patience: int = 6
     cached_features: bool = True
@@ -147,6 +149,7 @@ class RetrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    lr_schedule: str = "constant"
     patience: int = 3
     cached_features: bool = True
     augmented_views: int = 1
@@ -347,6 +350,10 @@ def _coerce(where: str, value: Any, hint: Any) -> Any:
 # load_params runs all of them); the CLI's help shows it beside each option's current value.
 VALID: dict[str, str] = {}
 
+# How the learning rate moves over a training step's batches (train.lr_factor): constant (the
+# paper's plain SGD) or onecycle (warm up to lr over the first 30 %, then anneal towards zero).
+LR_SCHEDULES = ("constant", "onecycle")
+
 
 def _choice(where: str, value: Any, valid: tuple) -> None:
     VALID[where] = " | ".join(map(str, valid))
@@ -377,3 +384,4 @@ def _training_checks(section: str, cfg: Any) -> None:
         raise ValueError(f"{section}.lr must be positive, got {cfg.lr}")
     if getattr(cfg, "gamma", 0.0) < 0:
         raise ValueError(f"{section}.gamma must be non-negative, got {cfg.gamma}")
+    _choice(f"{section}.lr_schedule", cfg.lr_schedule, LR_SCHEDULES)

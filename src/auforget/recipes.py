@@ -95,7 +95,7 @@ class Recipe:
 def fit_settings(section: Any, seed: int | None = None) -> FitSettings:
     """FitSettings from a params.yaml training section (emotion, transfer or retrain)."""
     return FitSettings(section.epochs, section.lr, section.momentum, section.weight_decay, section.patience,
-                       section.seed if seed is None else seed)
+                       section.seed if seed is None else seed, schedule=section.lr_schedule)
 
 
 def emotion_loss(params: Params, data: TaskData) -> tuple[FocalLoss, np.ndarray, np.ndarray]:
@@ -172,7 +172,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
 
     freeze, seeds = str(cfg.freeze), params.study.seeds
     suffix = tracking.seed_suffix(cfg.seed, seeds)  # the chain's seed: it reads the pain model of this seed
-    effective = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "patience")
+    effective = ("epochs", "batch_size", "lr", "lr_schedule", "momentum", "weight_decay", "patience")
     return Recipe(
         stage="retrain", name=f"retrain-b{cfg.freeze}{suffix}", data=data, prepare=prepare, loss=loss,
         settings=fit_settings(hp, seed=cfg.seed), batch_size=hp.batch_size, cached=cfg.cached_features,

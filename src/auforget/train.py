@@ -8,6 +8,7 @@ epoch checkpoint ends with the same numbers as one that was never interrupted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -47,6 +48,7 @@ class FitSettings:
     weight_decay: float
     patience: int
     seed: int
+    schedule: str = "constant"  # config.LR_SCHEDULES; see lr_factor
     # Early stopping and the kept checkpoint follow validation macro F1: with imbalanced
     # classes a falling loss can hide a model that stopped predicting the rare ones.
     monitor: str = "val_f1_macro"
@@ -95,6 +97,27 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, 
                       prefetch_factor=4 if workers else None)
 
 
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """The learning rate at batch `step` (0-based) of `total`, as a fraction of the configured lr.
+
+    "onecycle" (Smith & Topin's one-cycle policy, with torch's OneCycleLR defaults): a cosine
+    rise from lr/25 to lr over the first 30 % of the batches, then a cosine fall to lr/250,000.
+    Measured on the demo (bench/bench_emotion_recipe.py), it is what lets the from-scratch small
+    profile learn the planted expressions: 0.75 validation macro recall against 0.38 at a
+    constant lr. A pure function of the step, so a resumed run needs no scheduler state and every
+    torchrun rank agrees.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule != "onecycle":
+        raise ValueError(f"unknown lr schedule {schedule!r}; valid schedules are 'constant', 'onecycle'")
+    start, end, peak = 1 / 25, 1 / 25 / 1e4, max(1, round(0.3 * total))
+    if step < peak:
+        return start + (1 - start) * (1 - math.cos(math.pi * step / peak)) / 2
+    done = (step - peak) / max(1, total - 1 - peak)
+    return end + (1 - end) * (1 + math.cos(math.pi * min(done, 1.0))) / 2
+
+
 def make_optimizer(model: nn.Module, s: FitSettings) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -115,14 +138,14 @@ def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device, *, desc: str = "train", progress: bool = True,
-                    sync_every: int = 25) -> dict[str, float]:
+                    sync_every: int = 25, lr_at: Callable[[int], float] | None = None) -> dict[str, float]:
     """One pass over `loader`.
 
     The loss and hit counts are summed on the device and read back every `sync_every` batches
     (to check the loss is finite and refresh the progress bar), not after every batch: a read
     back stalls the host until the GPU drains its queue. On a CPU that costs nothing, so every
     batch is checked there. The sums are float64, so the reported loss is the same as summing
-    per-batch values on the host.
+    per-batch values on the host. `lr_at(i)` sets the learning rate of the epoch's i-th batch.
     """
     model.train()
     every = sync_every if device.type == "cuda" else 1
@@ -138,6 +161,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, op
         loss = loss_fn(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step - 1)
         optimizer.step()
         total_loss += loss.detach().double() * len(labels)
         correct += (logits.argmax(1) == labels).sum()
@@ -220,11 +246,17 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
         if train_loader.generator is not None:
             train_loader.generator.manual_seed(s.seed * 10_007 + epoch)
         distributed.set_epoch(train_loader, epoch)
+        lr_at = None
+        if s.schedule != "constant":
+            steps, first = len(train_loader), (epoch - 1) * len(train_loader)
+            lr_at = lambda i, first=first, steps=steps: s.lr * lr_factor(s.schedule, first + i, s.epochs * steps)  # noqa: E731
         train = train_one_epoch(net, train_loader, loss_fn, optimizer, device,
-                                desc=f"{desc} epoch {epoch}/{s.epochs}", progress=progress)
+                                desc=f"{desc} epoch {epoch}/{s.epochs}", progress=progress, lr_at=lr_at)
         train = distributed.mean_over_ranks(train)
         val = evaluate(model, val_loader, loss_fn, device, class_names, progress=progress)
         metrics = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], **val}
+        if lr_at is not None:
+            metrics["lr"] = optimizer.param_groups[0]["lr"]  # the epoch's last batch's
         score = _record_epoch(state, epoch, metrics, model, s.monitor)
         if distributed.is_leader():
             _save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
