@@ -15,14 +15,27 @@ validation = the 480 demo validation images):
     focal gamma 5 (Cui w.)  onecycle   0.84                 0.68
     cross entropy           constant   0.53                 0.38
 
+On one H200 (`--loss L --gamma G --epochs E`, seven runs at once, seed 0, one-cycle; logs in
+bench/measured/h200-2026-11-26/emo_*.log), validation macro recall at the last epoch:
+
+    loss                    30 epochs   60 epochs   90 epochs
+    cross entropy           0.84        0.83        0.85
+    focal gamma 2           0.76        0.86
+    focal gamma 5           0.64        0.76
+
+So the demo's emotion step uses cross entropy (gamma 0) with one cycle over 30 epochs: the only
+setting that reaches issue 12's 80 % inside the demo's 30 epochs. The same seed gives 0.75 on
+this CPU and 0.84 on the GPU: one run's figure moves by about 0.1 with the platform (and the
+image order), so read the ranking, not the second decimal.
+
 An earlier version of this script that visited the images in the release CSV's order gave 0.80,
 0.61 and 0.39: the image order alone moves a figure by up to 0.07, the ranking stays. Since then
 the demo's emotion step uses the one-cycle schedule (params.yaml `emotion.lr_schedule`,
-`train.lr_factor`, which follows OneCycleLR's defaults except that momentum stays fixed) with the
-study's focal loss.
+`train.lr_factor`, which follows OneCycleLR's defaults except that momentum stays fixed).
 
-    .venv/bin/python bench/bench_emotion_recipe.py [--data DIR] [--loss ce|focal] [--schedule onecycle|constant]
-                                                   [--epochs 30] [--threads 2]
+    .venv/bin/python bench/bench_emotion_recipe.py [--data DIR] [--loss ce|focal] [--gamma 5]
+                                                   [--schedule onecycle|constant] [--epochs 30] [--threads 2]
+    .venv/bin/python bench/bench_emotion_recipe.py --write-data DIR    # the demo AffectNet, once
 """
 from __future__ import annotations
 
@@ -59,20 +72,26 @@ def macro_recall(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> fl
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
-    return classification_metrics(y.numpy(), pred.numpy(), EMOTIONS)["recall_macro"]
+    return classification_metrics(y.cpu().numpy(), pred.cpu().numpy(), EMOTIONS)["recall_macro"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="an AffectNet-layout folder (default: write the demo scale to a temp dir)")
     ap.add_argument("--loss", choices=("ce", "focal"), default="ce")
+    ap.add_argument("--gamma", type=float, default=5.0, help="focal loss gamma (the study's: 5)")
+    ap.add_argument("--write-data", type=Path, help="only write the demo AffectNet to this folder, then stop")
     ap.add_argument("--schedule", choices=("onecycle", "constant"), default="onecycle")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.write_data:
+        write_affectnet(args.write_data, layout="csv", seed=0, progress=False, **SCALES["demo"]["affectnet"])
+        return
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     profile = get_profile("small")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
@@ -81,20 +100,21 @@ def main() -> None:
             write_affectnet(root, layout="csv", seed=0, progress=False, **SCALES["demo"]["affectnet"])
         x_train, y_train = load_split(root, "training", profile.image_size)
         x_val, y_val = load_split(root, "validation", profile.image_size)
-    model = build_vgg16(profile, N_CLASSES)
+    x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
+    model = build_vgg16(profile, N_CLASSES).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = (len(x_train) + 31) // 32
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=args.epochs * steps_per_epoch)
     counts = torch.bincount(y_train, minlength=N_CLASSES).tolist()
-    focal = FocalLoss(gamma=5.0, weight=class_balanced_weights(counts, 0.99998))
+    focal = FocalLoss(gamma=args.gamma, weight=class_balanced_weights(counts, 0.99998)).to(device)
     start = time.time()
     for epoch in range(args.epochs):
         model.train()
-        order = torch.randperm(len(x_train))
+        order = torch.randperm(len(x_train)).to(device)
         for i in range(0, len(x_train), 32):
             idx = order[i:i + 32]
             x = x_train[idx]
-            flip = torch.rand(len(x)) < 0.5
+            flip = torch.rand(len(x)).to(device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
             out = model(x)
             loss = F.cross_entropy(out, y_train[idx]) if args.loss == "ce" else focal(out, y_train[idx])

@@ -110,7 +110,7 @@ class EmotionConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0005
     lr_schedule: str = "onecycle"
-    gamma: float = 5.0
+    gamma: float = 0.0
     beta: float = 0.99998
     patience: int = 8
     max_train_images: int = 0

@@ -96,7 +96,8 @@ def test_metric_names_and_artifacts(in_trained):
     for e in EMOTIONS:
         for m in ("precision", "recall", "f1"):
             assert f"test_{m}_{e}" in emotion.data.metrics
-    assert emotion.data.params["emotion.gamma"] == "5.0" and emotion.data.params["emotion.beta"] == "0.99998"
+    assert emotion.data.params["emotion.gamma"] == "0.0" and emotion.data.params["emotion.beta"] == "0.99998"
+    assert emotion.data.params["emotion.lr_schedule"] == "onecycle"
     names = {a.path for a in client.list_artifacts(pain.info.run_id)}
     assert {"predictions.csv", "confusion_matrix.csv", "confusion_matrix.png"} <= names
     path = tracking.run_artifact(pain.info.run_id, "predictions.csv", in_trained["folder"] / "dl")
