@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import subprocess
 
 import matplotlib
@@ -21,9 +20,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from auforget.stages.report.render import PageInfo, Section, fmt_p, image, page, table  # noqa: E402
+from tools import chromium  # noqa: E402
 
-CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
-                 if (path := shutil.which(name))), None)
+CHROMIUM = chromium.find()
 WINDOW = (800, 600)
 MEASURE = """<script>
 window.addEventListener("load", () => {
