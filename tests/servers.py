@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -180,6 +180,39 @@ class TrackingServer:
     artifacts: str  # where runs' artifacts end up: s3://bucket/prefix
     proxied: bool
     client_env: dict[str, str]  # what a client needs besides MLFLOW_TRACKING_URI
+    process: _Server | None = field(default=None, repr=False, compare=False)
+
+    def kill(self) -> None:
+        """The server goes away at once (SIGKILL to its process group), as a crashed machine would."""
+        self.process.stop(kill=True)
+
+    def start(self) -> None:
+        """Start it again: same port, database and bucket."""
+        self.process.start()
+
+
+@dataclass
+class _Server:
+    """A server process that can be stopped and started again with the same command."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    log: Path
+    health: str
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = _spawn(self.cmd, self.log, env=self.env)
+        _wait_http(self.health, self.proc, self.log)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        _stop(self.proc)
 
 
 @contextlib.contextmanager
@@ -191,15 +224,14 @@ def mlflow_server(backend: str, store: ObjectStore, prefix: str, logs: Path, *, 
     artifacts = f"s3://{store.bucket}/{prefix}"
     where = (["--artifacts-destination", artifacts] if proxied
              else ["--default-artifact-root", artifacts, "--no-serve-artifacts"])
-    log = logs / f"mlflow-{prefix}.log"
     # No job runner: its consumers (GenAI scorers) are a dozen more processes the study never uses.
     env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     mlflow = str(Path(sys.executable).parent / "mlflow")
-    proc = _spawn([mlflow, "server", "--backend-store-uri", backend, *where, "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", "1"], log, env=env)
+    uri = f"http://127.0.0.1:{port}"
+    server = _Server([mlflow, "server", "--backend-store-uri", backend, *where, "--host", "127.0.0.1",
+                      "--port", str(port), "--workers", "1"], env, logs / f"mlflow-{prefix}.log", f"{uri}/health")
     try:
-        uri = f"http://127.0.0.1:{port}"
-        _wait_http(f"{uri}/health", proc, log)
-        yield TrackingServer(uri, artifacts, proxied, {} if proxied else store.env())
+        server.start()
+        yield TrackingServer(uri, artifacts, proxied, {} if proxied else store.env(), server)
     finally:
-        _stop(proc)
+        server.stop()

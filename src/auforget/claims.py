@@ -20,6 +20,11 @@ A dead worker (killed, machine gone) leaves a RUNNING claim whose heartbeat stop
 waiter that has seen the same heartbeat value for `timeout_s` on its own clock (no comparison of
 clocks across machines) marks that claim KILLED and goes on. A holder whose claim was expired
 that way (it stalled for longer than the timeout) logs an error when its heartbeat notices.
+Every auforget command also expires, when it starts (`expire_gone_holders`, from
+tracking.configure), the claims held by processes of this machine (same host name) that no
+longer exist: the usual case after the tracking server went away mid-step, when the holder could
+not delete its claim and the rerun is on the same machine (where the step's checkpoint is), so
+the rerun does not wait out the timeout.
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ from typing import Any
 from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from auforget import preflight
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ class _Heartbeat(threading.Thread):
                     return
                 self.client.set_tag(self.run_id, HEARTBEAT_TAG, str(beat))
             except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the step goes on
-                log.warning("claim heartbeat for %s failed: %s", self.run_id, exc)
+                log.warning("claim heartbeat for %s failed: %s", self.run_id, preflight.brief(exc))
 
 
 @dataclass
@@ -121,7 +128,43 @@ def _claims_on(client: MlflowClient, experiment_id: str, step: str) -> list[Run]
 
 
 def holder() -> str:
+    """This process, as claims and stage runs record it: `host:pid`."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_gone(who: str) -> bool:
+    """True when `who` (a `holder()` value) is a process of this machine that no longer exists.
+    A process elsewhere, or an unreadable value, is never called gone (a reused pid only makes
+    a dead holder look alive, the safe way round)."""
+    host, _, pid = who.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False
+
+
+def expire_gone_holders(client: MlflowClient, experiment: str) -> list[str]:
+    """Mark KILLED the live claims (in `<experiment>-claims`, if it exists) whose holder is a
+    process of this machine that is gone; returns their steps."""
+    found = client.get_experiment_by_name(f"{experiment}-claims")
+    if found is None:
+        return []
+    host = holder().rpartition(":")[0]
+    live = f"attributes.status = 'RUNNING' and tags.`{HOLDER_TAG}` LIKE '{host}:%'"
+    runs = client.search_runs([found.experiment_id], live, run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
+    steps = []
+    for run in runs:
+        if holder_is_gone(run.data.tags.get(HOLDER_TAG, "")):
+            client.set_terminated(run.info.run_id, "KILLED")
+            steps.append(run.data.tags.get(STEP_TAG, "?"))
+            log.warning("claim of %s on step %s: its process is gone; expired", run.data.tags.get(HOLDER_TAG),
+                        steps[-1])
+    return steps
 
 
 @contextlib.contextmanager
@@ -153,15 +196,20 @@ def claim(step: str, *, experiment: str, timeout_s: float = DEFAULT_TIMEOUT_S, s
         log.info("%s: claim free after %.0f s of waiting", step, time.monotonic() - waited)
     beat = _Heartbeat(MlflowClient(client.tracking_uri), mine.info.run_id, timeout_s / 6)
     beat.start()
+    lost = False
     try:
         yield mine.info.run_id
+    except preflight.StoreLost:
+        lost = True  # the server is gone: one try at releasing, not another half minute of retries
+        raise
     finally:
         beat.stop.set()
         beat.join(timeout=10)
         try:
-            client.delete_run(mine.info.run_id)
-        except MlflowException as exc:  # it expires on its own after timeout_s
-            log.warning("%s: could not release claim %s: %s", step, mine.info.run_id, exc)
+            with preflight.one_try() if lost else contextlib.nullcontext():
+                client.delete_run(mine.info.run_id)
+        except MlflowException as exc:  # it expires on its own after timeout_s, at once for a rerun here
+            log.warning("%s: could not release claim %s: %s", step, mine.info.run_id, preflight.brief(exc))
 
 
 @dataclass(frozen=True)

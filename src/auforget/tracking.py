@@ -16,6 +16,14 @@ experiment) the stage runs in the study's experiment and store, and the launcher
 but for the entry point's parameters) is left where the launcher made it, its description
 pointing at the stage's run. It cannot be deleted: the launcher sets its status when the
 command ends, and MLflow refuses that on a deleted run.
+
+A tracking server or bucket that goes away mid-step (see preflight): the step's MLflow requests
+give up after about 30 s of retries, and the step ends with one line (`preflight.StoreLost`)
+naming what went away, the run, and the checkpoint that is kept. Its run is marked FAILED if the
+server takes that one request; otherwise it stays RUNNING, tagged with its process
+(`auforget.holder` = host:pid), and the next command on the same machine marks it FAILED when it
+finds that process gone. A model version is only ever kept for a FINISHED run: a failed or
+abandoned run's versions are deleted when it is marked FAILED.
 """
 from __future__ import annotations
 
@@ -31,7 +39,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from auforget import preflight
+from auforget import claims, preflight
 from auforget.config import TrackingConfig
 from auforget.sqlite_store import lock_for
 
@@ -44,6 +52,9 @@ BASE_ALIAS = "base"
 CHAMPION_ALIAS = "champion"
 # Set by `main`'s executors in a worker process: the study run its steps nest under.
 PARENT_RUN_ENV = "AUFORGET_PARENT_RUN_ID"
+HOLDER_TAG = "auforget.holder"        # host:pid of the process that opened a stage run
+FAILED_TAG = "auforget.failed"        # "true" on a stage run that ended with an error
+FAILED_WHY_TAG = "auforget.failed_reason"
 
 
 # MLflow 3 reads this experiment tag to choose the UI's view (mlflow/server/js: ExperimentKind).
@@ -132,6 +143,8 @@ def configure(cfg: TrackingConfig) -> str:
     launcher = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI", "")
     uri = tracking_uri(cfg)
     preflight.check_tracking_server(uri)  # one clear line now, not minutes of retries later
+    if not uri.startswith("sqlite:///"):
+        preflight.bound_http_retries()  # a server that goes away mid-step: about 30 s, not 12 minutes
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = uri.startswith("sqlite:///")
@@ -149,6 +162,14 @@ def configure(cfg: TrackingConfig) -> str:
                 client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
     if not local:
         preflight.check_artifact_store(client.get_experiment(experiment_id).artifact_location, uri)
+    if uri not in _SWEPT:  # once per process and store: the runs and claims a dead process here left
+        _SWEPT.add(uri)
+        try:
+            fail_abandoned_runs(client)
+            claims.expire_gone_holders(client, cfg.experiment)
+        except MlflowException as exc:  # a store this user may not write to: leave them as they are
+            log.warning("could not close runs or claims left by dead processes on this machine: %s",
+                        preflight.brief(exc))
     if launcher[0]:
         _take_over_launcher_run(launcher[0], launcher[1], uri, experiment_id, cfg.experiment)
     # By id, not name: set_experiment(name) would trust a stale MLFLOW_EXPERIMENT_ID left in the
@@ -197,11 +218,81 @@ def _point_launcher_run_at(run: Run) -> None:
         log.warning("could not describe mlflow run's own run %s in %s: %s", run_id, launcher_uri, exc)
 
 
+_SWEPT: set[str] = set()  # stores whose abandoned runs this process has looked for
+
+
+def fail_abandoned_runs(client: MlflowClient) -> list[str]:
+    """Mark FAILED every RUNNING stage run whose process was on this machine and is gone (the
+    server went away mid-step and the run could not be closed; or the process was killed), and
+    delete any model version registered from it. Returns their ids."""
+    holder = claims.holder()
+    host = holder.rpartition(":")[0]
+    experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    if not experiments:
+        return []
+    found = client.search_runs(experiments, f"attributes.status = 'RUNNING' and tags.`{HOLDER_TAG}` LIKE '{host}:%'",
+                               max_results=1000)
+    failed = []
+    for run in found:
+        who = run.data.tags.get(HOLDER_TAG, "")
+        if not claims.holder_is_gone(who):
+            continue
+        why = (f"left RUNNING by {who}, a process that is gone (the tracking server went away mid-step, or the "
+               f"process was killed); marked FAILED by {holder}")
+        dropped = _fail_run(client, run.info.run_id, why)
+        log.warning("run %s ('%s'): %s%s", run.info.run_id, run.info.run_name, why,
+                    f"; deleted its model versions {', '.join(dropped)}" if dropped else "")
+        failed.append(run.info.run_id)
+    return failed
+
+
+def _fail_run(client: MlflowClient, run_id: str, why: str) -> list[str]:
+    """Tag a run failed (with why), delete the model versions registered from it, end it FAILED.
+    Returns the versions deleted as `name/version`."""
+    client.set_tag(run_id, FAILED_TAG, "true")
+    client.set_tag(run_id, FAILED_WHY_TAG, why[:5000])
+    dropped = []
+    for version in client.search_model_versions(f"run_id = '{run_id}'"):
+        client.delete_model_version(version.name, version.version)
+        dropped.append(f"{version.name}/{version.version}")
+    client.set_terminated(run_id, "FAILED")
+    return dropped
+
+
+def _abandon(run: Run, stage: str, why: str, checkpoint: Path | None) -> preflight.StoreLost:
+    """Close a run whose store went away: one try at marking it FAILED (and dropping any version
+    registered from it), then the one-line error that ends the step."""
+    run_id = run.info.run_id
+    closed = True
+    with preflight.one_try():
+        try:
+            _fail_run(MlflowClient(), run_id, why)
+        except Exception:  # noqa: BLE001 - the server is gone; the next command here closes the run
+            closed = False
+        # Off this process's stack of active runs (end_run pops before it asks the server).
+        if (active := mlflow.active_run()) is not None and active.info.run_id == run_id:
+            with contextlib.suppress(Exception):
+                mlflow.end_run("FAILED")
+    state = ("marked FAILED, no model version kept for it" if closed else
+             "left RUNNING: the next auforget command on this machine against the server marks it FAILED and "
+             "deletes any model version registered from it")
+    if checkpoint is not None and checkpoint.exists():
+        kept = (f"the training checkpoint {checkpoint} is kept: run the same command again once it is back and it "
+                "resumes there")
+    else:
+        kept = "run the same command again once it is back (a training step resumes from its last epoch checkpoint)"
+    return preflight.StoreLost(f"{stage}: {why}; run {run_id} {state}; {kept}")
+
+
 @contextlib.contextmanager
-def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = None) -> Iterator[Run]:
+def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = None, *,
+              checkpoint: Path | None = None) -> Iterator[Run]:
     """An MLflow run for one stage: the run `mlflow run` made, a child of an open run, or a new one.
 
-    Leaving the block with an exception (or Ctrl-C / SIGTERM) marks the run FAILED.
+    Leaving the block with an exception (or Ctrl-C / SIGTERM) marks the run FAILED. When the
+    tracking server or the run's artifact store is what went away, the step ends with one line
+    (`preflight.StoreLost`) naming it, the run and `checkpoint` (the step's local progress, kept);
+    see this module's docstring for what happens to the run.
     """
     parent = mlflow.active_run()
     # A step run by an executor in another process has no active parent: it names the study run.
@@ -219,15 +310,21 @@ def stage_run(stage: str, params: dict[str, Any], tags: dict[str, str] | None = 
             _point_launcher_run_at(run)
         if note := describe(stage):
             extra[NOTE_TAG] = note
-        mlflow.set_tags({"auforget.stage": stage, **extra, **(tags or {})})
-        if params:
-            # "" and None read as "no value" in the UI's compare view; say so.
-            mlflow.log_params({k: ("none" if v in (None, "") else v) for k, v in params.items()})
         try:
+            mlflow.set_tags({"auforget.stage": stage, HOLDER_TAG: claims.holder(), **extra, **(tags or {})})
+            if params:
+                # "" and None read as "no value" in the UI's compare view; say so.
+                mlflow.log_params({k: ("none" if v in (None, "") else v) for k, v in params.items()})
             yield run
-        except BaseException:
-            mlflow.set_tag("auforget.failed", "true")
-            raise
+        except BaseException as exc:
+            why = preflight.lost_store(exc, mlflow.get_tracking_uri(), run.info.artifact_uri)
+            if not why:
+                mlflow.set_tag(FAILED_TAG, "true")
+                raise
+            if isinstance(exc, preflight.StoreLost):  # an inner step's line says it all; close this run too
+                _abandon(run, stage, why, None)
+                raise
+            raise _abandon(run, stage, why, checkpoint) from exc
 
 
 def log_tradeoff(pain_recall: Mapping[int, float], emotion_recalls: Mapping[str, Mapping[int, float]]) -> None:
