@@ -30,7 +30,7 @@ EPOCHS = 6
 # early stop (the micro model's validation score does not move).
 PARAMS = {"synth": {"scale": "micro"}, "prepare": {"unbc_pool_per_class": 21, "unbc_val_size": 4},
           "emotion": {"epochs": EPOCHS, "batch_size": 16, "patience": 100}}
-# Two retries (waits of about 2 and 4 s) instead of the four auforget sets by default (about
+# Two retries (waits of 0 and about 2 s) instead of the five auforget sets by default (about
 # 30 s): the same code path, a shorter test.
 RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
 
