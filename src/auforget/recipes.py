@@ -29,7 +29,7 @@ from auforget.losses import FocalLoss, class_balanced_weights
 from auforget.metrics import split_metrics_of_test, write_confusion_plot, write_metrics_json
 from auforget.models import N_BLOCKS, VGG16Blocks, freeze_blocks, initial_model, replace_head
 from auforget.tasks import TaskData, emotion_task, pain_task
-from auforget.train import FitSettings
+from auforget.train import CHECKPOINT, FitSettings
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def run_recipe(recipe: Recipe, params: Params, *, progress: bool = True, reuse: 
     if note:
         log.info("%s: %s", recipe.name, note)
     with tracking.stage_run(recipe.name, {**recipe.run_params, **_upstream_record(recipe, upstream)},
-                            tags=_run_tags(recipe, upstream, note, key)):
+                            tags=_run_tags(recipe, upstream, note, key), checkpoint=recipe.checkpoint_dir / CHECKPOINT):
         for path, record in recipe.artifacts.items():
             mlflow.log_dict(record, path)
         metrics, predictions, _ = train_and_record(model, recipe.data, recipe.loss, recipe.settings,
