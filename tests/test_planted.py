@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from auforget import planted
 from auforget.config import EMOTIONS
@@ -81,3 +82,63 @@ def test_rankings_from_saliency_metrics():
                                                         ("surprise", "upper_lids")]
     checks, _ = planted.compare({}, table, {})
     assert checks["recovered"].all() and len(checks) == 2
+
+
+def _face_pairs(n: int, aus: dict[int, float], seed: int, size: int = 64):
+    """n synthetic people, each drawn twice with the same randomness: neutral (label 0) and showing
+    `aus` (label 1), so the only difference between the two classes is what the AUs draw.
+    Returns images as the eval transform gives them, labels, and landmarks in the map frame."""
+    from auforget.datasets.faces import random_identity, render_face
+    from auforget.datasets.images import preset
+    from auforget.datasets.manifest import box_from_landmarks
+    from auforget.regions import landmarks_to_map
+
+    rng, transform = np.random.default_rng(seed), preset("eval", size)
+    images, labels, landmarks = [], [], []
+    for _ in range(n):
+        person, state = random_identity(rng), rng.bit_generator.state
+        for label, shown in ((0, {}), (1, aus)):
+            rng.bit_generator.state = state
+            image, points = render_face(person, shown, (96, 96), rng)
+            x, y, w, h = box = box_from_landmarks(points, 96, 96)
+            images.append(transform(image.crop((x, y, x + w, y + h))))
+            labels.append(label)
+            landmarks.append(landmarks_to_map(points, box, size))
+    return torch.stack(images), torch.tensor(labels), landmarks
+
+
+def test_a_network_that_learned_a_planted_au_is_explained_by_that_aus_region(tmp_path):
+    """The strong planted effect end to end through the real parts: the small VGG16 learns a class
+    drawn with one AU pair only (AU25+26, lips apart and jaw dropped: surprise's mouth, absent from
+    every pain frame), and LRP with the AU ranking the saliency stage uses puts that AU's region
+    first, far above chance placement. If training, the face renderer, LRP or the region ranking
+    stops recovering the one thing that separates the classes, this fails."""
+    from torch.utils.data import TensorDataset
+
+    from auforget.losses import FocalLoss
+    from auforget.lrp import relevance
+    from auforget.models import build_vgg16
+    from auforget.regions import rank_aus
+    from auforget.train import FitSettings, fit, make_loader
+
+    planted_aus = {25: 4.0, 26: 4.0}
+    x_train, y_train, _ = _face_pairs(80, planted_aus, seed=0)
+    x_test, y_test, landmarks = _face_pairs(24, planted_aus, seed=1)
+    torch.manual_seed(0)
+    model = build_vgg16("small", 2)
+    settings = FitSettings(epochs=8, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=8, seed=0, schedule="onecycle")
+    fit(model, make_loader(TensorDataset(x_train, y_train), 32, shuffle=True, seed=0),
+        make_loader(TensorDataset(x_test, y_test), 32, shuffle=False, seed=0), FocalLoss(0.0), settings,
+        class_names=("neutral", "AU25+26"), checkpoint_dir=tmp_path, progress=False, device=torch.device("cpu"))
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    assert accuracy >= 0.9, f"the network did not learn the planted AU (test accuracy {accuracy:.2f})"
+
+    shown = y_test == 1
+    maps = relevance(model, x_test[shown], 1).numpy()
+    table = rank_aus(maps, [lm for lm, s in zip(landmarks, shown) if s], seed=0)
+    top = table.iloc[0]
+    assert top["region"] == "mouth_jaw", table[["region", "mass_share", "effect_size"]].head(4).to_string()
+    assert top["effect_size"] > 5 and top["p_value"] < 0.01
+    assert top["effect_size"] > 5 * table.iloc[1]["effect_size"]
