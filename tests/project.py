@@ -19,6 +19,18 @@ TINY_PARAMS = {
     "probes": {"seeds": 20},
     "saliency": {"max_images": 4},
 }
+# The smallest study every stage accepts (the `micro` synthetic scale and UNBC pool of the paper
+# smoke test, tests/test_paper_preset.py), one epoch: for tests that prove plumbing -- claims,
+# artifacts through a server, reuse -- and compare no numbers with tiny_study_metrics.json.
+MICRO_PARAMS = {
+    "synth": {"scale": "micro"},
+    "prepare": {"unbc_pool_per_class": 21, "unbc_val_size": 4},
+    "emotion": {"epochs": 1, "batch_size": 16},
+    "transfer": {"epochs": 1, "batch_size": 16},
+    "retrain": {"epochs": 1, "batch_size": 16},
+    "probes": {"seeds": 3},
+    "saliency": {"max_images": 2},
+}
 
 
 def tracked_files() -> list[str]:
@@ -65,8 +77,10 @@ def environment(project: Path) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], project: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=project, env=environment(project), capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], project: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+    """`cmd` in `project` with its environment (plus `env`); an AssertionError with its output if it fails."""
+    result = subprocess.run(cmd, cwd=project, env={**environment(project), **env}, capture_output=True, text=True,
+                            timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n"
                              f"--- stderr\n{result.stderr[-6000:]}")

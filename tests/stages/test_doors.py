@@ -1,10 +1,12 @@
 """The tiny study through the doors users take: the `auforget` executable and `mlflow run`.
 
-One copied project runs `auforget main` once; its metrics/*.json must equal the numbers recorded
-in tiny_study_metrics.json (written at commit d7013fd, before training stages were rebuilt around
-shared recipes), so a refactor cannot change the study's results unnoticed. A change that is
-meant to move the numbers (a new synthetic world, a fixed bug) re-records the file in the same
-commit and says so: `AUFORGET_RECORD_STUDY=1 pytest tests/stages/test_doors.py -k same_numbers`.
+One copied project runs the study once through `mlflow run -e main`; its metrics/*.json must equal
+the numbers recorded in tiny_study_metrics.json (written at commit d7013fd, before training stages
+were rebuilt around shared recipes), so a refactor cannot change the study's results unnoticed. A
+change that is meant to move the numbers (a new synthetic world, a fixed bug) re-records the file
+in the same commit and says so: `AUFORGET_RECORD_STUDY=1 pytest tests/stages/test_doors.py -k same_numbers`.
+The tests below then use that project in file order: `auforget main` reuses every step, then
+every entry point runs once more with small settings.
 """
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import mlflow
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.project import copy_project, run
 
 RECORDED = Path(__file__).with_name("tiny_study_metrics.json")
+TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
+ANALYSIS = {"forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5", "promote", "report"}
 
 
 def study_metrics(project: Path) -> dict[str, dict[str, float]]:
@@ -27,11 +33,10 @@ def study_metrics(project: Path) -> dict[str, dict[str, float]]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, dict[str, dict[str, float]]]:
-    """A copied project after `auforget main` (one torch thread, so the numbers are those of any
-    machine with this CPU), and a snapshot of its metrics taken before any test changes them."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    """A copied project after `mlflow run -e main` (one torch thread, so the numbers are those of
+    any machine with this CPU), and a snapshot of its metrics taken before any test changes them."""
     project = copy_project(tmp_path_factory.mktemp("doors") / "project")
-    run(["auforget", "--quiet", "main"], project)
+    run(["mlflow", "run", ".", "-e", "main", "--env-manager", "local"], project, OMP_NUM_THREADS="1")
     return project, study_metrics(project)
 
 
@@ -47,9 +52,53 @@ def test_same_numbers_as_recorded(study):
         assert not differ, f"{step}: recorded -> now {differ}"
 
 
-def _stages(project: Path) -> list[tuple[str, str]]:
-    import mlflow
+def _client(project: Path) -> MlflowClient:
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri)
 
+
+def _runs() -> list:
+    return mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=1000)
+
+
+def test_main_ran_the_study_then_reuses_every_step(study):
+    """The study `mlflow run -e main` ran (the fixture), then `auforget main` reuses every step."""
+    project, _ = study
+    client = _client(project)
+    runs = _runs()
+    stages = [r.data.tags.get("auforget.stage") for r in runs]
+    assert TRAINING | ANALYSIS | {"study"} <= set(stages)
+    study_run = next(r for r in runs if r.data.tags.get("auforget.stage") == "study")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study_run.info.run_id]
+    assert {r.data.tags["auforget.stage"] for r in children} >= TRAINING | ANALYSIS
+    assert all(r.info.status == "FINISHED" for r in runs)
+    champion = client.get_model_version_by_alias("auforget-pain", "champion")
+    assert "champion_rule" in champion.tags and champion.tags["freeze_blocks"] in {str(i) for i in range(6)}
+    model = mlflow.pytorch.load_model("models:/auforget-pain@champion")
+    assert model.n_classes == 2
+    report = (project / "reports" / "report.html").read_text()
+    assert "FreezeB5" in report and "champion" in report.lower()
+    assert (project / "metrics" / "forgetting.json").exists()
+
+    run(["auforget", "--quiet", "main"], project)
+    again = _runs()
+    new = [r for r in again if r.info.run_id not in {x.info.run_id for x in runs}]
+    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], "only the study run itself is new"
+    assert sum(k.startswith("auforget.reused.") for k in new[0].data.tags) >= len(TRAINING | ANALYSIS) - 1
+    assert client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
+
+    # A manual run with other parameters moves freezeb2; the next main reuses its own run and
+    # moves the alias back, so downstream steps read the model whose metrics main reports.
+    studied = client.get_model_version_by_alias("auforget-pain", "freezeb2").version
+    run(["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "1"], project)
+    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version != studied
+    run(["auforget", "--quiet", "main"], project)
+    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version == studied
+
+
+def _stages(project: Path) -> list[tuple[str, str]]:
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=5000)
     return [(r.data.tags.get("auforget.stage", ""), r.info.status) for r in runs]

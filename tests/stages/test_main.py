@@ -1,7 +1,11 @@
-"""The whole study through the real CLIs on tiny synthetic data, in a copy of the project."""
+"""Steps through the real CLIs on tiny synthetic data, in copies of the project: launches racing
+to create the store, a SIGTERM and its resume. (The whole study through `mlflow run -e main`,
+then `auforget main` reusing every step: tests/stages/test_doors.py.)"""
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -9,8 +13,11 @@ from mlflow.tracking import MlflowClient
 
 from tests.project import copy_project, environment, run
 
-TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
-ANALYSIS = {"forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5", "promote", "report"}
+
+def _prepared(prepared_project: Path, dst: Path) -> Path:
+    """A copy of the session's project after `auforget synth` and `auforget prepare` (conftest.py)."""
+    shutil.copytree(prepared_project, dst, symlinks=True)
+    return dst
 
 
 def _runs(uri: str) -> list:
@@ -24,41 +31,6 @@ def _client(project) -> MlflowClient:
     return MlflowClient(uri)
 
 
-def test_main_runs_the_study_then_reuses_every_step(tmp_path):
-    project = copy_project(tmp_path / "project")
-    run(["mlflow", "run", ".", "-e", "main", "--env-manager", "local"], project)
-    client = _client(project)
-    runs = _runs("")
-    stages = [r.data.tags.get("auforget.stage") for r in runs]
-    assert TRAINING | ANALYSIS | {"study"} <= set(stages)
-    study = next(r for r in runs if r.data.tags.get("auforget.stage") == "study")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study.info.run_id]
-    assert {r.data.tags["auforget.stage"] for r in children} >= TRAINING | ANALYSIS
-    assert all(r.info.status == "FINISHED" for r in runs)
-    champion = client.get_model_version_by_alias("auforget-pain", "champion")
-    assert "champion_rule" in champion.tags and champion.tags["freeze_blocks"] in {str(i) for i in range(6)}
-    model = mlflow.pytorch.load_model("models:/auforget-pain@champion")
-    assert model.n_classes == 2
-    report = (project / "reports" / "report.html").read_text()
-    assert "FreezeB5" in report and "champion" in report.lower()
-    assert (project / "metrics" / "forgetting.json").exists()
-
-    run(["auforget", "--quiet", "main"], project)
-    again = _runs("")
-    new = [r for r in again if r.info.run_id not in {x.info.run_id for x in runs}]
-    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], "only the study run itself is new"
-    assert sum(k.startswith("auforget.reused.") for k in new[0].data.tags) >= len(TRAINING | ANALYSIS) - 1
-    assert client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
-
-    # A manual run with other parameters moves freezeb2; the next main reuses its own run and
-    # moves the alias back, so downstream steps read the model whose metrics main reports.
-    studied = client.get_model_version_by_alias("auforget-pain", "freezeb2").version
-    run(["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "1"], project)
-    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version != studied
-    run(["auforget", "--quiet", "main"], project)
-    assert client.get_model_version_by_alias("auforget-pain", "freezeb2").version == studied
-
-
 def _concurrent_transfers(project, extra=()) -> list[subprocess.CompletedProcess]:
     env = environment(project)
     procs = [subprocess.Popen(["mlflow", "run", ".", "-e", "transfer", "-P", f"freeze={i}", *extra,
@@ -67,12 +39,10 @@ def _concurrent_transfers(project, extra=()) -> list[subprocess.CompletedProcess
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs]
 
 
-def test_six_concurrent_mlflow_runs_on_a_store_that_does_not_exist_yet(tmp_path):
+def test_six_concurrent_mlflow_runs_on_a_store_that_does_not_exist_yet(prepared_project, tmp_path):
     """Six launches race to create the sqlite store; all are recorded (FAILED, since no base
     model exists yet, with the message saying what to run) and none dies in the store set-up."""
-    project = copy_project(tmp_path / "project")
-    run(["auforget", "--quiet", "synth"], project)
-    run(["auforget", "--quiet", "prepare"], project)
+    project = _prepared(prepared_project, tmp_path / "project")
     assert not (project / "mlflow.db").exists()
     results = _concurrent_transfers(project)
     for r in results:
@@ -97,14 +67,15 @@ def test_six_concurrent_transfers_all_finish_and_register(tmp_path):
     assert len(client.search_model_versions("name='auforget-pain'")) == 6
 
 
-def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(tmp_path):
+def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(prepared_project, tmp_path):
     import signal
     import time
 
-    project = copy_project(tmp_path / "project")
-    for step in (["synth"], ["prepare"], ["emotion", "--epochs", "1"]):
-        run(["auforget", "--quiet", *step], project)
-    cmd = ["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "40", "--patience", "40"]
+    project = _prepared(prepared_project, tmp_path / "project")
+    run(["auforget", "--quiet", "emotion", "--epochs", "1"], project)
+    # Killed as soon as epoch 1's checkpoint exists: seven epochs (seconds of training, against the
+    # milliseconds the signal takes) are still to go, and the resume trains only those.
+    cmd = ["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "8", "--patience", "8"]
     proc = subprocess.Popen(cmd, cwd=project, env=environment(project), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     checkpoint = project / "checkpoints" / "transfer-b2" / "last.pt"

@@ -3,7 +3,9 @@ driven through the `auforget` and `mlflow run` executables as a team would."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import copy_project, environment
+from tests.project import MICRO_PARAMS, copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, free_port
 
 TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
@@ -35,11 +37,27 @@ def check(cmd: list[str], project: Path, env: dict[str, str], timeout: float = 9
     return result
 
 
+class _Logged(subprocess.Popen):
+    """A process whose stdout and stderr go to temporary files, not pipes: of two processes side by
+    side, the one the test is not waiting on yet would otherwise stop at its first write past the
+    64 KiB pipe buffer -- holding a step's claim, so the other waits for it too. communicate()
+    waits and returns what it wrote."""
+
+    def __init__(self, cmd: list[str], **kwargs):
+        self._logs = (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+"))
+        super().__init__(cmd, stdout=self._logs[0], stderr=self._logs[1], text=True, **kwargs)
+
+    def communicate(self, input=None, timeout=None) -> tuple[str, str]:
+        self.wait(timeout)
+        for log in self._logs:
+            log.seek(0)
+        return self._logs[0].read(), self._logs[1].read()
+
+
 @contextlib.contextmanager
 def started(cmds: list[list[str]], cwds: list[Path], envs: list[dict[str, str]]) -> Iterator[list[subprocess.Popen]]:
     """Processes running side by side, killed if the test leaves early."""
-    procs = [subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for cmd, cwd, env in zip(cmds, cwds, envs)]
+    procs = [_Logged(cmd, cwd=cwd, env=env) for cmd, cwd, env in zip(cmds, cwds, envs)]
     try:
         yield procs
     finally:
@@ -68,8 +86,9 @@ def assert_no_local_store(*projects: Path) -> None:
 def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_database_restart(
         tmp_path, proxied_server, postgres, bucket):
     """Two machines start the study at once: every step is trained by one of them, the other
-    reuses it. Artifacts go through the server into the bucket; the clients hold no S3 keys."""
-    projects = [copy_project(tmp_path / name) for name in ("alice", "bob")]
+    reuses it. Artifacts go through the server into the bucket; the clients hold no S3 keys.
+    The smallest study (MICRO_PARAMS): what is checked here is who trains and where things go."""
+    projects = [copy_project(tmp_path / name, params=MICRO_PARAMS) for name in ("alice", "bob")]
     with started([["auforget", "--quiet", "main"]] * 2, projects, [client_env(p, proxied_server) for p in projects]) as procs:
         for proc in procs:
             _, err = proc.communicate(timeout=1500)
@@ -102,13 +121,13 @@ def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_d
     assert_no_local_store(*projects)
 
 
-def test_a_training_stage_writes_straight_to_the_bucket(tmp_path, direct_server, bucket, monkeypatch):
+def test_a_training_stage_writes_straight_to_the_bucket(prepared_project, tmp_path, direct_server, bucket, monkeypatch):
     """--default-artifact-root s3://...: `mlflow run` trains and registers the base model with the
-    client uploading to the bucket itself; the model then loads over HTTP + S3."""
-    project = copy_project(tmp_path / "carol")
+    client uploading to the bucket itself; the model then loads over HTTP + S3. (The project
+    comes with its data and splits: `auforget synth` and `prepare` do not touch MLflow.)"""
+    project = tmp_path / "carol"
+    shutil.copytree(prepared_project, project, symlinks=True)
     env = client_env(project, direct_server)
-    check(["auforget", "--quiet", "synth"], project, env)
-    check(["auforget", "--quiet", "prepare"], project, env)
     check(["mlflow", "run", ".", "-e", "emotion", "-P", "epochs=1", "--env-manager", "local"], project, env)
     client = point_at(direct_server)
     version = client.get_model_version_by_alias("auforget-emotion", "base")
