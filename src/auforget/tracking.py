@@ -154,9 +154,14 @@ def configure(cfg: TrackingConfig) -> str:
         experiment = client.get_experiment_by_name(cfg.experiment)
         if experiment is None:
             location = Path(cfg.artifacts).resolve().as_uri() if local else None
-            experiment_id = client.create_experiment(cfg.experiment, artifact_location=location,
-                                                     tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
-        else:
+            try:
+                experiment_id = client.create_experiment(cfg.experiment, artifact_location=location,
+                                                         tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+            except MlflowException as exc:  # a worker on another machine created it just now
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = client.get_experiment_by_name(cfg.experiment)
+        if experiment is not None:
             experiment_id = experiment.experiment_id
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
                 client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)

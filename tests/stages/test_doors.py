@@ -1,6 +1,6 @@
 """The tiny study through the doors users take: the `auforget` executable and `mlflow run`.
 
-One copied project runs the study once through `mlflow run -e main`; its metrics/*.json must equal
+The session's tiny study (conftest.py) runs once through `mlflow run -e main`; its metrics/*.json must equal
 the numbers recorded in tiny_study_metrics.json (written at commit d7013fd, before training stages
 were rebuilt around shared recipes), so a refactor cannot change the study's results unnoticed. A
 change that is meant to move the numbers (a new synthetic world, a fixed bug) re-records the file
@@ -19,25 +19,18 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import copy_project, run
+from tests.project import run
 
 RECORDED = Path(__file__).with_name("tiny_study_metrics.json")
 TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
 ANALYSIS = {"forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5", "promote", "report"}
 
 
-def study_metrics(project: Path) -> dict[str, dict[str, float]]:
-    """Every metrics/<step>.json the study wrote, by step."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted((project / "metrics").glob("*.json"))}
-
-
 @pytest.fixture(scope="module")
-def study(tmp_path_factory) -> tuple[Path, dict[str, dict[str, float]]]:
-    """A copied project after `mlflow run -e main` (one torch thread, so the numbers are those of
-    any machine with this CPU), and a snapshot of its metrics taken before any test changes them."""
-    project = copy_project(tmp_path_factory.mktemp("doors") / "project")
-    run(["mlflow", "run", ".", "-e", "main", "--env-manager", "local"], project, OMP_NUM_THREADS="1")
-    return project, study_metrics(project)
+def study(tiny_study_with_metrics) -> tuple[Path, dict[str, dict[str, float]]]:
+    """The session's tiny study (tests/stages/conftest.py: `mlflow run -e main`, one torch thread)
+    and its metrics as the study wrote them."""
+    return tiny_study_with_metrics
 
 
 def test_same_numbers_as_recorded(study):
