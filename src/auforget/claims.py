@@ -154,17 +154,21 @@ def expire_gone_holders(client: MlflowClient, experiment: str) -> list[str]:
     found = client.get_experiment_by_name(f"{experiment}-claims")
     if found is None:
         return []
-    host = holder().rpartition(":")[0]
-    live = f"attributes.status = 'RUNNING' and tags.`{HOLDER_TAG}` LIKE '{host}:%'"
-    runs = client.search_runs([found.experiment_id], live, run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
     steps = []
-    for run in runs:
-        if holder_is_gone(run.data.tags.get(HOLDER_TAG, "")):
-            client.set_terminated(run.info.run_id, "KILLED")
-            steps.append(run.data.tags.get(STEP_TAG, "?"))
-            log.warning("claim of %s on step %s: its process is gone; expired", run.data.tags.get(HOLDER_TAG),
-                        steps[-1])
+    for run in runs_of_gone_holders(client, [found.experiment_id], HOLDER_TAG):
+        client.set_terminated(run.info.run_id, "KILLED")
+        steps.append(run.data.tags.get(STEP_TAG, "?"))
+        log.warning("claim of %s on step %s: its process is gone; expired", run.data.tags.get(HOLDER_TAG), steps[-1])
     return steps
+
+
+def runs_of_gone_holders(client: MlflowClient, experiment_ids: list[str], tag: str) -> list[Run]:
+    """The RUNNING runs in `experiment_ids` whose `tag` (a `holder()` value) names a process of
+    this machine that is gone: claims here, stage runs in tracking.fail_abandoned_runs."""
+    host = holder().rpartition(":")[0]
+    live = f"attributes.status = 'RUNNING' and tags.`{tag}` LIKE '{host}:%'"
+    runs = client.search_runs(experiment_ids, live, run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
+    return [run for run in runs if holder_is_gone(run.data.tags.get(tag, ""))]
 
 
 @contextlib.contextmanager

@@ -230,18 +230,13 @@ def fail_abandoned_runs(client: MlflowClient) -> list[str]:
     """Mark FAILED every RUNNING stage run whose process was on this machine and is gone (the
     server went away mid-step and the run could not be closed; or the process was killed), and
     delete any model version registered from it. Returns their ids."""
-    holder = claims.holder()
-    host = holder.rpartition(":")[0]
     experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
     if not experiments:
         return []
-    found = client.search_runs(experiments, f"attributes.status = 'RUNNING' and tags.`{HOLDER_TAG}` LIKE '{host}:%'",
-                               max_results=1000)
+    holder = claims.holder()
     failed = []
-    for run in found:
-        who = run.data.tags.get(HOLDER_TAG, "")
-        if not claims.holder_is_gone(who):
-            continue
+    for run in claims.runs_of_gone_holders(client, experiments, HOLDER_TAG):
+        who = run.data.tags[HOLDER_TAG]
         why = (f"left RUNNING by {who}, a process that is gone (the tracking server went away mid-step, or the "
                f"process was killed); marked FAILED by {holder}")
         dropped = _fail_run(client, run.info.run_id, why)

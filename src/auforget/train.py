@@ -247,9 +247,11 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, loss
             train_loader.generator.manual_seed(s.seed * 10_007 + epoch)
         distributed.set_epoch(train_loader, epoch)
         lr_at = None
-        if s.schedule != "constant":
-            steps, first = len(train_loader), (epoch - 1) * len(train_loader)
-            lr_at = lambda i, first=first, steps=steps: s.lr * lr_factor(s.schedule, first + i, s.epochs * steps)  # noqa: E731
+        if s.schedule != "constant":  # used within this epoch only, so the closure may read first and total
+            first, total = (epoch - 1) * len(train_loader), s.epochs * len(train_loader)
+
+            def lr_at(i: int) -> float:
+                return s.lr * lr_factor(s.schedule, first + i, total)
         train = train_one_epoch(net, train_loader, loss_fn, optimizer, device,
                                 desc=f"{desc} epoch {epoch}/{s.epochs}", progress=progress, lr_at=lr_at)
         train = distributed.mean_over_ranks(train)
