@@ -75,6 +75,14 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _choice("model.profile", self.profile, ("small", "paper"))
+        # Checked when params.yaml is read, not when the emotion step builds its model: on the
+        # paper's data that is after the whole prepare step.
+        if self.imagenet_weights and self.profile != "paper":
+            raise ValueError(f"model.imagenet_weights is set ({self.imagenet_weights!r}), but ImageNet VGG16 weights "
+                             f"only fit the 'paper' profile, not {self.profile!r}; leave it empty")
+        if self.imagenet_weights and self.from_scratch:
+            raise ValueError(f"model.from_scratch is true but model.imagenet_weights is set ({self.imagenet_weights!r}); "
+                             "choose one: empty the weights path, or set from_scratch: false")
 
 
 @dataclass(frozen=True)
