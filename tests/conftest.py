@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import mlflow
@@ -11,6 +12,28 @@ from auforget.config import Params
 
 TINY_PREPARE = {"unbc_pool_per_class": 24, "unbc_val_size": 8}
 FAST_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 5}
+
+
+@pytest.fixture(autouse=True)
+def _leave_mlflow_as_found():
+    """mlflow.set_tracking_uri / set_registry_uri change this process for good and also write
+    MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into os.environ, which every later subprocess
+    inherits. Left behind by one test, they made a later test's client read the registry of an
+    earlier test's store, and its `auforget` register its model there rather than on its own
+    server (the server-fault test failed only in full runs). Every test leaves them as it found them."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {name: os.environ.get(name) for name in names}
+    uris = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    yield
+    mlflow.set_tracking_uri(uris[0])
+    mlflow.set_registry_uri(uris[1])
+    for name, value in env.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import mlflow
 import pytest
 
 from tests.servers import mlflow_server, object_store, postgres_bindir, postgres_server
@@ -45,17 +44,3 @@ def direct_server(postgres, bucket, server_logs):
                        proxied=False) as server:
         yield server
 
-
-@pytest.fixture(autouse=True)
-def _leave_mlflow_as_found():
-    """These tests point this process's MLflow at a server (which also sets MLFLOW_TRACKING_URI and
-    MLFLOW_REGISTRY_URI in os.environ); later tests must not talk to it."""
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    before = {name: os.environ.get(name) for name in names}
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in before.items():
-        os.environ.pop(name, None)
-        if value is not None:
-            os.environ[name] = value
