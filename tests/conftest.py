@@ -10,8 +10,21 @@ import pytest
 
 from auforget.config import Params
 
+TESTS = Path(__file__).resolve().parent
+# The test command runs pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml). Tests
+# that share an expensive session fixture run in one worker: the team set-up's servers, and the
+# tiny study that the doors and the UI walk look at. Every other test keeps its file's company,
+# so a module's fixtures are built once.
+SHARED_WORKER = {"team/": "servers", "stages/test_doors.py": "tiny_study", "stages/test_mlflow_ui.py": "tiny_study"}
 TINY_PREPARE = {"unbc_pool_per_class": 24, "unbc_val_size": 8}
 FAST_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 5}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
+        group = next((name for prefix, name in SHARED_WORKER.items() if path.startswith(prefix)), path)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
