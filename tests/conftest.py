@@ -11,39 +11,68 @@ import pytest
 from auforget.config import Params
 
 TESTS = Path(__file__).resolve().parent
-# The test command runs pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml). Tests
+# The test command runs two or more pytest-xdist workers (`-n auto` in pyproject.toml). Tests
 # that share an expensive session fixture run in one worker: the team set-up's servers, and the
-# tiny study that the doors and the UI walk look at. Every other test keeps its file's company,
-# so a module's fixtures are built once.
-SHARED_WORKER = {"team/": "servers", "stages/test_doors.py": "tiny_study", "stages/test_mlflow_ui.py": "tiny_study"}
+# tiny study that the doors and the UI walk look at; every other test keeps its file's company,
+# so a module's fixtures are built once. (xdist's own `--dist loadgroup` does not group under
+# pytest 9.2, whose node ids it can no longer rename.) The longest groups go first, so that no
+# worker is left alone with one at the end (figures from `pytest --durations`).
+SHARED_WORKER = {"team/": "team/", "stages/test_doors.py": "tiny study", "stages/test_mlflow_ui.py": "tiny study"}
+LONGEST_FIRST = ("tiny study", "team/", "stages/test_seeds.py", "stages/test_main.py", "test_executors.py",
+                 "test_dvc.py", "stages/test_tune.py", "stages/test_training_stages.py", "stages/test_prepare.py")
+
+
+def worker_group(path: str) -> str:
+    """The scheduling unit of a test file (its path under tests/)."""
+    return next((group for prefix, group in SHARED_WORKER.items() if path.startswith(prefix)), path)
+
+
 TINY_PREPARE = {"unbc_pool_per_class": 24, "unbc_val_size": 8}
 FAST_TRAINING = {"epochs": 2, "batch_size": 16, "patience": 5}
 
 
+def _relative(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].removeprefix("tests/")
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
-        group = next((name for prefix, name in SHARED_WORKER.items() if path.startswith(prefix)), path)
-        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(worker_group(_relative(item.nodeid)), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(_relative(nodeid))
+
+    config.option.loadscopereorder = False  # keep the order above
+    return SharedFixtureScheduling(config, log)
+
+
+# MLflow's URIs as the session found them (unset, under CI).
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+SESSION_URIS = {name: os.environ.get(name) for name in URI_VARIABLES}
 
 
 @pytest.fixture(autouse=True)
-def _leave_mlflow_as_found():
-    """mlflow.set_tracking_uri / set_registry_uri change this process for good and also write
-    MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into os.environ, which every later subprocess
-    inherits. Left behind by one test, they made a later test's client read the registry of an
-    earlier test's store, and its `auforget` register its model there rather than on its own
-    server (the server-fault test failed only in full runs). Every test leaves them as it found them."""
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    env = {name: os.environ.get(name) for name in names}
-    uris = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+def _mlflow_uris_as_the_session_began():
+    """mlflow.set_tracking_uri / set_registry_uri (and auforget's `tracking.configure`, which
+    calls them) change this process for good and also write MLFLOW_TRACKING_URI /
+    MLFLOW_REGISTRY_URI into os.environ, which every later subprocess inherits. Left behind by
+    one test or module fixture, they made a later test's client read the registry of an earlier
+    test's store, and its `auforget` register its model there rather than on its own server (the
+    server-fault test failed only in full runs). So every test starts and ends with them unset."""
+    _reset_mlflow_uris()
     yield
-    mlflow.set_tracking_uri(uris[0])
-    mlflow.set_registry_uri(uris[1])
-    for name, value in env.items():
+    _reset_mlflow_uris()
+
+
+def _reset_mlflow_uris() -> None:
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for name, value in SESSION_URIS.items():
         os.environ.pop(name, None)
         if value is not None:
             os.environ[name] = value
