@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import typing
@@ -142,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             extra = {"params_path": args.params, "write_params": flag in ("true", "1", "yes")}
         if args.command == "main":
             extra = {"params_path": args.params, "executor": executors.settings_from_args(args)}
-        # Under torchrun, rank 0 runs the stage and the other ranks join its training (distributed.py).
-        from auforget import distributed
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # Under torchrun, rank 0 runs the stage and the other ranks join its training (distributed.py).
+            from auforget import distributed
 
-        result = distributed.run_ranked(lambda: run(params, progress=not args.quiet and distributed.is_leader(), **extra))
+            result = distributed.run_ranked(lambda: run(params, progress=not args.quiet and distributed.is_leader(), **extra))
+        else:  # one process: the analysis stages then never import torch (2.7 s of each command here)
+            result = run(params, progress=not args.quiet, **extra)
     except (ValueError, OSError, FloatingPointError, MlflowException, Timeout, executors.StepFailed) as exc:
         # Expected failures (bad parameters, missing or unreadable files, a diverged loss, an
         # unreachable tracking server, a held lock) get one clear line; -v shows the traceback.
