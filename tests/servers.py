@@ -138,6 +138,13 @@ def postgres_server() -> Iterator[Postgres]:
 class ObjectStore:
     endpoint: str
     bucket: str
+    process: subprocess.Popen | None = field(default=None, repr=False, compare=False)
+
+    def stop(self) -> None:
+        """The bucket goes away at once, with what it held (moto keeps it in memory)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
 
     def env(self) -> dict[str, str]:
         """What a client that talks to the bucket itself needs (MLflow, DVC via boto)."""
@@ -169,7 +176,7 @@ def object_store(logs: Path, bucket: str = "auforget") -> Iterator[ObjectStore]:
         endpoint = f"http://127.0.0.1:{port}"
         _wait_http(f"{endpoint}/moto-api/", proc, log, timeout=60)
         boto3.client("s3", endpoint_url=endpoint, **_boto_credentials()).create_bucket(Bucket=bucket)
-        yield ObjectStore(endpoint, bucket)
+        yield ObjectStore(endpoint, bucket, proc)
     finally:
         _stop(proc)
 

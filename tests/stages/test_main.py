@@ -31,26 +31,27 @@ def _client(project) -> MlflowClient:
     return MlflowClient(uri)
 
 
-def _concurrent_transfers(project, extra=()) -> list[subprocess.CompletedProcess]:
+def _concurrent_transfers(project, n: int = 6, extra=()) -> list[subprocess.CompletedProcess]:
     env = environment(project)
     procs = [subprocess.Popen(["mlflow", "run", ".", "-e", "transfer", "-P", f"freeze={i}", *extra,
                                "--env-manager", "local"], cwd=project, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs]
 
 
-def test_six_concurrent_mlflow_runs_on_a_store_that_does_not_exist_yet(prepared_project, tmp_path):
-    """Six launches race to create the sqlite store; all are recorded (FAILED, since no base
-    model exists yet, with the message saying what to run) and none dies in the store set-up."""
+def test_four_concurrent_mlflow_runs_on_a_store_that_does_not_exist_yet(prepared_project, tmp_path):
+    """Four launches race to create the sqlite store (two processes each: eight interpreters on
+    this 2-core machine); all are recorded (FAILED, since no base model exists yet, with the
+    message saying what to run) and none dies in the store set-up."""
     project = _prepared(prepared_project, tmp_path / "project")
     assert not (project / "mlflow.db").exists()
-    results = _concurrent_transfers(project)
+    results = _concurrent_transfers(project, 4)
     for r in results:
         assert "alembic" not in r.stderr and "already exists" not in r.stderr, r.stderr[-3000:]
         assert "auforget-emotion@base" in r.stderr and "auforget emotion" in r.stderr
     _client(project)
     runs = _runs("")
-    assert len(runs) == 6 and {r.info.status for r in runs} == {"FAILED"}
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FAILED"}
 
 
 @pytest.mark.slow

@@ -4,7 +4,10 @@ The real thing, on loopback: `mlflow server` on PostgreSQL with artifacts proxie
 bucket, killed (SIGKILL) while `auforget emotion` trains, then started again on the same port,
 database and bucket. The step must end within its bounded retries with one line, keep its
 checkpoint and register nothing; the rerun must mark the orphaned run FAILED and resume from the
-checkpoint. (A PostgreSQL restart between steps: test_study_on_server.py.)
+checkpoint. The same for the bucket that clients write artifacts to: killed mid-training, the
+step fails when it logs its model, with one line naming the bucket, its run FAILED and nothing
+registered; the rerun against a bucket that answers again resumes. (A PostgreSQL restart between
+steps: test_study_on_server.py.)
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from auforget.config import load_params
 from auforget.stages.prepare import run_prepare
 from auforget.stages.synth import run_synth
 from tests.project import copy_project, environment
-from tests.servers import S3_ENV, TrackingServer, mlflow_server
+from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 
 EPOCHS = 6
 # The smallest data every stage accepts; enough epochs that the server dies mid-training, no
@@ -118,6 +121,50 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
     assert len(client.get_metric_history(second.info.run_id, "val_loss")) == EPOCHS  # the whole curve
     assert client.get_model_version_by_alias("auforget-emotion", "base").version == version.version
     assert not checkpoint.parent.exists()
+
+
+def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes(tmp_path, postgres, server_logs,
+                                                                                  monkeypatch):
+    project = copy_project(tmp_path / "ivy", PARAMS)
+    monkeypatch.chdir(project)
+    params = load_params()
+    run_synth(params, progress=False)
+    run_prepare(params, progress=False)
+    database = postgres.create_database("mlflow_bucket_fault")
+    with object_store(server_logs) as doomed:
+        # Its own bucket and server (clients write to the bucket directly): the session's stay up.
+        with mlflow_server(database, doomed, "doomed", server_logs, proxied=False) as server:
+            client = MlflowClient(server.uri)
+            cmd = ["auforget", "--quiet", "emotion"]
+            with subprocess.Popen(cmd, cwd=project, env=client_env(project, server), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) as proc:
+                try:
+                    first = wait_for_epochs(client, 2, proc)
+                    doomed.stop()  # moto keeps objects in memory: the bucket is gone with it
+                    _, err = proc.communicate(timeout=300)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+            assert proc.returncode == 2, err[-4000:]
+            errors = [line for line in err.splitlines() if "error" in line.lower()]
+            assert len(errors) == 1, err[-4000:]
+            assert server.artifacts in errors[0] and first.info.run_id in errors[0], errors[0]
+            assert "Traceback" not in err
+            failed = client.get_run(first.info.run_id)
+            assert failed.info.status == "FAILED"  # the server answers: the run is closed at once
+            assert client.search_model_versions("name = 'auforget-emotion'") == []
+            checkpoint = project / "checkpoints" / "emotion" / "last.pt"
+            assert torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"] == EPOCHS
+
+            with object_store(server_logs) as back:  # the bucket again (new, empty), at a new address
+                env = {**client_env(project, server), **back.env()}
+                rerun = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+                assert rerun.returncode == 0, rerun.stderr[-4000:]
+                assert f"resuming after epoch {EPOCHS}" in rerun.stderr
+                (version,) = client.search_model_versions("name = 'auforget-emotion'")
+                assert version.run_id != first.info.run_id
+                assert client.get_run(version.run_id).info.status == "FINISHED"
+                assert any(key.startswith("doomed/") for key in back.keys())
 
 
 def test_the_next_command_here_closes_what_a_dead_process_here_left_and_nothing_else(tmp_path):

@@ -15,11 +15,11 @@ sampler and the pruner (`reuse=True` instead tops the study up to `n_trials` fin
 A study is pinned to its setup (stage, settings, model profile, data, base model version): a
 call whose setup differs is refused with a ValueError, so use another `--study-name` then.
 
-Several workers, on several machines, share one study through a PostgreSQL URL (needs the
-`psycopg2` driver); each worker runs the same command, ideally with its own `--seed` so their
+Several workers, on several machines, share one study through a PostgreSQL URL (psycopg 3, the
+`postgres` extra); each worker runs the same command, ideally with its own `--seed` so their
 random startup trials differ:
 
-    auforget tune --storage postgresql://user:password@dbhost:5432/optuna --n-trials 8 --seed 1
+    auforget tune --storage postgresql+psycopg://user:password@dbhost:5432/optuna --n-trials 8 --seed 1
     auforget tune --storage postgresql://user:password@dbhost:5432/optuna --n-trials 8 --seed 2
 
 Trials of a worker that dies are noticed through Optuna's heartbeat, marked failed and run
@@ -37,8 +37,10 @@ import copy
 import dataclasses
 import logging
 import os
+import random
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +54,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from torch.utils.data import Dataset
 
 from auforget import tracking
@@ -82,6 +84,7 @@ TPE_STARTUP_TRIALS = 4
 # high gammas for the wrong reason. (Epochs are reported as steps 1, 2, ...)
 PRUNER = dict(n_startup_trials=2, n_warmup_steps=2)
 HEARTBEAT_S, GRACE_S = 60, 180
+CREATE_TRIES = 5  # opening a fresh storage while other workers create its tables
 SETUP_ATTR = "auforget.setup"
 
 
@@ -187,15 +190,26 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     """
     engine_kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                              grace_period=GRACE_S, **{_RETRY_ARG: _RetryStale(max_retry=2)})
+        for attempt in range(CREATE_TRIES):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                      grace_period=GRACE_S, **{_RETRY_ARG: _RetryStale(max_retry=2)})
+            except IntegrityError:
+                # Workers started together on a fresh database all create Optuna's tables; on
+                # PostgreSQL the losers of that race get a unique violation (pg_type). The winner's
+                # tables are there a moment later.
+                if attempt == CREATE_TRIES - 1:
+                    raise
+                log.info("tune: another worker is creating the Optuna tables in %s; trying again", redact(url))
+                time.sleep(random.uniform(0.5, 2.0))
     except (SQLAlchemyError, ImportError) as exc:
         reason = str(exc).splitlines()[0]
         raise ValueError(f"cannot open the Optuna storage {redact(url)!r} (params.yaml tune.storage): {reason}; "
                          f"expected an RDB URL such as sqlite:///{DEFAULT_STORAGE_FILE} or "
-                         "postgresql://user:password@host:5432/dbname (PostgreSQL needs the psycopg2 driver), "
+                         "postgresql+psycopg://user:password@host:5432/dbname (PostgreSQL through psycopg 3: pip install "
+                         "'auforget[postgres]'), "
                          "or an empty tune.storage for ./optuna.db") from None
 
 
