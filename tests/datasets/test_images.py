@@ -175,3 +175,28 @@ def test_pain_augmentation_moves_pixels_but_keeps_the_picture(tmp_path):
     assert (((patch[:, 0] > 0.7) & (patch[:, 2] < 0.3)) | ((patch[:, 2] > 0.7) & (patch[:, 0] < 0.3))).all()
     # Pixels brought in from outside are the ImageNet mean colour: zero once normalised.
     assert (outs.abs() < 0.02).all(dim=1).any()
+
+
+@pytest.mark.parametrize("name", ["eval", "emotion", "pain"])
+def test_kept_resized_faces_give_the_same_tensors_every_epoch(tmp_path, name, monkeypatch):
+    """The resized face is kept after its first read (the CPU demo's epochs then skip decoding);
+    with the same seed, two epochs give bit for bit what decoding every time gives."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(6):
+        Image.fromarray(rng.integers(0, 255, (90, 110, 3), dtype=np.uint8)).save(tmp_path / f"f{k}.jpg", quality=90)
+        rows.append(dict(sample_id=f"s{k}", path=f"f{k}.jpg", x=5 + k, y=4, w=70, h=72))
+
+    def two_epochs(data):
+        torch.manual_seed(3)
+        return [data[i][0] for _ in range(2) for i in range(len(data))]
+
+    kept = ManifestImages(manifest_of(*rows), tmp_path, preset(name, 32))
+    assert kept._resized == {}
+    with_cache = two_epochs(kept)
+    assert len(kept._resized) == 6
+    monkeypatch.setattr("auforget.datasets.images.RESIZED_CACHE_BYTES", 0)
+    fresh = ManifestImages(manifest_of(*rows), tmp_path, preset(name, 32))
+    assert fresh._resized is None
+    for a, b in zip(with_cache, two_epochs(fresh)):
+        assert torch.equal(a, b)
