@@ -224,7 +224,7 @@ class ManifestImages(torch.utils.data.Dataset):
                 return self.transform(self.face(i)), int(self._labels[i])
             face = self._resized.get(i)
             if face is None:
-                face = self._resized[i] = self.transform.transforms.transforms[0](self.face(i))
+                face = self._resized[i] = self.transform.resize(self.face(i))
             return self.transform.after_resize(face), int(self._labels[i])
         where = f"manifest row {i}, sample_id={self._ids[i]!r}, path={self._paths[i]!r}"
         face = read_face_tensor(self.root / self._paths[i], tuple(self._boxes[i]), where, decoder=self.decoder,
@@ -278,9 +278,16 @@ class _Preset:
     def __call__(self, img):
         return _apply(self.transforms, img)
 
+    def resize(self, img: Image.Image) -> Image.Image:
+        """The preset's first, deterministic step."""
+        return self.transforms.transforms[0](img)
+
     def after_resize(self, img: Image.Image) -> torch.Tensor:
-        """The preset's steps after its resize, on an already resized PIL face."""
-        return v2.Compose(self.transforms.transforms[1:])(img)
+        """The preset's steps after its resize, on an already resized PIL face (a hot path: the
+        Compose of those steps is built once)."""
+        if getattr(self, "_after_resize", None) is None:
+            self._after_resize = v2.Compose(self.transforms.transforms[1:])
+        return self._after_resize(img)
 
 
 def _check_size(image_size: int) -> int:

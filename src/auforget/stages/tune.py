@@ -20,7 +20,7 @@ Several workers, on several machines, share one study through a PostgreSQL URL (
 random startup trials differ:
 
     auforget tune --storage postgresql+psycopg://user:password@dbhost:5432/optuna --n-trials 8 --seed 1
-    auforget tune --storage postgresql://user:password@dbhost:5432/optuna --n-trials 8 --seed 2
+    auforget tune --storage postgresql+psycopg://user:password@dbhost:5432/optuna --n-trials 8 --seed 2
 
 Trials of a worker that dies are noticed through Optuna's heartbeat, marked failed and run
 again by the next worker that starts a trial.
