@@ -18,8 +18,9 @@ TESTS = Path(__file__).resolve().parent
 # pytest 9.2, whose node ids it can no longer rename.) The longest groups go first, so that no
 # worker is left alone with one at the end (figures from `pytest --durations`).
 SHARED_WORKER = {"team/": "team/", "stages/test_doors.py": "tiny study", "stages/test_mlflow_ui.py": "tiny study"}
-LONGEST_FIRST = ("tiny study", "team/", "stages/test_seeds.py", "stages/test_main.py", "test_executors.py",
-                 "test_dvc.py", "stages/test_tune.py", "stages/test_training_stages.py", "stages/test_prepare.py")
+LONGEST_FIRST = ("test_paper_preset.py", "tiny study", "team/", "stages/test_seeds.py", "stages/test_main.py",
+                 "test_executors.py", "test_dvc.py", "stages/test_tune.py", "stages/test_training_stages.py",
+                 "stages/test_prepare.py")
 
 
 def worker_group(path: str) -> str:
