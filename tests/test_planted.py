@@ -74,6 +74,42 @@ def test_planted_json(tmp_path):
     assert all(np.isfinite(v) for v in numbers.values())
 
 
+def test_compare_across_seeds_needs_the_direction_in_most_seeds():
+    # seed diffs are Bk - B5: contempt drops 0.2 on average (Stouffer-Holm p 0.01); surprise rises.
+    forgetting = {"seed_diff_mean_contempt_b0_vs_b5": -0.2, "seed_diff_low_contempt_b0_vs_b5": -0.3,
+                  "seed_diff_high_contempt_b0_vs_b5": -0.1, "seed_p_holm_contempt_b0_vs_b5": 0.01,
+                  "seed_diff_mean_surprise_b0_vs_b5": 0.05, "seed_diff_low_surprise_b0_vs_b5": -0.1,
+                  "seed_diff_high_surprise_b0_vs_b5": 0.2, "seed_p_holm_surprise_b0_vs_b5": 0.9,
+                  "seed_diff_mean_happy_b0_vs_b5": -0.3, "seed_diff_low_happy_b0_vs_b5": -0.4,
+                  "seed_diff_high_happy_b0_vs_b5": -0.2, "seed_p_holm_happy_b0_vs_b5": 0.001}
+    # contempt's top region: mouth_corners in seeds 0 and 2, brows in seed 1; surprise: nose twice
+    saliency = {0: {"au_effect_mouth_corners_contempt": 2.0, "au_effect_brows_contempt": 1.0,
+                    "au_effect_nose_surprise": 3.0, "au_effect_brows_surprise": 1.0},
+                1: {"au_effect_mouth_corners_contempt": 0.5, "au_effect_brows_contempt": 1.5,
+                    "au_effect_nose_surprise": 2.0, "au_effect_mouth_jaw_surprise": 1.0},
+                2: {"au_effect_mouth_corners_contempt": 4.0, "au_effect_lids_contempt": 1.0}}
+    # AU14: F1 drops in every seed, each p 0.05, so the combination is stronger; AU5: the seeds disagree.
+    probes = {14: {s: {"probe_f1_mean_b5": 0.8, "probe_f1_mean_b0": 0.8 - d, "probe_p_corrected": 0.05}
+                   for s, d in ((0, 0.05), (1, 0.10), (2, 0.06))},
+              5: {s: {"probe_f1_mean_b5": 0.6, "probe_f1_mean_b0": 0.6 - d, "probe_p_corrected": 0.05}
+                  for s, d in ((0, 0.05), (1, -0.05), (2, -0.01))}}
+    table, text = planted.compare_seeds(forgetting, saliency, probes, k=0)
+    got = {(r.check, r.subject): r for r in table.itertuples()}
+    assert got["recall", "contempt"].recovered and got["recall", "contempt"].value == pytest.approx(0.2)
+    assert "[+0.10, +0.30]" in got["recall", "contempt"].found and got["recall", "contempt"].p == 0.01
+    assert not got["recall", "surprise"].recovered and not got["recall (control)", "happy"].recovered
+    region = got["top region", "contempt"]
+    assert region.recovered and region.value == pytest.approx(2 / 3) and region.found == "mouth_corners 2/3, brows 1/3"
+    assert not got["top region", "surprise"].recovered and got["top region", "surprise"].found == "nose 2/2"
+    au14, au5 = got["probe", "AU14"], got["probe", "AU5"]
+    assert au14.recovered and au14.value == pytest.approx(0.07) and au14.p < 0.05 / 10
+    # one seed's z of +1.96 cancels one of the two others: Z = -1.96 / sqrt(3), p 0.26, not 0.05 or less
+    assert not au5.recovered and au5.p == pytest.approx(0.2578, abs=1e-3)
+    assert text.startswith("Across 3 training seeds.") and "Recovered 3 of 6 planted findings" in text
+    numbers = planted.planted_metrics(table, planted.SEEDS_PREFIX)
+    assert numbers["seeds_planted_recovered"] == 3 and numbers["seeds_region_contempt_value"] == pytest.approx(2 / 3)
+
+
 def test_rankings_from_saliency_metrics():
     metrics = {"au_effect_mouth_corners_contempt": 1.5, "au_effect_upper_lids_surprise": 0.7,
                "au_effect_mouth_jaw_all": 0.2, "saliency_n_contempt": 4}

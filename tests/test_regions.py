@@ -93,6 +93,27 @@ def test_rank_aus_puts_a_planted_difference_first(rng, region, points):
     assert table["effect_size"].is_monotonic_decreasing
 
 
+def test_with_the_reference_a_region_every_map_lights_up_no_longer_wins(rng):
+    # FreezeB5's maps put most relevance on the eyes (pupils); the weaker model keeps a third of
+    # it there and loses the mouth corners' evidence entirely. The plain difference is still
+    # mostly eyes; beyond B5's own share, the mouth corners are where evidence was lost.
+    faces = _faces(rng, 6)
+    eyes = [sum(_blob(lm[k]) for k in (37, 38, 43, 44)) for lm in faces]
+    corners = [sum(_blob(lm[k]) for k in (48, 54)) for lm in faces]
+    b5 = np.stack([3 * e + c + 0.02 * rng.random((SIZE, SIZE)) for e, c in zip(eyes, corners)])
+    bk = np.stack([1 * e + 0.02 * rng.random((SIZE, SIZE)) for e in eyes])
+    diff = b5 - bk
+    plain = regions.rank_aus(diff, faces, n_null=100)
+    beyond = regions.rank_aus(diff, faces, reference=b5, n_null=100)
+    assert plain.iloc[0]["region"] == "lids" and plain["reference_share"].isna().all()
+    top = beyond.iloc[0]
+    assert top["region"] == "mouth_corners" and top["effect_size"] > 3 and top["p_value"] < 0.05
+    lids = beyond.set_index("region").loc["lids"]
+    assert lids["reference_share"] > 0.5 and lids["mass_share"] < 0      # less lost there than B5 had
+    with pytest.raises(ValueError, match="reference maps"):
+        regions.rank_aus(diff, faces, reference=b5[:3])
+
+
 def test_rank_aus_finds_nothing_in_a_uniform_map(rng):
     faces = _faces(rng, 4)
     table = regions.rank_aus(np.ones((4, SIZE, SIZE)), faces, n_null=50)

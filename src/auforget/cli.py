@@ -37,7 +37,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
                 ("freeze", "seed", "epochs", "batch_size", "lr", "lr_schedule", "patience", "cached_features",
                  "augmented_views", "max_train_images", "same_as_emotion")),
     "forgetting": ("per-emotion recalls and McNemar tests between the retrained models", ("alpha", "exact_below")),
-    "saliency": ("LRP maps and B5-minus-Bk difference maps with AU ranking", ("k", "emotions", "max_images", "seed", "difference")),
+    "saliency": ("LRP maps and B5-minus-Bk difference maps with AU ranking", ("k", "emotions", "max_images", "seed", "difference", "ranking")),
     "probes": ("linear SVM concept probes for an AU on CK+", ("k", "au", "seeds", "folds", "C", "seed")),
     "promote": ("choose the best pain/emotion trade-off and alias it champion", ("emotions", "pain_weight", "min_pain_recall")),
     "tune": ("tune the focal-loss gamma with Optuna", ("n_trials", "stage", "freeze", "epochs", "tune_lr", "storage",

@@ -182,10 +182,12 @@ class SaliencyConfig:
     max_images: int = 16
     seed: int = 0
     difference: str = "normalise_first"
+    ranking: str = "beyond_b5"
 
     def __post_init__(self) -> None:
         _freeze("saliency.k", self.k)
         _choice("saliency.difference", self.difference, ("normalise_first", "raw_then_normalise"))
+        _choice("saliency.ranking", self.ranking, ("beyond_b5", "difference"))
         for e in self.emotions:
             _choice("saliency.emotions", e, EMOTIONS)
 

@@ -32,8 +32,10 @@ from auforget.datasets.synthetic import (
 )
 from auforget.metrics import METRICS_DIR, write_metrics_json
 from auforget.regions import AU_REGIONS
+from auforget.stats import seed_interval, stouffer
 
 PLANTED_JSON = "planted"           # metrics/planted.json
+SEEDS_PREFIX = "seeds_"            # its across-seed numbers (compare_seeds)
 COLUMNS = ("check", "subject", "expected", "found", "statistic", "value", "p", "recovered")
 
 _SALIENCY_EFFECT = "au_effect_"   # the saliency stage's au_effect_<region>_<emotion> (not yet in artifacts)
@@ -176,6 +178,90 @@ def compare(forgetting: Mapping[str, float], rankings: pd.DataFrame | None,
     return table, summary_text(table, k)
 
 
+def _seed_recall_rows(forgetting: Mapping[str, float], k: int, alpha: float) -> list[dict]:
+    rows = []
+    model = f"b{k}"
+    for emotion in EMOTIONS:
+        forgotten = expected_forgotten(emotion)
+        mean = forgetting.get(artifacts.seed_diff_metric(emotion, model, "mean"))
+        if forgotten is None or mean is None:
+            continue
+        low = forgetting.get(artifacts.seed_diff_metric(emotion, model, "low"), float("nan"))
+        high = forgetting.get(artifacts.seed_diff_metric(emotion, model, "high"), float("nan"))
+        p = float(forgetting.get(artifacts.seed_p_metric(emotion, model, holm=True), float("nan")))
+        drop = -float(mean)          # forgetting_seeds.csv holds Bk - B5
+        interval = f"[{-high:+.2f}, {-low:+.2f}]" if np.isfinite(low) and np.isfinite(high) else "n/a"
+        significant = p < alpha
+        rows.append({"check": "recall" if forgotten else "recall (control)", "subject": emotion,
+                     "expected": f"FreezeB{k} recall below FreezeB5" if forgotten
+                     else f"FreezeB{k} not significantly below FreezeB5",
+                     "found": f"mean drop {drop:+.3f}, 95% interval {interval}",
+                     "statistic": "mean recall B5 - Bk over seeds; p: signed Stouffer of the seeds' McNemar, Holm",
+                     "value": drop, "p": p, "recovered": drop > 0 if forgotten else not (drop > 0 and significant)})
+    return rows
+
+
+def _seed_region_rows(saliency: Mapping[int, Mapping[str, float]]) -> list[dict]:
+    tops: dict[str, list[str]] = {}
+    for seed in sorted(saliency):
+        table = rankings_from_metrics(saliency[seed])
+        for emotion, block in table.groupby("emotion", sort=False):
+            tops.setdefault(emotion, []).append(block.sort_values("effect_size", ascending=False,
+                                                                  kind="stable")["region"].iloc[0])
+    rows = []
+    for emotion in EMOTIONS:
+        want = expected_regions(emotion) if expected_forgotten(emotion) else ()
+        firsts = tops.get(emotion, [])
+        if not want or not firsts:
+            continue
+        share = sum(region in want for region in firsts) / len(firsts)
+        counts = pd.Series(firsts).value_counts(sort=True)
+        rows.append({"check": "top region", "subject": emotion, "expected": " or ".join(want),
+                     "found": ", ".join(f"{region} {n}/{len(firsts)}" for region, n in counts.items()),
+                     "statistic": "share of seeds whose top region is expected", "value": share,
+                     "p": float("nan"), "recovered": share > 0.5})
+    return rows
+
+
+def _seed_probe_rows(probes: Mapping[int, Mapping[int, Mapping[str, float]]], k: int) -> list[dict]:
+    rows = []
+    b5_name, bk_name = artifacts.probe_f1_mean("b5"), artifacts.probe_f1_mean(f"b{k}")
+    for au in sorted(probes):
+        by_seed = [m for _, m in sorted(probes[au].items()) if b5_name in m and bk_name in m]
+        if not by_seed:
+            continue
+        diffs = [float(m[b5_name]) - float(m[bk_name]) for m in by_seed]
+        p = stouffer([float(m.get(artifacts.PROBE_P_CORRECTED, float("nan"))) for m in by_seed], diffs)
+        ci = seed_interval(diffs)
+        interval = f"[{ci.low:+.3f}, {ci.high:+.3f}]" if ci.available else "n/a"
+        less = pain_use(au) != "pspi"
+        rows.append({"check": "probe", "subject": f"AU{au}",
+                     "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
+                     "found": f"mean F1 drop {ci.mean:+.3f}, 95% interval {interval} ({len(diffs)} seeds)",
+                     "statistic": "mean F1 B5 - Bk over seeds; p: signed Stouffer of the seeds' corrected t-tests",
+                     "value": ci.mean, "p": p, "recovered": ci.mean > 0 if less else ci.mean <= 0})
+    return rows
+
+
+def compare_seeds(forgetting: Mapping[str, float], saliency: Mapping[int, Mapping[str, float]],
+                  probes: Mapping[int, Mapping[int, Mapping[str, float]]], *, k: int = 0,
+                  alpha: float = 0.05) -> tuple[pd.DataFrame, str]:
+    """`compare` across training seeds: is the planted truth a property of the recipe, not of one network?
+
+    forgetting: the forgetting stage's metrics with its across-seed `seed_diff_*` / `seed_p_*`
+    (present when study.seeds has several seeds); saliency: seed -> that seed's saliency metrics
+    (FreezeB`k` vs FreezeB5); probes: AU -> seed -> that seed's probes metrics. A forgotten
+    emotion's recall must drop on average over seeds (the p combines each seed's McNemar test by
+    signed Stouffer, so seeds that disagree cancel); a region must rank first in most seeds; a
+    probe's F1 must drop on average (p: the seeds' corrected t-tests combined the same way).
+    Same columns as `compare`; `value` is positive in the planted direction.
+    """
+    rows = _seed_recall_rows(forgetting, k, alpha) + _seed_region_rows(saliency) + _seed_probe_rows(probes, k)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    n = max([len(saliency)] + [len(by_seed) for by_seed in probes.values()] + [0])
+    return table, f"Across {n} training seeds. " + summary_text(table, k)
+
+
 def summary_text(table: pd.DataFrame, k: int) -> str:
     planted = table[table["check"] != "recall (control)"]
     controls = table[table["check"] == "recall (control)"]
@@ -197,8 +283,9 @@ def summary_text(table: pd.DataFrame, k: int) -> str:
     return " ".join(lines)
 
 
-def planted_metrics(table: pd.DataFrame) -> dict[str, float]:
-    """Flat numbers for metrics/planted.json: counts, and each check's statistic and outcome."""
+def planted_metrics(table: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    """Flat numbers for metrics/planted.json: counts, and each check's statistic and outcome
+    (`compare_seeds`'s table with prefix "seeds_")."""
     planted = table[table["check"] != "recall (control)"]
     out: dict[str, float] = {"planted_checks": float(len(planted)),
                              "planted_recovered": float(planted["recovered"].sum()),
@@ -210,9 +297,12 @@ def planted_metrics(table: pd.DataFrame) -> dict[str, float]:
         out[f"{stem}_recovered"] = float(bool(r.recovered))
         if not math.isnan(r.p):
             out[f"{stem}_p"] = float(r.p)
-    return {k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))}
+    return {prefix + k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))}
 
 
-def write_planted(table: pd.DataFrame, folder: Path = METRICS_DIR) -> Path:
-    """metrics/planted.json from `compare`'s table."""
-    return write_metrics_json(PLANTED_JSON, planted_metrics(table), folder)
+def write_planted(table: pd.DataFrame, folder: Path = METRICS_DIR, seeds: pd.DataFrame | None = None) -> Path:
+    """metrics/planted.json from `compare`'s table, plus `compare_seeds`'s as seeds_* when given."""
+    numbers = planted_metrics(table)
+    if seeds is not None:
+        numbers.update(planted_metrics(seeds, SEEDS_PREFIX))
+    return write_metrics_json(PLANTED_JSON, numbers, folder)

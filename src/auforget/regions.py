@@ -222,12 +222,20 @@ def _null_shares(diff: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, i
     return np.asarray(shares)
 
 
-def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_null: int = 200,
-             seed: int = 0, max_overlap: float = 0.2, sd_floor: float = 1e-3) -> pd.DataFrame:
+def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, reference: np.ndarray | None = None,
+             n_null: int = 200, seed: int = 0, max_overlap: float = 0.2, sd_floor: float = 1e-3) -> pd.DataFrame:
     """Rank AU regions by how much more positive difference mass they hold than chance placement.
 
     diff_maps (N, H, W) with H == W (e.g. `lrp.difference` maps); landmarks_map: N arrays (68, 2)
     already in the map frame (`landmarks_to_map`). Negative values are clipped to 0.
+
+    reference (N, H, W), optional: the maps the difference was taken from (FreezeB5's relevance).
+    Some places draw relevance in every map -- the pupils' contrast, the nostrils -- so a
+    difference map that is B5's map minus a weaker, more diffuse one puts much of its mass there
+    whatever was forgotten. With a reference, each image's statistic is the difference's share of
+    a region minus the reference's share of it (both maps as distributions over pixels): where the
+    evidence was lost beyond where the evidence was. s_i, n_ik below become those excess shares,
+    and `reference_share` holds the reference's share of the region.
 
     For image i and region R, the observed share is s_i = mass(R) / mass(whole map).
     Null: the same mask (same shape and area, both halves of two-part regions moved together)
@@ -247,7 +255,8 @@ def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_nu
 
     Returns a DataFrame sorted best first (effect_size, then mass_share, descending) with columns
     region, aus ("1,2,4"), mass_share (mean s_i), null_share (mean null share), effect_size,
-    p_value, n_images, area_share (mean fraction of the map the region covers).
+    p_value, n_images, area_share (mean fraction of the map the region covers), reference_share
+    (NaN without a reference).
     """
     maps = np.asarray(diff_maps, dtype=np.float64)
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
@@ -256,48 +265,68 @@ def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_nu
         raise ValueError(f"rank_aus: {len(landmarks_map)} landmark sets for {maps.shape[0]} maps")
     if n_null < 1:
         raise ValueError(f"rank_aus: n_null must be at least 1, got {n_null}")
-    obs, nulls, areas = _region_shares(np.clip(maps, 0, None), landmarks_map, n_null=n_null, seed=seed,
-                                       max_overlap=max_overlap)
-    rows = [_region_row(name, np.asarray(obs[name]), nulls[name], float(np.mean(areas[name])), sd_floor)
+    fields = _distributions(np.clip(maps, 0, None))
+    ref = None
+    if reference is not None:
+        ref = _distributions(np.clip(np.asarray(reference, dtype=np.float64), 0, None))
+        if ref.shape != maps.shape:
+            raise ValueError(f"rank_aus: reference maps {ref.shape} do not match the difference maps {maps.shape}")
+        fields = fields - ref
+        fields[np.isnan(ref).any(axis=(1, 2))] = np.nan     # no reference mass: nothing to compare with
+    obs, nulls, areas, ref_shares = _region_shares(fields, ref, landmarks_map, n_null=n_null, seed=seed,
+                                                   max_overlap=max_overlap)
+    rows = [_region_row(name, np.asarray(obs[name]), nulls[name], float(np.mean(areas[name])), sd_floor,
+                        float(np.mean(ref_shares[name])) if ref_shares[name] else float("nan"))
             for name in AU_REGIONS]
     table = pd.DataFrame(rows)
     return table.sort_values(["effect_size", "mass_share"], ascending=False, na_position="last",
                              kind="mergesort").reset_index(drop=True)
 
 
-def _region_shares(maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, n_null: int, seed: int,
-                   max_overlap: float) -> tuple[dict[str, list[float]], dict[str, list[np.ndarray]], dict[str, list[float]]]:
-    """Per region: observed shares s_i, null shares n_ik (one array per kept image) and mask areas."""
-    size = maps.shape[1]
+def _distributions(maps: np.ndarray) -> np.ndarray:
+    """Each non-negative map divided by its total mass; NaN maps where there is none."""
+    totals = maps.sum(axis=(1, 2), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, maps / np.where(totals > 0, totals, 1.0), np.nan)
+
+
+def _region_shares(fields: np.ndarray, reference: np.ndarray | None, landmarks_map: Sequence[np.ndarray], *,
+                   n_null: int, seed: int, max_overlap: float):
+    """Per region: observed shares s_i, null shares n_ik (one array per kept image), mask areas and
+    the reference's shares. `fields` are the maps as distributions (minus the reference's)."""
+    size = fields.shape[1]
     names = list(AU_REGIONS)
     obs: dict[str, list[float]] = {n: [] for n in names}
     nulls: dict[str, list[np.ndarray]] = {n: [] for n in names}
     areas: dict[str, list[float]] = {n: [] for n in names}
-    for i, (diff, lm) in enumerate(zip(maps, landmarks_map)):
-        total = float(diff.sum())
+    ref_shares: dict[str, list[float]] = {n: [] for n in names}
+    for i, (field, lm) in enumerate(zip(fields, landmarks_map)):
         masks = region_masks(lm, size)
         box = face_box(lm, size)
         for j, name in enumerate(names):
             mask = masks[name]
             areas[name].append(float(mask.mean()))
-            if total <= 0 or not mask.any():
+            if np.isnan(field).any() or not mask.any():
                 continue
             rng = np.random.default_rng([seed, i, j])
-            null = _null_shares(diff, mask, box, total, n_null, rng, max_overlap, max_tries=50 * n_null)
+            null = _null_shares(field, mask, box, 1.0, n_null, rng, max_overlap, max_tries=50 * n_null)
             if null.size < 2:
                 log.warning("rank_aus: image %d, region %s: no room for a null draw; skipped", i, name)
                 continue
-            obs[name].append(float(diff[mask].sum()) / total)
+            obs[name].append(float(field[mask].sum()))
             nulls[name].append(null)
-    return obs, nulls, areas
+            if reference is not None:
+                ref_shares[name].append(float(reference[i][mask].sum()))
+    return obs, nulls, areas, ref_shares
 
 
-def _region_row(name: str, s: np.ndarray, null: list[np.ndarray], area_share: float, sd_floor: float) -> dict:
+def _region_row(name: str, s: np.ndarray, null: list[np.ndarray], area_share: float, sd_floor: float,
+                reference_share: float = float("nan")) -> dict:
     """One row of `rank_aus` from a region's observed and null shares (formulas in its docstring)."""
     aus = ",".join(map(str, AU_REGIONS[name]))
     if s.size == 0:
         return dict(region=name, aus=aus, mass_share=np.nan, null_share=np.nan, effect_size=np.nan, p_value=np.nan,
-                    n_images=0, area_share=area_share)
+                    n_images=0, area_share=area_share, reference_share=reference_share)
     null_mean = np.array([n.mean() for n in null])
     null_sd = np.array([n.std(ddof=1) for n in null])
     z = (s - null_mean) / np.maximum(null_sd, sd_floor)
@@ -305,4 +334,5 @@ def _region_row(name: str, s: np.ndarray, null: list[np.ndarray], area_share: fl
     group_null = np.mean([n[:k] for n in null], axis=0)
     p = (1 + int(np.sum(group_null >= s.mean()))) / (1 + k)
     return dict(region=name, aus=aus, mass_share=float(s.mean()), null_share=float(null_mean.mean()),
-                effect_size=float(z.mean()), p_value=float(p), n_images=int(s.size), area_share=area_share)
+                effect_size=float(z.mean()), p_value=float(p), n_images=int(s.size), area_share=area_share,
+                reference_share=reference_share)

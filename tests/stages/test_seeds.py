@@ -2,6 +2,7 @@
 across-seed findings (forgetting, probes, AU ranking, promotion) with intervals."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import mlflow
@@ -92,3 +93,10 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     report = (project / "reports" / "report.html").read_text()
     assert "Across training seeds" in report and "B0 vs B5, AU14" in report
     assert "n/a (one seed)" not in report
+    # the planted truth judged across both seeds, beside the first seed's networks
+    found = json.loads((project / "metrics" / "planted.json").read_text())
+    # two recalls and two probes always; a top region only where some seed had a qualifying image
+    assert 4 <= found["seeds_planted_checks"] <= 6 and found["seeds_control_checks"] == 5
+    assert "seeds_probe_au14_p" in found and "seeds_recall_contempt_p" in found
+    assert all(0 <= v <= 1 for k, v in found.items() if k.startswith("seeds_region_") and k.endswith("_value"))
+    assert "Across 2 training seeds. Planted truth" in report and "The first seed's networks" in report

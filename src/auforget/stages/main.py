@@ -68,17 +68,28 @@ def study_layers(params: Params) -> list[list[Step]]:
 
 def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str, float]:
     """Synthetic data only: the planted truth against what the first seed's forgetting, saliency
-    and probes found (FreezeB<probes.k> vs FreezeB5), as metrics/planted.json and on the study run."""
-    k = params.probes.k
+    and probes found (FreezeB<probes.k> vs FreezeB5) and, with several seeds, against what they
+    found across seeds; as metrics/planted.json and on the study run."""
+    k, seeds, alpha = params.probes.k, params.study.seeds, params.forgetting.alpha
     rankings = planted.rankings_from_metrics(steps["saliency"]) if params.saliency.k == k else None
     table, text = planted.compare(steps["forgetting"], rankings, {au: steps[f"probes-au{au}"] for au in PROBED_AUS},
-                                  k=k, alpha=params.forgetting.alpha)
-    planted.write_planted(table)
+                                  k=k, alpha=alpha)
     found = planted.planted_metrics(table)
-    mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
     mlflow.log_text(table.to_csv(index=False), "planted/planted.csv")
     mlflow.log_text(text + "\n", "planted/planted.txt")
     log.info("main: %s", text)
+    across = None
+    if len(seeds) > 1:
+        sx = {s: tracking.seed_suffix(s, seeds) for s in seeds}
+        saliency = {s: steps[f"saliency{sx[s]}"] for s in seeds} if params.saliency.k == k else {}
+        probes = {au: {s: steps[f"probes-au{au}{sx[s]}"] for s in seeds} for au in PROBED_AUS}
+        across, seeds_text = planted.compare_seeds(steps["forgetting"], saliency, probes, k=k, alpha=alpha)
+        found.update(planted.planted_metrics(across, planted.SEEDS_PREFIX))
+        mlflow.log_text(across.to_csv(index=False), "planted/planted_seeds.csv")
+        mlflow.log_text(seeds_text + "\n", "planted/planted_seeds.txt")
+        log.info("main: %s", seeds_text)
+    planted.write_planted(table, seeds=across)
+    mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
     return found
 
 

@@ -49,8 +49,10 @@ log = logging.getLogger(__name__)
 
 REFERENCE = 5     # FreezeB5: every conv block frozen during the pain transfer, so nothing forgotten
 BATCH = 16        # images per relevance pass
+RANKED_BY = {"beyond_b5": "the difference's share of a region beyond FreezeB5's own share of it",
+             "difference": "the difference's share of a region"}
 RANKING_COLUMNS = ("emotion", "region", "aus", "mass_share", "null_share", "effect_size", "p_value", "p_holm",
-                   "n_images", "area_share")
+                   "n_images", "area_share", "reference_share")
 
 
 @dataclass
@@ -193,15 +195,18 @@ def _difference(how: str, b5_maps: np.ndarray, bk_maps: np.ndarray, raw_diff: li
     return lrp.difference(b5_maps, bk_maps).astype(np.float32)
 
 
-def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int) -> pd.DataFrame:
-    """`regions.rank_aus` with an emotion column and Holm-corrected p across the regions."""
-    table = regions.rank_aus(diff, list(landmarks), seed=seed)
+def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int, b5: np.ndarray | None = None) -> pd.DataFrame:
+    """`regions.rank_aus` with an emotion column and Holm-corrected p across the regions; with
+    FreezeB5's maps (saliency.ranking: beyond_b5) a region ranks by the difference's share there
+    beyond B5's own share, so places every map lights up (pupils, nostrils) do not win by default."""
+    table = regions.rank_aus(diff, list(landmarks), reference=b5, seed=seed)
     table.insert(0, "emotion", label)
     table["p_holm"] = holm(table["p_value"].to_numpy())
     return table[list(RANKING_COLUMNS)]
 
 
-def write_emotion(maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[str]) -> pd.DataFrame | None:
+def write_emotion(maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[str],
+                  beyond_b5: bool = True) -> pd.DataFrame | None:
     """Grid, raw arrays and AU ranking of one emotion into `out`; a line in `notes`. Returns the ranking."""
     emotion, n, n_lm = maps.emotion, len(maps.sample_ids), int(maps.has_landmarks.sum())
     if n == 0:
@@ -217,7 +222,8 @@ def write_emotion(maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[s
     if n_lm == 0:
         notes.append(f"{emotion}: no image with landmarks; no AU ranking.")
         return None
-    table = ranking(maps.diff[maps.has_landmarks], maps.landmarks[maps.has_landmarks], emotion, seed)
+    keep = maps.has_landmarks
+    table = ranking(maps.diff[keep], maps.landmarks[keep], emotion, seed, maps.b5[keep] if beyond_b5 else None)
     table.to_csv(out / f"{emotion}{artifacts.EMOTION_RANKING_SUFFIX}", index=False)
     return table
 
@@ -230,14 +236,15 @@ def _top_region(table: pd.DataFrame) -> str | None:
     return f"{row['region']} (AU {row['aus']})"
 
 
-def pooled_ranking(results: list[EmotionMaps], seed: int) -> pd.DataFrame | None:
+def pooled_ranking(results: list[EmotionMaps], seed: int, beyond_b5: bool = True) -> pd.DataFrame | None:
     """The AU ranking over every selected image with landmarks (emotion "all"); None without any."""
     with_lm = [m for m in results if m.has_landmarks.any()]
     if not with_lm:
         return None
     diff = np.concatenate([m.diff[m.has_landmarks] for m in with_lm])
     landmarks = np.concatenate([m.landmarks[m.has_landmarks] for m in with_lm])
-    return ranking(diff, landmarks, "all", seed)
+    b5 = np.concatenate([m.b5[m.has_landmarks] for m in with_lm]) if beyond_b5 else None
+    return ranking(diff, landmarks, "all", seed, b5)
 
 
 def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> dict[str, float]:
@@ -275,10 +282,11 @@ def all_maps(chosen: dict[str, tuple[pd.DataFrame, int]], data: TaskData, b5_mod
                 for emotion, (rows, qualifying) in chosen.items()]
 
 
-def write_rankings(results: list[EmotionMaps], out: Path, k: int, seed: int, notes: list[str]) -> list[pd.DataFrame]:
+def write_rankings(results: list[EmotionMaps], out: Path, k: int, seed: int, notes: list[str],
+                   beyond_b5: bool = True) -> list[pd.DataFrame]:
     """Each emotion's grid, maps and ranking, then the pooled au_ranking.csv; returns the rankings."""
-    tables = [t for maps in results if (t := write_emotion(maps, out, k, seed, notes)) is not None]
-    if (pooled := pooled_ranking(results, seed)) is not None:
+    tables = [t for maps in results if (t := write_emotion(maps, out, k, seed, notes, beyond_b5)) is not None]
+    if (pooled := pooled_ranking(results, seed, beyond_b5)) is not None:
         tables.append(pooled)
         combined = pd.concat(tables, ignore_index=True)
     else:
@@ -332,8 +340,9 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
                            difference=cfg.difference)
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
                  f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
-                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k} ({cfg.difference}), normalised."]
-        tables = write_rankings(results, out, cfg.k, cfg.seed, notes)
+                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k} ({cfg.difference}), normalised; "
+                 f"AU regions ranked by {RANKED_BY[cfg.ranking]}."]
+        tables = write_rankings(results, out, cfg.k, cfg.seed, notes, beyond_b5=cfg.ranking == "beyond_b5")
         for table in tables:
             if (top := _top_region(table)) is not None:
                 mlflow.set_tag(f"auforget.top_region_{table['emotion'].iloc[0]}", top)

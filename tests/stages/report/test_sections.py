@@ -139,6 +139,14 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
     assert body.count("<td>yes</td>") == 2 and body.count("<td>no</td>") == 1
     assert '<td class="sig">0.004 *</td>' in body and '<td class="sig">0.700' not in body
     assert "AU14 (nuisance)" in body and "mouth, brows, eyes" in body
+    assert "Across training seeds" not in body
+    # several seeds: the across-seed verdict comes first, the first seed's networks after it
+    across = rows.assign(found=["mean drop +0.300", "mean drop +0.050", "mouth 2/3, brows 1/3"],
+                         recovered=[True, True, False])
+    body = section_planted(PlantedEvidence(0, rows, "Recovered 1 of 2 planted findings.", truth, {}, across,
+                                           "Across 3 training seeds. Recovered 1 of 2 planted findings."), 0.05).body
+    assert body.index("Across 3 training seeds.") < body.index("The first seed's networks") < body.index("B5 0.60")
+    assert "mouth 2/3, brows 1/3" in body and body.count("<td>yes</td>") == 4
 
 
 def test_planted_section_without_evidence_says_what_to_run():

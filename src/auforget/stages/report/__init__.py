@@ -74,7 +74,7 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
 
     champion = str(ev.champion.version) if ev.champion is not None else None
     planted = [] if planted_k is None else [("planted", "auforget forgetting", lambda: sections.section_planted(
-        lookup.planted_evidence(ev, planted_k, alpha) if ev.forgetting is not None else None, alpha,
+        lookup.planted_evidence(ev, planted_k, alpha, seeds) if ev.forgetting is not None else None, alpha,
         problem("forgetting")))]
     return [
         ("table1", "auforget transfer", lambda: sections.section_pain(lookup.pain_models(ev), champion)),

@@ -208,9 +208,10 @@ def champion_evidence(ev: Evidence) -> ChampionEvidence | None:
     return ChampionEvidence(str(ev.champion.version), ev.champion.run_id, dict(ev.champion.tags), promoted)
 
 
-def planted_evidence(ev: Evidence, k: int, alpha: float) -> PlantedEvidence:
+def planted_evidence(ev: Evidence, k: int, alpha: float, seeds: tuple[int, ...] = (0,)) -> PlantedEvidence:
     """`planted.compare` over the metrics of the runs the report shows (the first seed's): the
-    forgetting run, the saliency run when it compares FreezeB`k`, and the probes of FreezeB`k`."""
+    forgetting run, the saliency run when it compares FreezeB`k`, and the probes of FreezeB`k`;
+    with several seeds also `planted.compare_seeds` over every seed's saliency and probes runs."""
     assert ev.forgetting is not None
     runs = {"forgetting": ev.forgetting}
     saliency = ev.saliency if ev.saliency is not None and _stage(ev.saliency) == f"saliency-b{k}" else None
@@ -224,7 +225,18 @@ def planted_evidence(ev: Evidence, k: int, alpha: float) -> PlantedEvidence:
             probes[au] = dict(run.data.metrics)
             runs[_stage(run)] = run
     table, text = planted.compare(dict(ev.forgetting.data.metrics), rankings, probes, k=k, alpha=alpha)
-    return PlantedEvidence(k, table, text, planted.planted_truth(), {n: r.info.run_id for n, r in runs.items()})
+    across, across_text = None, ""
+    if len(seeds) > 1:
+        by_seed_saliency = {seed: dict(run.data.metrics) for ((sk,), seed), run in
+                            _newest_by_stage("LIKE 'saliency-b%'", _SEED_SALIENCY, seeds).items() if int(sk) == k}
+        by_seed_probes: dict[int, dict[int, dict[str, float]]] = {}
+        for ((pk, au), seed), run in _newest_by_stage("LIKE 'probes-b%'", _SEED_PROBE, seeds).items():
+            if int(pk) == k:
+                by_seed_probes.setdefault(int(au), {})[seed] = dict(run.data.metrics)
+        across, across_text = planted.compare_seeds(dict(ev.forgetting.data.metrics), by_seed_saliency,
+                                                    by_seed_probes, k=k, alpha=alpha)
+    return PlantedEvidence(k, table, text, planted.planted_truth(), {n: r.info.run_id for n, r in runs.items()},
+                           across, across_text)
 
 
 # ---------------------------------------------------------------- across seeds

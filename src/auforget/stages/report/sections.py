@@ -32,8 +32,8 @@ TITLES = {
     "seeds": "Across training seeds: means with 95% intervals",
     "planted": "Planted truth: what the synthetic world hid, and what the study recovered",
 }
-RANKING_SHOWN = ("emotion", "region", "aus", "mass_share", "null_share", "effect_size", "p_value", "p_holm",
-                 "n_images")
+RANKING_SHOWN = ("emotion", "region", "aus", "mass_share", "reference_share", "null_share", "effect_size", "p_value",
+                 "p_holm", "n_images")
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,9 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
     parts = [f"<p>Test images that FreezeB5 classifies correctly and FreezeB{k} does not: LRP relevance of "
              f"both models for the true class and their difference (B5 &minus; B{k}, positive part): where "
              "FreezeB5 still finds evidence the pain transfer removed. The ranking measures how much of the difference "
-             "falls in each action unit's facial region against the same region moved elsewhere on the face "
+             "falls in each action unit's facial region (by default beyond FreezeB5's own share of relevance there, "
+             "<b>reference_share</b>, so that places every map lights up do not win by default; the notes say which) "
+             "against the same region moved elsewhere on the face "
              "(effect size; p one-sided Monte Carlo, Holm-corrected across regions; highlighted: "
              f"p &lt; {alpha:g}).</p>",
              runs_line(**{ev.stage: ev.run_id})]
@@ -375,6 +377,8 @@ class PlantedEvidence:
     text: str
     truth: pd.DataFrame | None = None                         # planted.planted_truth()
     run_ids: Mapping[str, str] = field(default_factory=dict)
+    seeds_table: pd.DataFrame | None = None                   # planted.compare_seeds, several seeds only
+    seeds_text: str = ""
 
 
 def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "") -> Section:
@@ -384,12 +388,20 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
         return _unavailable("planted", "auforget forgetting", problem)
     if not len(ev.table):
         return _unavailable("planted", "auforget main", f"no forgetting, saliency or probe numbers for FreezeB{ev.k}")
-    shown = ev.table.assign(recovered=ev.table["recovered"].map({True: "yes", False: "no"}))
-    parts = [runs_line(**ev.run_ids) if ev.run_ids else "", f"<p>{esc(ev.text)}</p>",
-             table(shown, p_columns=("p",), alpha=alpha),
+
+    def shown(checks: pd.DataFrame) -> pd.DataFrame:
+        return checks.assign(recovered=checks["recovered"].map({True: "yes", False: "no"}))
+
+    parts = [runs_line(**ev.run_ids) if ev.run_ids else ""]
+    if ev.seeds_table is not None and len(ev.seeds_table):
+        parts += ["<h3>Across training seeds</h3>", f"<p>{esc(ev.seeds_text)}</p>",
+                  table(shown(ev.seeds_table), p_columns=("p",), alpha=alpha),
+                  "<h3>The first seed's networks</h3>"]
+    parts += [f"<p>{esc(ev.text)}</p>", table(shown(ev.table), p_columns=("p",), alpha=alpha),
              "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of FreezeB5 minus "
-             f"FreezeB{ev.k}; for a top region its effect size). Controls are emotions sharing a PSPI AU: they "
-             "count as kept unless significantly worse.</p>"]
+             f"FreezeB{ev.k}; for a top region its effect size; across seeds the mean over seeds, and for a top "
+             "region the share of seeds in which an expected region ranks first). Controls are emotions sharing "
+             "a PSPI AU: they count as kept unless significantly worse.</p>"]
     if ev.truth is not None:
         parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
     return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)
