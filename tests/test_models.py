@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from auforget.config import ModelConfig
 from auforget.models import (N_BLOCKS, PROFILES, build_vgg16, freeze_blocks, imagenet_state, initial_model,
                              replace_head)
 
@@ -71,8 +72,8 @@ def test_imagenet_weights_absent_is_an_error_unless_from_scratch_is_asked_for(tm
     with pytest.raises(FileNotFoundError, match=r"vgg16-397923af\.pth is absent.*model\.imagenet_weights.*from_scratch: true"):
         imagenet_state("")
     with pytest.raises(FileNotFoundError, match="from_scratch"):
-        initial_model("paper", 8)
-    model, note = initial_model("paper", 8, from_scratch=True)
+        initial_model(ModelConfig(profile="paper"), 8)
+    model, note = initial_model(ModelConfig(profile="paper", from_scratch=True), 8)
     assert "from scratch" in note and model.profile.image_size == 224
     with pytest.raises(FileNotFoundError, match="does not exist"):
         imagenet_state(str(tmp_path / "missing.pth"))
@@ -89,8 +90,8 @@ def test_imagenet_weights_load_from_a_local_file(tmp_path):
         state[f"features.{idx}.bias"] = torch.full_like(conv.bias, idx)
     path = tmp_path / "vgg16.pth"
     torch.save(state, path)
-    model, note = initial_model("paper", 8, imagenet_weights=str(path))
+    model, note = initial_model(ModelConfig(profile="paper", imagenet_weights=str(path)), 8)
     first = next(m for m in model.blocks.modules() if isinstance(m, torch.nn.Conv2d))
     assert str(path) in note and float(first.weight.detach().flatten()[0]) == 0.5
-    with pytest.raises(ValueError, match="paper"):
-        initial_model("small", 8, imagenet_weights=str(path))
+    with pytest.raises(ValueError, match="paper"):   # refused when params.yaml is read
+        ModelConfig(profile="small", imagenet_weights=str(path))

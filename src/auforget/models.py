@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from auforget.config import N_BLOCKS
+from auforget.config import N_BLOCKS, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -198,27 +198,24 @@ def load_imagenet_blocks(model: VGG16Blocks, state: dict[str, torch.Tensor]) -> 
     return len(ours)
 
 
-def initial_model(profile: str, n_classes: int, *, imagenet_weights: str = "", seed: int = 0,
-                  from_scratch: bool = False) -> tuple[VGG16Blocks, str]:
+def initial_model(model_cfg: ModelConfig, n_classes: int, *, seed: int = 0) -> tuple[VGG16Blocks, str]:
     """The emotion stage's starting point: seeded init plus, for the paper profile, ImageNet conv
-    weights -- or, only when `from_scratch` asks for it, none.
+    weights -- or, only when `model.from_scratch` asks for it, none.
 
     The study starts from ImageNet; silently training from scratch when the weights file is
     missing would give different science under the same name, so that is an error (naming
-    where the weights were looked for) unless `from_scratch` is set. Returns the model and a
-    sentence for the log and the MLflow run saying which start it got.
+    where the weights were looked for) unless `from_scratch` is set. The combinations that make
+    no sense (weights with the small profile, weights and from_scratch) are refused by ModelConfig
+    when params.yaml is read. Returns the model and a sentence for the log and the MLflow run
+    saying which start it got.
     """
     torch.manual_seed(seed)
-    model = build_vgg16(profile, n_classes)
+    model = build_vgg16(model_cfg.profile, n_classes)
     if model.profile is not PROFILES["paper"]:
-        if imagenet_weights:
-            raise ValueError(f"model.imagenet_weights is set, but ImageNet VGG16 weights only fit the 'paper' "
-                             f"profile, not {profile!r}")
-        return model, f"'{profile}' profile: conv blocks trained from scratch (ImageNet weights need the 'paper' profile)"
-    if from_scratch:
-        if imagenet_weights:
-            raise ValueError("model.from_scratch is true but model.imagenet_weights is set; choose one")
+        return model, (f"'{model_cfg.profile}' profile: conv blocks trained from scratch "
+                       "(ImageNet weights need the 'paper' profile)")
+    if model_cfg.from_scratch:
         return model, "paper profile: conv blocks trained from scratch (model.from_scratch: true)"
-    state, note = imagenet_state(imagenet_weights)
+    state, note = imagenet_state(model_cfg.imagenet_weights)
     load_imagenet_blocks(model, state)
     return model, note

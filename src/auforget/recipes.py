@@ -113,8 +113,7 @@ def emotion_recipe(params: Params, data: TaskData | None = None) -> Recipe:
     loss, counts, weights = emotion_loss(params, data)
 
     def prepare(_: VGG16Blocks | None) -> tuple[VGG16Blocks, str]:
-        return initial_model(model_cfg.profile, len(EMOTIONS), imagenet_weights=model_cfg.imagenet_weights,
-                             seed=cfg.seed, from_scratch=model_cfg.from_scratch)
+        return initial_model(model_cfg, len(EMOTIONS), seed=cfg.seed)
 
     seeds, seed = params.study.seeds, cfg.seed
     return Recipe(
