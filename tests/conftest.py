@@ -11,6 +11,11 @@ import pytest
 from auforget.config import Params
 
 TESTS = Path(__file__).resolve().parent
+# With as many pytest workers as cores, a training subprocess with torch's default of one thread
+# per core would put twice as many busy threads as cores on the machine; one thread each keeps
+# the cores for the other worker. Tests that compare numbers already run with one thread.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) >= (os.cpu_count() or 1):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The test command runs two or more pytest-xdist workers (`-n auto` in pyproject.toml). Tests
 # that share an expensive session fixture run in one worker: the team set-up's servers, and the
 # tiny study that the doors and the UI walk look at; every other test keeps its file's company,

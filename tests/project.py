@@ -24,7 +24,7 @@ TINY_PARAMS = {
 # artifacts through a server, reuse -- and compare no numbers with tiny_study_metrics.json.
 MICRO_PARAMS = {
     "synth": {"scale": "micro"},
-    "prepare": {"unbc_pool_per_class": 21, "unbc_val_size": 4},
+    "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
     "emotion": {"epochs": 1, "batch_size": 16},
     "transfer": {"epochs": 1, "batch_size": 16},
     "retrain": {"epochs": 1, "batch_size": 16},

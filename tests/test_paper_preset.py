@@ -2,9 +2,10 @@
 runs the whole study end to end (VGG16 at full width, 224 px) through the `auforget` door.
 
 The smoke run is sized for a 2-core CPU, where full VGG16 trains at about 3 images/s: the
-`micro` synthetic scale (AffectNet 8 train / 8 val / 8 test images, UNBC 24 test frames, CK+ 40
-peaks), the smallest UNBC pool the 21 training subjects allow (21 + 21 frames: 38 train, 4 val),
-one epoch, 3 probe seeds and 2 saliency images; 13 models of 15 M conv weights each. It checks that every stage accepts the preset's settings (random
+`micro` synthetic scale (AffectNet 8 train / 8 val / 8 test images; UNBC: the 4 test subjects'
+24 frames and 6 training subjects; CK+ 40 peaks), the smallest UNBC pool those 6 subjects allow
+(6 + 6 frames: 10 train, 2 val), one epoch, 3 probe seeds and 2 saliency images; 13 models of
+15 M conv weights each. It checks that every stage accepts the preset's settings (random
 UNBC draw, retrain same as emotion on fresh images, no feature cache, 224 px) -- not the science.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ SMOKE = {
              "ckplus_root": "data/raw/synthetic/ckplus"},
     "synth": {"scale": "micro"},
     "study": {"seeds": [0]},
-    "prepare": {"unbc_pool_per_class": 21, "unbc_val_size": 4},
+    "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
     "model": {"imagenet_weights": "", "from_scratch": True},  # no weights file in CI; asked for explicitly
     "emotion": {"epochs": 1, "batch_size": 8},
     "transfer": {"epochs": 1, "batch_size": 8},

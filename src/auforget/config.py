@@ -45,13 +45,17 @@ class SynthConfig:
         _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
 
 
+# The four UNBC-McMaster subjects whose images may be published: the study's test set.
+UNBC_PUBLISHABLE = ("095-tv095", "047-jl047", "109-ib109", "064-ak064")
+
+
 @dataclass(frozen=True)
 class PrepareConfig:
     seed: int = 0
     affectnet_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
     affectnet_val_fraction: float = 0.05
     affectnet_max_train_per_class: int = 0
-    unbc_test_subjects: tuple[str, ...] = ("095-tv095", "047-jl047", "109-ib109", "064-ak064")
+    unbc_test_subjects: tuple[str, ...] = UNBC_PUBLISHABLE
     unbc_pool_per_class: int = 500
     unbc_val_size: int = 100
     unbc_pool_draw: str = "balanced"
