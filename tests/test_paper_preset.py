@@ -44,9 +44,9 @@ def test_the_paper_preset_sets_every_key_params_yaml_has():
     assert params.retrain.same_as_emotion and not params.retrain.cached_features
 
 
-# The longest test of the default run (6.4 min alone on an idle 2-core machine, 2026-11-26): it
-# goes first (tests/conftest.py LONGEST_FIRST) and runs with one torch thread, so that it and the
-# other pytest worker do not fight over the two cores.
+# The longest test of the default run (8.1 min in a fresh-clone .ci/run on 2-core CI, 2026-11-26):
+# it goes first (tests/conftest.py LONGEST_FIRST) and runs with one torch thread, so that it and
+# the other pytest worker do not fight over the two cores.
 def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     project = copy_project(tmp_path / "project")
     paper = yaml.safe_load((REPO / "params-paper.yaml").read_text())

@@ -101,6 +101,16 @@ def rankings_from_metrics(saliency_metrics: Mapping[str, float]) -> pd.DataFrame
     return pd.DataFrame(rows, columns=["emotion", "region", "effect_size", "p_holm"])
 
 
+def _recall_check(emotion: str, forgotten: bool, k: int, drop: float, p: float, alpha: float, found: str,
+                  statistic: str) -> dict:
+    """A forgotten emotion is recovered when its recall drops; a control when it does not drop significantly."""
+    return {"check": "recall" if forgotten else "recall (control)", "subject": emotion,
+            "expected": (f"FreezeB{k} recall below FreezeB5" if forgotten
+                         else f"FreezeB{k} not significantly below FreezeB5"),
+            "found": found, "statistic": statistic, "value": drop, "p": p,
+            "recovered": drop > 0 if forgotten else not (drop > 0 and p < alpha)}
+
+
 def _recall_rows(forgetting: Mapping[str, float], k: int, alpha: float) -> list[dict]:
     rows = []
     for emotion in EMOTIONS:
@@ -110,28 +120,24 @@ def _recall_rows(forgetting: Mapping[str, float], k: int, alpha: float) -> list[
         if forgotten is None or b5 is None or bk is None:
             continue
         p = float(forgetting.get(artifacts.mcnemar_metric(emotion, f"b{k}", holm=True), float("nan")))
-        drop = float(b5) - float(bk)
-        significant = p < alpha
-        if forgotten:
-            recovered = drop > 0
-            expected = f"FreezeB{k} recall below FreezeB5"
-        else:
-            recovered = not (drop > 0 and significant)
-            expected = f"FreezeB{k} not significantly below FreezeB5"
-        rows.append({"check": "recall" if forgotten else "recall (control)", "subject": emotion,
-                     "expected": expected, "found": f"B5 {float(b5):.2f}, B{k} {float(bk):.2f}",
-                     "statistic": "recall B5 - Bk", "value": drop, "p": p, "recovered": recovered})
+        rows.append(_recall_check(emotion, forgotten, k, float(b5) - float(bk), p, alpha,
+                                  f"B5 {float(b5):.2f}, B{k} {float(bk):.2f}", "recall B5 - Bk"))
     return rows
+
+
+def _ranked(rankings: pd.DataFrame, emotion: str) -> pd.DataFrame:
+    """One emotion's regions with an effect size, best first."""
+    table = rankings[rankings["emotion"] == emotion].dropna(subset=["effect_size"])
+    return table.sort_values("effect_size", ascending=False, kind="stable")
 
 
 def _region_rows(rankings: pd.DataFrame) -> list[dict]:
     rows = []
     for emotion in EMOTIONS:
         want = expected_regions(emotion) if expected_forgotten(emotion) else ()
-        table = rankings[rankings["emotion"] == emotion].dropna(subset=["effect_size"])
+        table = _ranked(rankings, emotion)
         if not want or table.empty:
             continue
-        table = table.sort_values("effect_size", ascending=False, kind="stable")
         top = table.iloc[0]
         rows.append({"check": "top region", "subject": emotion, "expected": " or ".join(want),
                      "found": ", ".join(table["region"].head(3)), "statistic": f"effect size of {top['region']}",
@@ -140,21 +146,25 @@ def _region_rows(rankings: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _probe_check(au: int, k: int, drop: float, p: float, found: str, statistic: str) -> dict:
+    """An AU outside PSPI is recovered when FreezeB`k` encodes it less than FreezeB5; a PSPI AU when it does not."""
+    less = pain_use(au) != "pspi"
+    return {"check": "probe", "subject": f"AU{au}",
+            "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
+            "found": found, "statistic": statistic, "value": drop, "p": p,
+            "recovered": drop > 0 if less else drop <= 0}
+
+
 def _probe_rows(probes: Mapping[int, Mapping[str, float]], k: int) -> list[dict]:
     rows = []
     for au, m in sorted(probes.items()):
         b5, bk = m.get(artifacts.probe_f1_mean("b5")), m.get(artifacts.probe_f1_mean(f"b{k}"))
         if b5 is None or bk is None:
             continue
-        less = pain_use(au) != "pspi"
-        drop = float(b5) - float(bk)
-        rows.append({"check": "probe", "subject": f"AU{au}",
-                     "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
-                     "found": f"F1 B5 {float(b5):.3f}, B{k} {float(bk):.3f} "
-                              f"(corrected t {m.get(artifacts.PROBE_T_CORRECTED, float('nan')):.2f})",
-                     "statistic": "F1 B5 - Bk", "value": drop,
-                     "p": float(m.get(artifacts.PROBE_P_CORRECTED, float("nan"))),
-                     "recovered": drop > 0 if less else drop <= 0})
+        rows.append(_probe_check(au, k, float(b5) - float(bk), float(m.get(artifacts.PROBE_P_CORRECTED, float("nan"))),
+                                 f"F1 B5 {float(b5):.3f}, B{k} {float(bk):.3f} "
+                                 f"(corrected t {m.get(artifacts.PROBE_T_CORRECTED, float('nan')):.2f})",
+                                 "F1 B5 - Bk"))
     return rows
 
 
@@ -191,27 +201,18 @@ def _seed_recall_rows(forgetting: Mapping[str, float], k: int, alpha: float) -> 
         p = float(forgetting.get(artifacts.seed_p_metric(emotion, model, holm=True), float("nan")))
         drop = -float(mean)          # forgetting_seeds.csv holds Bk - B5
         interval = f"[{-high:+.2f}, {-low:+.2f}]" if np.isfinite(low) and np.isfinite(high) else "n/a"
-        significant = p < alpha
-        rows.append({"check": "recall" if forgotten else "recall (control)", "subject": emotion,
-                     "expected": f"FreezeB{k} recall below FreezeB5" if forgotten
-                     else f"FreezeB{k} not significantly below FreezeB5",
-                     "found": f"mean drop {drop:+.3f}, 95% interval {interval}",
-                     "statistic": "mean recall B5 - Bk over seeds; p: signed Stouffer of the seeds' McNemar, Holm",
-                     "value": drop, "p": p, "recovered": drop > 0 if forgotten else not (drop > 0 and significant)})
+        rows.append(_recall_check(emotion, forgotten, k, drop, p, alpha,
+                                  f"mean drop {drop:+.3f}, 95% interval {interval}",
+                                  "mean recall B5 - Bk over seeds; p: signed Stouffer of the seeds' McNemar, Holm"))
     return rows
 
 
 def _seed_region_rows(saliency: Mapping[int, Mapping[str, float]]) -> list[dict]:
-    tops: dict[str, list[str]] = {}
-    for seed in sorted(saliency):
-        table = rankings_from_metrics(saliency[seed])
-        for emotion, block in table.groupby("emotion", sort=False):
-            tops.setdefault(emotion, []).append(block.sort_values("effect_size", ascending=False,
-                                                                  kind="stable")["region"].iloc[0])
+    rankings = {seed: rankings_from_metrics(saliency[seed]) for seed in sorted(saliency)}
     rows = []
     for emotion in EMOTIONS:
         want = expected_regions(emotion) if expected_forgotten(emotion) else ()
-        firsts = tops.get(emotion, [])
+        firsts = [table["region"].iloc[0] for table in (_ranked(r, emotion) for r in rankings.values()) if len(table)]
         if not want or not firsts:
             continue
         share = sum(region in want for region in firsts) / len(firsts)
@@ -234,12 +235,9 @@ def _seed_probe_rows(probes: Mapping[int, Mapping[int, Mapping[str, float]]], k:
         p = stouffer([float(m.get(artifacts.PROBE_P_CORRECTED, float("nan"))) for m in by_seed], diffs)
         ci = seed_interval(diffs)
         interval = f"[{ci.low:+.3f}, {ci.high:+.3f}]" if ci.available else "n/a"
-        less = pain_use(au) != "pspi"
-        rows.append({"check": "probe", "subject": f"AU{au}",
-                     "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
-                     "found": f"mean F1 drop {ci.mean:+.3f}, 95% interval {interval} ({len(diffs)} seeds)",
-                     "statistic": "mean F1 B5 - Bk over seeds; p: signed Stouffer of the seeds' corrected t-tests",
-                     "value": ci.mean, "p": p, "recovered": ci.mean > 0 if less else ci.mean <= 0})
+        rows.append(_probe_check(au, k, ci.mean, p,
+                                 f"mean F1 drop {ci.mean:+.3f}, 95% interval {interval} ({len(diffs)} seeds)",
+                                 "mean F1 B5 - Bk over seeds; p: signed Stouffer of the seeds' corrected t-tests"))
     return rows
 
 

@@ -271,8 +271,7 @@ def rank_aus(diff_maps: np.ndarray, landmarks_map: Sequence[np.ndarray], *, refe
         ref = _distributions(np.clip(np.asarray(reference, dtype=np.float64), 0, None))
         if ref.shape != maps.shape:
             raise ValueError(f"rank_aus: reference maps {ref.shape} do not match the difference maps {maps.shape}")
-        fields = fields - ref
-        fields[np.isnan(ref).any(axis=(1, 2))] = np.nan     # no reference mass: nothing to compare with
+        fields = fields - ref          # NaN where either map has no mass: that image is skipped
     obs, nulls, areas, ref_shares = _region_shares(fields, ref, landmarks_map, n_null=n_null, seed=seed,
                                                    max_overlap=max_overlap)
     rows = [_region_row(name, np.asarray(obs[name]), nulls[name], float(np.mean(areas[name])), sd_floor,

@@ -195,7 +195,8 @@ def _difference(how: str, b5_maps: np.ndarray, bk_maps: np.ndarray, raw_diff: li
     return lrp.difference(b5_maps, bk_maps).astype(np.float32)
 
 
-def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int, b5: np.ndarray | None = None) -> pd.DataFrame:
+def ranking(diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int,
+            b5: np.ndarray | None = None) -> pd.DataFrame:
     """`regions.rank_aus` with an emotion column and Holm-corrected p across the regions; with
     FreezeB5's maps (saliency.ranking: beyond_b5) a region ranks by the difference's share there
     beyond B5's own share, so places every map lights up (pupils, nostrils) do not win by default."""
@@ -340,8 +341,8 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
                            difference=cfg.difference)
         notes = [f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, version "
                  f"{vk.version}): test images FreezeB5 classifies correctly and {label_k} does not; LRP for the true "
-                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k} ({cfg.difference}), normalised; "
-                 f"AU regions ranked by {RANKED_BY[cfg.ranking]}."]
+                 f"class, maps normalised to [0, 1], difference = positive part of B5 - B{cfg.k} ({cfg.difference}), "
+                 f"normalised; AU regions ranked by {RANKED_BY[cfg.ranking]}."]
         tables = write_rankings(results, out, cfg.k, cfg.seed, notes, beyond_b5=cfg.ranking == "beyond_b5")
         for table in tables:
             if (top := _top_region(table)) is not None:
