@@ -19,16 +19,23 @@ def test_what_the_world_plants():
     assert planted.expected_regions("contempt") == ("mouth_corners",)
     assert set(planted.expected_regions("surprise")) == {"brows", "upper_lids", "mouth_jaw"}
     assert planted.pain_use(14) == "nuisance" and planted.pain_use(4) == "pspi" and planted.pain_use(5) == "absent"
+    assert planted.pain_use(15) == "absent" and planted.pain_use(12) == "other"
+    assert set(planted.UNSETTLED_PROBES) == {5}
+    # controls: a PSPI AU among the strongest; happy (AU12 4 > AU6 3) and fear (AU5 first) are mixed
+    assert [e for e in EMOTIONS if planted.expected_forgotten(e) is False] == ["sad", "disgust", "anger"]
     truth = planted.planted_truth().set_index("emotion")
-    assert truth.loc["contempt", "aus"] == "AU14 (nuisance)" and truth.loc["happy", "expected"] == "kept"
+    assert truth.loc["contempt", "aus"] == "AU14 (nuisance)" and truth.loc["anger", "expected"] == "kept"
+    assert truth.loc["happy", "expected"].startswith("mixed")
 
 
 def hand_made_results():
-    # contempt forgotten (0.8 -> 0.3, Holm p 0.001), surprise not (0.70 -> 0.75); happy, a control,
-    # significantly worse (0.9 -> 0.5, p 0.001), so it is not "kept"; anger kept (0.6 -> 0.55, p 0.4).
+    # contempt forgotten (0.8 -> 0.3, Holm p 0.001), surprise not (0.70 -> 0.75); disgust, a control,
+    # significantly worse (0.9 -> 0.5, p 0.001), so it is not "kept"; anger kept (0.6 -> 0.55, p 0.4);
+    # happy, mixed, has no expectation whatever it does (0.9 -> 0.2).
     forgetting = {"recall_contempt_b5": 0.8, "recall_contempt_b0": 0.3, "mcnemar_p_holm_contempt_b0_vs_b5": 0.001,
                   "recall_surprise_b5": 0.70, "recall_surprise_b0": 0.75, "mcnemar_p_holm_surprise_b0_vs_b5": 1.0,
-                  "recall_happy_b5": 0.9, "recall_happy_b0": 0.5, "mcnemar_p_holm_happy_b0_vs_b5": 0.001,
+                  "recall_disgust_b5": 0.9, "recall_disgust_b0": 0.5, "mcnemar_p_holm_disgust_b0_vs_b5": 0.001,
+                  "recall_happy_b5": 0.9, "recall_happy_b0": 0.2, "mcnemar_p_holm_happy_b0_vs_b5": 0.001,
                   "recall_anger_b5": 0.6, "recall_anger_b0": 0.55, "mcnemar_p_holm_anger_b0_vs_b5": 0.4}
     rankings = pd.DataFrame({"emotion": ["contempt", "contempt", "surprise", "surprise", "all"],
                              "region": ["brows", "mouth_corners", "nose", "brows", "chin"],
@@ -45,16 +52,19 @@ def test_compare_with_hand_made_results():
     got = {(r.check, r.subject): r for r in table.itertuples()}
     assert got["recall", "contempt"].recovered and got["recall", "contempt"].value == pytest.approx(0.5)
     assert not got["recall", "surprise"].recovered and got["recall", "surprise"].value == pytest.approx(-0.05)
-    assert not got["recall (control)", "happy"].recovered and got["recall (control)", "anger"].recovered
+    assert not got["recall (control)", "disgust"].recovered and got["recall (control)", "anger"].recovered
+    assert not any(subject == "happy" for _, subject in got)
     # contempt's best region is mouth_corners (1.2 > 0.4, rows out of order); surprise's is nose
     assert got["top region", "contempt"].recovered and got["top region", "contempt"].p == 0.01
     assert got["top region", "contempt"].found == "mouth_corners, brows"
     assert not got["top region", "surprise"].recovered
     assert got["probe", "AU14"].recovered and got["probe", "AU14"].value == pytest.approx(0.1)
-    assert not got["probe", "AU5"].recovered
+    # AU5 is shown with its numbers but no verdict, and counts neither way
+    au5 = got["probe (no expectation)", "AU5"]
+    assert au5.recovered is None and au5.value == pytest.approx(-0.05) and au5.expected.startswith("none: ")
     assert ("top region", "all") not in got and len(table) == 8
-    assert "Recovered 3 of 6 planted findings; 1 of 2 control emotions kept." in text
-    assert "top region surprise" in text and "probe AU5" in text
+    assert "Recovered 3 of 5 planted findings; 1 of 2 control emotions kept." in text
+    assert "top region surprise" in text and "probe AU5" not in text
 
 
 def test_missing_results_give_fewer_rows():
@@ -67,10 +77,11 @@ def test_planted_json(tmp_path):
     path = planted.write_planted(table, tmp_path)
     numbers = json.loads(path.read_text())
     assert path.name == "planted.json"
-    assert numbers["planted_checks"] == 6 and numbers["planted_recovered"] == 3
+    assert numbers["planted_checks"] == 5 and numbers["planted_recovered"] == 3
     assert numbers["control_checks"] == 2 and numbers["control_recovered"] == 1
+    assert "probe_au5_recovered" not in numbers and numbers["probe_au5_value"] == pytest.approx(-0.05)
     assert numbers["recall_contempt_recovered"] == 1 and numbers["recall_contempt_p"] == 0.001
-    assert numbers["region_contempt_value"] == 1.2 and numbers["probe_au5_recovered"] == 0
+    assert numbers["region_contempt_value"] == 1.2
     assert all(np.isfinite(v) for v in numbers.values())
 
 
@@ -80,8 +91,8 @@ def test_compare_across_seeds_needs_the_direction_in_most_seeds():
                   "seed_diff_high_contempt_b0_vs_b5": -0.1, "seed_p_holm_contempt_b0_vs_b5": 0.01,
                   "seed_diff_mean_surprise_b0_vs_b5": 0.05, "seed_diff_low_surprise_b0_vs_b5": -0.1,
                   "seed_diff_high_surprise_b0_vs_b5": 0.2, "seed_p_holm_surprise_b0_vs_b5": 0.9,
-                  "seed_diff_mean_happy_b0_vs_b5": -0.3, "seed_diff_low_happy_b0_vs_b5": -0.4,
-                  "seed_diff_high_happy_b0_vs_b5": -0.2, "seed_p_holm_happy_b0_vs_b5": 0.001}
+                  "seed_diff_mean_disgust_b0_vs_b5": -0.3, "seed_diff_low_disgust_b0_vs_b5": -0.4,
+                  "seed_diff_high_disgust_b0_vs_b5": -0.2, "seed_p_holm_disgust_b0_vs_b5": 0.001}
     # contempt's top region: mouth_corners in seeds 0 and 2, brows in seed 1; surprise: nose twice
     saliency = {0: {"au_effect_mouth_corners_contempt": 2.0, "au_effect_brows_contempt": 1.0,
                     "au_effect_nose_surprise": 3.0, "au_effect_brows_surprise": 1.0},
@@ -97,15 +108,15 @@ def test_compare_across_seeds_needs_the_direction_in_most_seeds():
     got = {(r.check, r.subject): r for r in table.itertuples()}
     assert got["recall", "contempt"].recovered and got["recall", "contempt"].value == pytest.approx(0.2)
     assert "[+0.10, +0.30]" in got["recall", "contempt"].found and got["recall", "contempt"].p == 0.01
-    assert not got["recall", "surprise"].recovered and not got["recall (control)", "happy"].recovered
+    assert not got["recall", "surprise"].recovered and not got["recall (control)", "disgust"].recovered
     region = got["top region", "contempt"]
     assert region.recovered and region.value == pytest.approx(2 / 3) and region.found == "mouth_corners 2/3, brows 1/3"
     assert not got["top region", "surprise"].recovered and got["top region", "surprise"].found == "nose 2/2"
-    au14, au5 = got["probe", "AU14"], got["probe", "AU5"]
+    au14, au5 = got["probe", "AU14"], got["probe (no expectation)", "AU5"]
     assert au14.recovered and au14.value == pytest.approx(0.07) and au14.p < 0.05 / 10
     # one seed's z of +1.96 cancels one of the two others: Z = -1.96 / sqrt(3), p 0.26, not 0.05 or less
-    assert not au5.recovered and au5.p == pytest.approx(0.2578, abs=1e-3)
-    assert text.startswith("Across 3 training seeds.") and "Recovered 3 of 6 planted findings" in text
+    assert au5.recovered is None and au5.p == pytest.approx(0.2578, abs=1e-3)
+    assert text.startswith("Across 3 training seeds.") and "Recovered 3 of 5 planted findings" in text
     numbers = planted.planted_metrics(table, planted.SEEDS_PREFIX)
     assert numbers["seeds_planted_recovered"] == 3 and numbers["seeds_region_contempt_value"] == pytest.approx(2 / 3)
 

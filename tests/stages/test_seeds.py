@@ -95,8 +95,10 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     assert "n/a (one seed)" not in report
     # the planted truth judged across both seeds, beside the first seed's networks
     found = json.loads((project / "metrics" / "planted.json").read_text())
-    # two recalls and two probes always; a top region only where some seed had a qualifying image
-    assert 4 <= found["seeds_planted_checks"] <= 6 and found["seeds_control_checks"] == 5
+    # two recalls and the AU14 probe always (AU5's is shown without a verdict); a top region only
+    # where some seed had a qualifying image
+    assert 3 <= found["seeds_planted_checks"] <= 5 and found["seeds_control_checks"] == 3
+    assert "seeds_probe_au5_value" in found and "seeds_probe_au5_recovered" not in found
     assert "seeds_probe_au14_p" in found and "seeds_recall_contempt_p" in found
     assert all(0 <= v <= 1 for k, v in found.items() if k.startswith("seeds_region_") and k.endswith("_value"))
     assert "Across 2 training seeds. Planted truth" in report and "The first seed's networks" in report

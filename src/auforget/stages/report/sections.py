@@ -390,7 +390,7 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
         return _unavailable("planted", "auforget main", f"no forgetting, saliency or probe numbers for FreezeB{ev.k}")
 
     def shown(checks: pd.DataFrame) -> pd.DataFrame:
-        return checks.assign(recovered=checks["recovered"].map({True: "yes", False: "no"}))
+        return checks.assign(recovered=[{True: "yes", False: "no"}.get(v, "no verdict") for v in checks["recovered"]])
 
     parts = [runs_line(**ev.run_ids) if ev.run_ids else ""]
     if ev.seeds_table is not None and len(ev.seeds_table):
@@ -400,8 +400,9 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
     parts += [f"<p>{esc(ev.text)}</p>", table(shown(ev.table), p_columns=("p",), alpha=alpha),
              "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of FreezeB5 minus "
              f"FreezeB{ev.k}; for a top region its effect size; across seeds the mean over seeds, and for a top "
-             "region the share of seeds in which an expected region ranks first). Controls are emotions sharing "
-             "a PSPI AU: they count as kept unless significantly worse.</p>"]
+             "region the share of seeds in which an expected region ranks first). Controls are emotions whose "
+             "strongest AU is a PSPI AU: they count as kept unless significantly worse. Rows with no verdict are "
+             "ones this world leaves open (the expected column says why); they are not counted.</p>"]
     if ev.truth is not None:
         parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
     return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)
