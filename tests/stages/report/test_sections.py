@@ -128,6 +128,8 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
         ("recall (control)", "happy", "FreezeB0 not significantly below FreezeB5", "B5 0.80, B0 0.70",
          "recall B5 - Bk", 0.1, 0.7, True),
         ("top region", "surprise", "brows or eyes", "mouth, brows, eyes", "effect size of mouth", 1.5, nan, False),
+        ("probe (no expectation)", "AU5", "none: lids are PSPI's too", "F1 B5 0.55, B0 0.57", "F1 B5 - Bk", -0.02,
+         0.69, None),
     ], columns=["check", "subject", "expected", "found", "statistic", "value", "p", "recovered"])
     truth = pd.DataFrame([{"emotion": "contempt", "aus": "AU14 (nuisance)", "expected": "forgotten",
                            "regions": "mouth"}])
@@ -137,12 +139,13 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
     body = section.body
     assert "Recovered 1 of 2 planted findings." in body and "run-f" in body
     assert body.count("<td>yes</td>") == 2 and body.count("<td>no</td>") == 1
+    assert body.count("<td>no verdict</td>") == 1 and "none: lids are PSPI" in body
     assert '<td class="sig">0.004 *</td>' in body and '<td class="sig">0.700' not in body
     assert "AU14 (nuisance)" in body and "mouth, brows, eyes" in body
     assert "Across training seeds" not in body
     # several seeds: the across-seed verdict comes first, the first seed's networks after it
-    across = rows.assign(found=["mean drop +0.300", "mean drop +0.050", "mouth 2/3, brows 1/3"],
-                         recovered=[True, True, False])
+    across = rows.assign(found=["mean drop +0.300", "mean drop +0.050", "mouth 2/3, brows 1/3", "mean F1 drop -0.02"],
+                         recovered=[True, True, False, None])
     body = section_planted(PlantedEvidence(0, rows, "Recovered 1 of 2 planted findings.", truth, {}, across,
                                            "Across 3 training seeds. Recovered 1 of 2 planted findings."), 0.05).body
     assert body.index("Across 3 training seeds.") < body.index("The first seed's networks") < body.index("B5 0.60")
