@@ -400,8 +400,8 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
     parts += [f"<p>{esc(ev.text)}</p>", table(shown(ev.table), p_columns=("p",), alpha=alpha),
              "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of FreezeB5 minus "
              f"FreezeB{ev.k}; for a top region its effect size; across seeds the mean over seeds, and for a top "
-             "region the share of seeds in which an expected region ranks first). Controls are emotions whose "
-             "strongest AU is a PSPI AU: they count as kept unless significantly worse. Rows with no verdict are "
+             "region the share of seeds in which an expected region ranks first). Controls are emotions with a "
+             "PSPI AU among their strongest AUs: they count as kept unless significantly worse. Rows with no verdict are "
              "ones this world leaves open (the expected column says why); they are not counted.</p>"]
     if ev.truth is not None:
         parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
