@@ -292,9 +292,13 @@ def compare_seeds(forgetting: Mapping[str, float], saliency: Mapping[int, Mappin
     return table, f"Across {n} training seeds. " + summary_text(table, k)
 
 
+def _planted_and_controls(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows counted as planted findings and those counted as controls; rows with no verdict are in neither."""
+    return table[table["check"].isin(PLANTED_CHECKS)], table[table["check"] == "recall (control)"]
+
+
 def summary_text(table: pd.DataFrame, k: int) -> str:
-    planted = table[table["check"].isin(PLANTED_CHECKS)]
-    controls = table[table["check"] == "recall (control)"]
+    planted, controls = _planted_and_controls(table)
     forgotten = [e for e in EMOTIONS if expected_forgotten(e)]
     kept = [e for e in EMOTIONS if expected_forgotten(e) is False]
     mixed = [e for e in EMOTIONS if expected_forgotten(e) is None and core_aus(e)]
@@ -322,8 +326,7 @@ def summary_text(table: pd.DataFrame, k: int) -> str:
 def planted_metrics(table: pd.DataFrame, prefix: str = "") -> dict[str, float]:
     """Flat numbers for metrics/planted.json: counts, and each check's statistic and outcome
     (`compare_seeds`'s table with prefix "seeds_")."""
-    planted = table[table["check"].isin(PLANTED_CHECKS)]
-    controls = table[table["check"] == "recall (control)"]
+    planted, controls = _planted_and_controls(table)
     out: dict[str, float] = {"planted_checks": float(len(planted)),
                              "planted_recovered": float(planted["recovered"].astype(bool).sum()),
                              "control_checks": float(len(controls)),
