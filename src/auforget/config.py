@@ -183,7 +183,7 @@ class ForgettingConfig:
 class SaliencyConfig:
     k: int = 0
     emotions: tuple[str, ...] = ("surprise", "contempt")
-    max_images: int = 16
+    max_images: int = 32
     seed: int = 0
     difference: str = "normalise_first"
     ranking: str = "beyond_b5"
