@@ -1,9 +1,12 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
+from auforget.datasets import images
 from auforget.datasets.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -191,12 +194,41 @@ def test_kept_resized_faces_give_the_same_tensors_every_epoch(tmp_path, name, mo
         torch.manual_seed(3)
         return [data[i][0] for _ in range(2) for i in range(len(data))]
 
+    opened = []
+    real_open = images.open_rgb
+    monkeypatch.setattr(images, "open_rgb", lambda path: opened.append(path) or real_open(path))
     kept = ManifestImages(manifest_of(*rows), tmp_path, preset(name, 32))
-    assert kept._resized == {}
     with_cache = two_epochs(kept)
-    assert len(kept._resized) == 6
-    monkeypatch.setattr("auforget.datasets.images.RESIZED_CACHE_BYTES", 0)
+    assert len(opened) == 6, "each file decoded once over two epochs"
+    monkeypatch.setattr(images, "RESIZED_CACHE_BYTES", 0)
     fresh = ManifestImages(manifest_of(*rows), tmp_path, preset(name, 32))
-    assert fresh._resized is None
     for a, b in zip(with_cache, two_epochs(fresh)):
         assert torch.equal(a, b)
+    assert len(opened) == 6 + 12, "without the cache every read decodes"
+
+
+def test_kept_faces_are_shared_between_datasets_until_the_file_changes(tmp_path, monkeypatch):
+    """The six retrains of a study read the same AffectNet faces: a second dataset over the same
+    files (another preset, same size) decodes nothing, a rewritten file is decoded again, and
+    another input size is another face."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)).save(tmp_path / f"g{k}.png")
+        rows.append(dict(sample_id=f"s{k}", path=f"g{k}.png", x=0, y=0, w=60, h=60))
+    opened = []
+    real_open = images.open_rgb
+    monkeypatch.setattr(images, "open_rgb", lambda path: opened.append(path) or real_open(path))
+    first = [ManifestImages(manifest_of(*rows), tmp_path, preset("eval", 16))[i][0] for i in range(3)]
+    assert len(opened) == 3
+    again = ManifestImages(manifest_of(*rows), tmp_path, preset("emotion", 16))
+    torch.manual_seed(0)
+    for i in range(3):
+        again[i]
+    assert len(opened) == 3
+    Image.fromarray(np.zeros((60, 60, 3), dtype=np.uint8)).save(tmp_path / "g0.png")
+    os.utime(tmp_path / "g0.png", ns=(1, 1))
+    rewritten = ManifestImages(manifest_of(*rows), tmp_path, preset("eval", 16))[0][0]
+    assert len(opened) == 4 and not torch.equal(rewritten, first[0])
+    ManifestImages(manifest_of(*rows), tmp_path, preset("eval", 24))[1]
+    assert len(opened) == 5

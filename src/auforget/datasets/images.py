@@ -183,6 +183,19 @@ def _simplejpeg_chw(data: bytes, box: tuple, min_side: int) -> tuple[torch.Tenso
 # ----------------------------------------------------------------------------- dataset
 
 
+# Resized faces kept for the life of the process: (file, mtime, size, box, side) -> face.
+_RESIZED: dict[tuple, Image.Image] = {}
+_resized_bytes = 0
+
+
+def _remember(key: tuple, face: Image.Image) -> None:
+    global _resized_bytes
+    cost = 3 * face.width * face.height
+    if _resized_bytes + cost <= RESIZED_CACHE_BYTES:
+        _RESIZED[key] = face
+        _resized_bytes += cost
+
+
 class ManifestImages(torch.utils.data.Dataset):
     """(transformed face, label) pairs for the rows of a manifest.
 
@@ -206,30 +219,43 @@ class ManifestImages(torch.utils.data.Dataset):
         self._boxes = self.manifest[["x", "y", "w", "h"]].to_numpy()
         self._labels = self.manifest["label"].to_numpy(dtype=np.int64)
         self._ids = self.manifest["sample_id"].astype(str).tolist()
-        # Every preset starts with a deterministic resize, so the resized face can be kept and only
-        # the random steps redone each epoch: the same tensors, without decoding every image
-        # every epoch (a third of a small-profile epoch on a CPU). Only in the main process (a
-        # CPU run; GPU runs decode in worker processes that restart each epoch) and only while
-        # the faces fit in RESIZED_CACHE_BYTES (the demo's 64 px faces do; 287k at 224 px do not).
+        # Every preset starts with the same deterministic resize, so the resized face can be kept
+        # and only the random steps redone each epoch: the same tensors, without decoding every
+        # image every epoch (a third of a small-profile epoch on a CPU). The faces are kept for the
+        # whole process (`_RESIZED`), so the six retrains and transfers of `auforget main` decode
+        # AffectNet and UNBC once, not once per model. Only in the main process (a CPU run; GPU
+        # runs decode in worker processes that restart each epoch) and only while the faces fit in
+        # RESIZED_CACHE_BYTES (the demo's 64 px faces do; 287k at 224 px do not).
         size = getattr(transform, "image_size", 0)
-        fits = isinstance(transform, _Preset) and 0 < len(self._paths) * 3 * size * size <= RESIZED_CACHE_BYTES
-        self._resized: dict[int, Image.Image] | None = {} if fits else None
+        self._cached = isinstance(transform, _Preset) and 0 < len(self._paths) * 3 * size * size <= RESIZED_CACHE_BYTES
 
     def __len__(self) -> int:
         return len(self._paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.decoder == "pil" or not self._paths[i].lower().endswith(_JPEG_SUFFIXES):
-            if self._resized is None or torch.utils.data.get_worker_info() is not None:
+            if not self._cached or torch.utils.data.get_worker_info() is not None:
                 return self.transform(self.face(i)), int(self._labels[i])
-            face = self._resized.get(i)
-            if face is None:
-                face = self._resized[i] = self.transform.resize(self.face(i))
-            return self.transform.after_resize(face), int(self._labels[i])
+            return self.transform.after_resize(self._resized_face(i)), int(self._labels[i])
         where = f"manifest row {i}, sample_id={self._ids[i]!r}, path={self._paths[i]!r}"
         face = read_face_tensor(self.root / self._paths[i], tuple(self._boxes[i]), where, decoder=self.decoder,
                                 min_side=getattr(self.transform, "image_size", 0))
         return self.transform(face), int(self._labels[i])
+
+    def _resized_face(self, i: int) -> Image.Image:
+        """Row i's face after the preset's resize, from the process's cache when the file is
+        unchanged since it was read (same size and modification time)."""
+        path = self.root / self._paths[i]
+        try:
+            stat = path.stat()
+        except OSError:
+            return self.transform.resize(self.face(i))   # face() names the missing file
+        key = (str(path), stat.st_mtime_ns, stat.st_size, tuple(self._boxes[i]), self.transform.image_size)
+        face = _RESIZED.get(key)
+        if face is None:
+            face = self.transform.resize(self.face(i))
+            _remember(key, face)
+        return face
 
     def face(self, i: int) -> Image.Image:
         """Row i's face crop as an RGB PIL image, before any transform."""

@@ -58,7 +58,9 @@ SCALES = {
         # and one no-pain frame from each, as the paper's draw requires), not 21: 38 frames
         # through six full VGG16s at 224 px were most of the smoke test's time.
         "unbc": {"sequences_per_subject": 1, "frames_per_sequence": 6, "subjects": 10},
-        "ckplus": {"n_subjects": 10, "sequences_per_subject": 4, "frames_per_sequence": 3},
+        # 24 peaks, not 40 (each probe sends every peak through two full VGG16s): still 5 with
+        # AU14 and 6 with AU5, enough for the probes' 2 stratified folds.
+        "ckplus": {"n_subjects": 6, "sequences_per_subject": 4, "frames_per_sequence": 3},
     },
     # Growth measurements (bench/bench_growth.py): only AffectNet grows (30,000 training images),
     # as in the study, where it is the one dataset large enough to strain memory and time.
