@@ -1,0 +1,55 @@
+"""Markdown tables of the README's "What the demo run produces" from a study's metrics/*.json.
+
+    python bench/measured/cpu-2026-11-26-demo-200-test/tables.py METRICS_DIR
+    python bench/measured/cpu-2026-11-26-demo-200-test/tables.py METRICS_DIR --seeds
+"""
+import json
+import sys
+from pathlib import Path
+
+EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+
+
+def main(metrics: Path) -> None:
+    load = lambda name: json.loads((metrics / f"{name}.json").read_text())  # noqa: E731
+    print("| model | precision pain | recall pain | F1 pain | precision no pain | recall no pain | F1 no pain "
+          "| macro F1 | accuracy |\n|---|---|---|---|---|---|---|---|---|")
+    for i in range(6):
+        t = load(f"transfer-b{i}")
+        cells = [t[f"test_{m}_{c}"] for c in ("pain", "no_pain") for m in ("precision", "recall", "f1")]
+        print(f"| FreezeB{i} | " + " | ".join(f"{v:.2f}" for v in cells + [t["test_f1_macro"], t["test_accuracy"]]) + " |")
+    f = load("forgetting")
+    print("\n| recall | " + " | ".join(EMOTIONS) + " | macro |\n|" + "---|" * 10)
+    for label, key in [("base emotion model", "base")] + [(f"FreezeB{i} retrained", f"b{i}") for i in range(6)]:
+        row = [f[f"recall_{e}_{key}"] for e in EMOTIONS]
+        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in row) + f" | {sum(row) / len(row):.2f} |")
+    print("\nHolm-significant against FreezeB5 (alpha 0.05):")
+    for e in EMOTIONS:
+        for i in range(5):
+            p = f[f"mcnemar_p_holm_{e}_b{i}_vs_b5"]
+            if p < 0.05:
+                print(f"  {e} B{i}: {f[f'recall_{e}_b5']:.2f} -> {f[f'recall_{e}_b{i}']:.2f}, Holm p {p:.2g}")
+    print("\nplanted:", json.dumps(load("planted"), indent=1))
+    print("promote:", load("promote"))
+    s = load("saliency")
+    print("saliency:", {k: v for k, v in s.items() if k.startswith("saliency_")})
+
+
+if __name__ == "__main__" and len(sys.argv) == 2:
+    main(Path(sys.argv[1]))
+
+
+def seeds(metrics: Path) -> None:
+    """The across-seed view: forgetting B5 - B0 per emotion with its interval and combined Holm p."""
+    f = json.loads((metrics / "forgetting.json").read_text())
+    print("| emotion | mean recall difference B0 - B5 | 95 % interval | combined p (Holm) |\n|---|---|---|---|")
+    for e in EMOTIONS:
+        k = f"{e}_b0_vs_b5"
+        print(f"| {e} | {f[f'seed_diff_mean_{k}']:+.3f} | [{f[f'seed_diff_low_{k}']:+.3f}, "
+              f"{f[f'seed_diff_high_{k}']:+.3f}] | {max(f[f'seed_p_holm_{k}'], 1e-6):.2g} |".replace('1e-06', '< 1e-6'))
+    p = json.loads((metrics / "planted.json").read_text())
+    print({k: v for k, v in p.items() if k.startswith("seeds_")})
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[2] == "--seeds":
+    seeds(Path(sys.argv[1]))
