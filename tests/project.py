@@ -77,10 +77,11 @@ def environment(project: Path) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], project: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
-    """`cmd` in `project` with its environment (plus `env`); an AssertionError with its output if it fails."""
-    result = subprocess.run(cmd, cwd=project, env={**environment(project), **env}, capture_output=True, text=True,
-                            timeout=timeout)
+def run(cmd: list[str], project: Path, timeout: float = 900, unset: tuple[str, ...] = (),
+        **env: str) -> subprocess.CompletedProcess:
+    """`cmd` in `project` with its environment (plus `env`, less `unset`); an AssertionError with its output if it fails."""
+    merged = {k: v for k, v in {**environment(project), **env}.items() if k not in unset}
+    result = subprocess.run(cmd, cwd=project, env=merged, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n"
                              f"--- stderr\n{result.stderr[-6000:]}")
