@@ -15,8 +15,9 @@ TESTS = Path(__file__).resolve().parent
 # another, but torch picks its kernels by the CPU's vector unit, and AVX-512 kernels sum in
 # another order than AVX2 ones: the same seed gave a different tiny study on an AVX-512 machine.
 # Holding ATen and oneDNN (and MKL) to AVX2 reproduces, on that machine, the numbers recorded on
-# an AVX2 one (2026-11-26; both variables were needed, MKL's was not but costs nothing). Set
-# before any torch kernel runs; every subprocess, Ray node and torchrun worker inherits it.
+# an AVX2 one (2026-11-26; both variables were needed; MKL's alone changed nothing and is set so
+# that MKL's own kernels are held too). Set before any torch kernel runs; every subprocess, Ray
+# node and torchrun worker inherits it.
 SAME_KERNELS_AS_RECORDED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 os.environ.update(SAME_KERNELS_AS_RECORDED)
 # With as many pytest workers as cores, a training subprocess with torch's default of one thread

@@ -47,7 +47,7 @@ def test_the_paper_preset_sets_every_key_params_yaml_has():
 
 
 # The longest test of the default run (8.1 min in a fresh-clone .ci/run on a 2-core AVX2 machine,
-# 3.2 min on a 2-core AVX-512 one, 2026-11-26):
+# 3.0 min on a 2-core AVX-512 one, 2026-11-26):
 # it goes first (tests/conftest.py LONGEST_FIRST) and runs with one torch thread, so that it and
 # the other pytest worker do not fight over the two cores.
 def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
@@ -57,7 +57,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
         paper[section].update(values)
     (project / "paper-smoke.yaml").write_text(yaml.safe_dump(paper, sort_keys=False))
     # It compares no numbers, so it runs the CPU's own kernels, as users do, not the AVX2 ones
-    # the recorded-numbers tests hold to (tests/conftest.py): 192 s against 279 s on AVX-512.
+    # the recorded-numbers tests hold to (tests/conftest.py): 183-192 s against 279 s on AVX-512.
     run(["auforget", "--quiet", "--params", "paper-smoke.yaml", "main"], project, timeout=1800, OMP_NUM_THREADS="1",
         unset=tuple(SAME_KERNELS_AS_RECORDED))
     for name in ("emotion", "transfer-b0", "retrain-b5"):

@@ -35,21 +35,25 @@ def main(metrics: Path) -> None:
     print("saliency:", {k: v for k, v in s.items() if k.startswith("saliency_")})
 
 
-if __name__ == "__main__" and len(sys.argv) == 2:
-    main(Path(sys.argv[1]))
+def _p(p: float) -> str:
+    """The metrics keep six decimals, so a p below 1e-6 is stored as 0."""
+    return "< 1e-6" if p < 1e-6 else f"{p:.2g}"
 
 
 def seeds(metrics: Path) -> None:
-    """The across-seed view: forgetting B5 - B0 per emotion with its interval and combined Holm p."""
+    """The across-seed view: forgetting B0 - B5 per emotion with its interval and combined Holm p."""
     f = json.loads((metrics / "forgetting.json").read_text())
     print("| emotion | mean recall difference B0 - B5 | 95 % interval | combined p (Holm) |\n|---|---|---|---|")
     for e in EMOTIONS:
         k = f"{e}_b0_vs_b5"
         print(f"| {e} | {f[f'seed_diff_mean_{k}']:+.3f} | [{f[f'seed_diff_low_{k}']:+.3f}, "
-              f"{f[f'seed_diff_high_{k}']:+.3f}] | {max(f[f'seed_p_holm_{k}'], 1e-6):.2g} |".replace('1e-06', '< 1e-6'))
+              f"{f[f'seed_diff_high_{k}']:+.3f}] | {_p(f[f'seed_p_holm_{k}'])} |")
     p = json.loads((metrics / "planted.json").read_text())
     print({k: v for k, v in p.items() if k.startswith("seeds_")})
 
 
-if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[2] == "--seeds":
-    seeds(Path(sys.argv[1]))
+if __name__ == "__main__":
+    if sys.argv[2:] == ["--seeds"]:
+        seeds(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))
