@@ -1,0 +1,87 @@
+"""How much of each emotion can the forgetting measure take away? Recall from untrained conv blocks.
+
+The forgetting measure (the retrain stage) freezes a pain model's conv blocks and trains new
+emotion output layers on AffectNet: an emotion counts as forgotten when the retrained model
+recognises it less well than FreezeB5's. But the retrained head can recognise an emotion from
+conv features nobody trained at all, when what marks it is large or high-contrast. Then no
+amount of fine-tuning for pain can make that emotion look forgotten, whatever the planted world
+says. This runs the retrain recipe on the small profile's conv blocks as initialised (seeded,
+never trained) and prints, per emotion, the test recall of that floor next to the study's
+retrained FreezeB5 and FreezeB0 (mean over the study's seeds): the room the measure has is
+B5 - floor.
+
+    .venv/bin/python bench/bench_untrained_features.py STUDY_DIR [--seeds 0 1 2] [--threads 2]
+
+STUDY_DIR is a folder where `auforget main` ran (its params.yaml, data/splits and metrics/).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from auforget.classifier import fit_on_task
+from auforget.config import EMOTIONS, load_params
+from auforget.models import N_BLOCKS, freeze_blocks, initial_model, replace_head
+from auforget.recipes import emotion_loss, fit_settings
+from auforget.tasks import emotion_task
+from auforget.train import make_loader, pick_device, predict
+
+
+def floor_recalls(study: Path, seed: int) -> np.ndarray:
+    """Per-emotion test recall of the retrain recipe on untrained (seed-initialised) conv blocks."""
+    os.chdir(study)
+    params = load_params(study / "params.yaml")
+    cfg = params.retrain
+    hp = params.emotion if cfg.same_as_emotion else cfg
+    data = emotion_task(params, max_train=cfg.max_train_images, seed=seed)
+    loss, _, _ = emotion_loss(params, data)
+    model, _ = initial_model(params.model, len(EMOTIONS), seed=seed)
+    model = freeze_blocks(replace_head(model, len(EMOTIONS), seed=seed), N_BLOCKS)
+    device = pick_device()
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_on_task(model, data, loss, fit_settings(hp, seed=seed), batch_size=hp.batch_size,
+                    cached=cfg.cached_features, views=cfg.augmented_views, checkpoint_dir=Path(tmp),
+                    key=f"untrained-{seed}", device=device, progress=False, desc=f"untrained seed {seed}")
+    model.to(device)
+    loader = make_loader(data.dataset("test"), hp.batch_size, shuffle=False, seed=0, device=device)
+    probs, _, labels = predict(model, loader, device, progress=False)
+    pred = probs.argmax(1)
+    return np.array([(pred[labels == c] == c).mean() for c in range(len(EMOTIONS))])
+
+
+def study_recalls(study: Path, model: str) -> tuple[np.ndarray, int]:
+    """The study's retrained FreezeB<k> recalls per emotion, mean over every seed's retrain metrics."""
+    files = sorted((study / "metrics").glob(f"retrain-{model}*.json"))
+    rows = [json.loads(f.read_text()) for f in files]
+    return np.array([np.mean([r[f"test_recall_{e}"] for r in rows]) for e in EMOTIONS]), len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    study = args.study.resolve()
+    floors = np.array([floor_recalls(study, s) for s in args.seeds])
+    b5, n = study_recalls(study, "b5")
+    b0, _ = study_recalls(study, "b0")
+    print(f"untrained conv blocks, seeds {args.seeds}; study retrains: mean of {n} seeds ({study})")
+    print("| emotion | untrained (per seed) | untrained mean | retrained B5 | retrained B0 | room B5 - untrained |")
+    print("|---|---|---|---|---|---|")
+    for i, emotion in enumerate(EMOTIONS):
+        per_seed = ", ".join(f"{v:.2f}" for v in floors[:, i])
+        print(f"| {emotion} | {per_seed} | {floors[:, i].mean():.2f} | {b5[i]:.2f} | {b0[i]:.2f} | "
+              f"{b5[i] - floors[:, i].mean():+.2f} |")
+    print(f"| macro | | {floors.mean():.2f} | {b5.mean():.2f} | {b0.mean():.2f} | {b5.mean() - floors.mean():+.2f} |")
+
+
+if __name__ == "__main__":
+    main()
