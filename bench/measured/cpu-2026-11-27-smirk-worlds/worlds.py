@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/measured/cpu-2026-11-27-smirk-worlds/worlds.py
 
-Per world: contempt's and surprise's recall after retraining (B5 is the same network in every
+Per world (and the world as drawn with a gentler transfer, `lr0.001/`): contempt's and surprise's recall after retraining (B5 is the same network in every
 world: AffectNet and the emotion models do not change, only UNBC does), the AU14 probe, the
 planted checks across seeds (`seeds_*` of planted.json), and the other emotions' mean drop.
 Then the world as it is over all eight seeds it has been trained with (0-4 from
@@ -20,7 +20,7 @@ from auforget.stats import seed_interval
 
 HERE = Path(__file__).parent
 WORLDS = {"base": "smirk anywhere (as drawn)", "none": "no smirk", "nopain": "smirk only without pain",
-          "painsmirk": "smirk only with pain"}
+          "painsmirk": "smirk only with pain", "lr0.001": "as drawn, transfer.lr 0.001 (second addendum)"}
 SUFFIXES = ("", "-seed6", "-seed7")
 EARLIER = HERE.parent / "cpu-2026-11-26-demo-200-test" / "five-seeds"
 
