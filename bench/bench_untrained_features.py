@@ -27,32 +27,30 @@ import torch
 
 from auforget.classifier import fit_on_task
 from auforget.config import EMOTIONS, load_params
-from auforget.models import N_BLOCKS, freeze_blocks, initial_model, replace_head
-from auforget.recipes import emotion_loss, fit_settings
-from auforget.tasks import emotion_task
+from auforget.metrics import classification_metrics
+from auforget.models import initial_model
+from auforget.recipes import retrain_recipe
 from auforget.train import make_loader, pick_device, predict
 
 
 def floor_recalls(study: Path, seed: int) -> np.ndarray:
-    """Per-emotion test recall of the retrain recipe on untrained (seed-initialised) conv blocks."""
+    """Per-emotion test recall of the retrain recipe (`recipes.retrain_recipe`, so its data, loss,
+    settings and head are the study's) on untrained, seed-initialised conv blocks."""
     os.chdir(study)
     params = load_params(study / "params.yaml")
-    cfg = params.retrain
-    hp = params.emotion if cfg.same_as_emotion else cfg
-    data = emotion_task(params, max_train=cfg.max_train_images, seed=seed)
-    loss, _, _ = emotion_loss(params, data)
-    model, _ = initial_model(params.model, len(EMOTIONS), seed=seed)
-    model = freeze_blocks(replace_head(model, len(EMOTIONS), seed=seed), N_BLOCKS)
+    recipe = retrain_recipe(params.with_overrides("retrain", seed=seed))
+    untrained, _ = initial_model(params.model, len(EMOTIONS), seed=seed)
+    model, _ = recipe.prepare(untrained)
     device = pick_device()
     with tempfile.TemporaryDirectory() as tmp:
-        fit_on_task(model, data, loss, fit_settings(hp, seed=seed), batch_size=hp.batch_size,
-                    cached=cfg.cached_features, views=cfg.augmented_views, checkpoint_dir=Path(tmp),
+        fit_on_task(model, recipe.data, recipe.loss, recipe.settings, batch_size=recipe.batch_size,
+                    cached=recipe.cached, views=recipe.views, checkpoint_dir=Path(tmp),
                     key=f"untrained-{seed}", device=device, progress=False, desc=f"untrained seed {seed}")
     model.to(device)
-    loader = make_loader(data.dataset("test"), hp.batch_size, shuffle=False, seed=0, device=device)
+    loader = make_loader(recipe.data.dataset("test"), recipe.batch_size, shuffle=False, seed=0, device=device)
     probs, _, labels = predict(model, loader, device, progress=False)
-    pred = probs.argmax(1)
-    return np.array([(pred[labels == c] == c).mean() for c in range(len(EMOTIONS))])
+    metrics = classification_metrics(labels, probs.argmax(1), EMOTIONS)
+    return np.array([metrics[f"recall_{e}"] for e in EMOTIONS])
 
 
 def study_recalls(study: Path, model: str) -> tuple[np.ndarray, int]:
