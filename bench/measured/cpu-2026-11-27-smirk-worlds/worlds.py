@@ -44,16 +44,17 @@ def _fmt(values: list[float]) -> str:
     return f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] ({', '.join(f'{v:+.3f}' for v in values)})"
 
 
-def world_table() -> None:
+def world_table(worlds: dict[Path, str] | None = None) -> None:
+    """One row per study folder (seeds 5-7); by default the four worlds and the gentler transfer."""
+    worlds = worlds or {HERE / world: f"{world}: {what}" for world, what in WORLDS.items()}
     print("| world | contempt drop | p | AU14 probe F1 drop | p | contempt top region | surprise drop | p | "
           "other six emotions' mean drop | controls kept |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for world, what in WORLDS.items():
-        folder = HERE / world
+    for folder, label in worlds.items():
         planted = _read(folder, "planted")
         others = [e for e in EMOTIONS if e not in ("contempt", "surprise")]
         other = np.mean([np.mean(drops(folder, SUFFIXES, e)) for e in others])
-        print(f"| {world}: {what} | {_fmt(drops(folder, SUFFIXES, 'contempt'))} | "
+        print(f"| {label} | {_fmt(drops(folder, SUFFIXES, 'contempt'))} | "
               f"{planted['seeds_recall_contempt_p']:.2g} | {_fmt(probe_drops(folder, SUFFIXES))} | "
               f"{planted['seeds_probe_au14_p']:.2g} | {round(3 * planted['seeds_region_contempt_value'])}/3 | "
               f"{_fmt(drops(folder, SUFFIXES, 'surprise'))} | {planted['seeds_recall_surprise_p']:.2g} | "
