@@ -28,7 +28,7 @@ def test_overrides_coerce_strings_and_ignore_empty_values():
 @pytest.mark.parametrize(("section", "values", "message"), [
     ("transfer", {"freeze": 7}, r"transfer.freeze: 7 .* 0..5"),
     ("transfer", {"freeze": "two"}, r"transfer.freeze: expected a int"),
-    ("model", {"profile": "huge"}, r"model.profile: 'huge' is not one of \['small', 'paper'\]"),
+    ("model", {"profile": "huge"}, r"model.profile: 'huge' is not one of \['small', 'small96', 'paper'\]"),
     ("saliency", {"emotions": "joy"}, r"saliency.emotions: 'joy' is not one of"),
     ("emotion", {"lr": 0}, r"emotion.lr must be positive"),
     ("model", {"profile": "paper", "from_scratch": "true", "imagenet_weights": "w.pth"},

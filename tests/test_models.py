@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from auforget.config import ModelConfig
+from auforget.config import MODEL_PROFILES, ModelConfig
 from auforget.models import (N_BLOCKS, PROFILES, build_vgg16, freeze_blocks, imagenet_state, initial_model,
                              replace_head)
 
@@ -20,6 +20,20 @@ def test_five_blocks_with_vgg16_conv_counts_and_shapes():
     assert model.features(x).shape == (2, 64, 2, 2)
     assert model(x).shape == (2, 3)
     assert PROFILES["paper"].feature_dim == 512 * 7 * 7
+
+
+def test_the_demo_profile_is_small_at_96_px_with_a_3_by_3_last_map():
+    assert set(PROFILES) == set(MODEL_PROFILES)   # params.yaml's choices are the networks defined
+    torch.manual_seed(0)
+    model = build_vgg16("small96", 8)
+    assert model.profile.widths == PROFILES["small"].widths and model.profile.feature_dim == 64 * 3 * 3
+    x = torch.randn(2, 3, 96, 96)
+    assert model.features(x).shape == (2, 64, 3, 3) and model(x).shape == (2, 8)
+    with pytest.raises(RuntimeError):   # a 64 px face does not fit its output layers
+        model(torch.randn(2, 3, 64, 64))
+    assert ModelConfig(profile="small96").profile == "small96"
+    with pytest.raises(ValueError, match="model.profile"):
+        ModelConfig(profile="small128")
 
 
 @pytest.mark.parametrize("n", [0, 2, 5])

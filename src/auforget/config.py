@@ -19,6 +19,7 @@ import yaml
 EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")  # AffectNet codes 0-7
 N_BLOCKS = 5  # VGG16's conv blocks (models.py builds them)
 FREEZE_LEVELS = tuple(range(N_BLOCKS + 1))  # FreezeB0 .. FreezeB5: how many leading blocks a pain model froze
+MODEL_PROFILES = ("small", "small96", "paper")  # the networks models.PROFILES defines
 PAIN_CLASSES = ("no_pain", "pain")
 
 
@@ -78,7 +79,7 @@ class ModelConfig:
     from_scratch: bool = False
 
     def __post_init__(self) -> None:
-        _choice("model.profile", self.profile, ("small", "paper"))
+        _choice("model.profile", self.profile, MODEL_PROFILES)
         # Checked when params.yaml is read, not when the emotion step builds its model: on the
         # paper's data that is after the whole prepare step.
         if self.imagenet_weights and self.profile != "paper":

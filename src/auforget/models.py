@@ -14,7 +14,11 @@ Profiles:
   paper  the full VGG16 (64-128-256-512-512 channels) at 224 px, no batch norm, hidden 1024;
          ImageNet weights for the conv blocks load from a local file or torch's cache.
   small  the same five-block topology with 1/8 of the channels at 64 px, with batch norm so it
-         trains from scratch on a CPU in minutes. ImageNet weights do not fit it.
+         trains from scratch on a CPU in minutes. ImageNet weights do not fit it. The tests and
+         quick runs use it.
+  small96  small's network at 96 px (block 5's map 3 x 3 instead of 2 x 2), the demo's: about
+         twice small's cost per image, and where the demo's FreezeB0 forgets contempt, which at
+         64 px it did not (bench/measured/cpu-2026-11-27-capacity/).
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class Profile:
 PROFILES = {
     "paper": Profile(image_size=224, widths=(64, 128, 256, 512, 512), batch_norm=False, hidden=1024),
     "small": Profile(image_size=64, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128),
+    "small96": Profile(image_size=96, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128),
 }
 
 
