@@ -23,3 +23,14 @@ def test_metrics_equal_scikit_learns_with_zero_division_0(case):
     assert ours["test_f1_macro"] == pytest.approx(f.mean(), abs=1e-12)
     assert ours["test_accuracy"] == pytest.approx(np.mean(y_true == y_pred))
     assert (confusion_matrix(y_true, y_pred, k) == sk_confusion(y_true, y_pred, labels=list(range(k)))).all()
+
+
+def test_metrics_files_keep_tiny_p_values_and_six_decimals_otherwise(tmp_path):
+    import json
+
+    from auforget.metrics import write_metrics_json
+
+    path = write_metrics_json("forgetting", {"p_combined": 2.629115879060877e-08, "recall": 0.8451234567,
+                                             "p_mid": 0.000446371, "zero": 0.0, "count": 3}, tmp_path)
+    written = json.loads(path.read_text())
+    assert written == {"count": 3, "p_combined": 2.62912e-08, "p_mid": 0.000446371, "recall": 0.845123, "zero": 0.0}

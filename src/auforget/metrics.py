@@ -100,9 +100,17 @@ def write_metrics_json(name: str, metrics: dict[str, float], folder: Path = METR
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    clean = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())}
+    clean = {k: (_six_places(v) if isinstance(v, float) else v) for k, v in sorted(metrics.items())}
     path.write_text(json.dumps(clean, indent=2) + "\n")
     return path
+
+
+def _six_places(value: float) -> float:
+    """Six decimals keep the files short and stable; below 1e-3 six significant digits instead,
+    so that a combined p-value of 3e-8 is not written as 0 (and read as impossible)."""
+    if value != 0 and abs(value) < 1e-3 and np.isfinite(value):
+        return float(f"{value:.6g}")
+    return round(value, 6)
 
 
 PLOTS_DIR = Path("plots")
