@@ -33,7 +33,7 @@ def test_overrides_coerce_strings_and_ignore_empty_values():
     ("emotion", {"lr": 0}, r"emotion.lr must be positive"),
     ("model", {"profile": "paper", "from_scratch": "true", "imagenet_weights": "w.pth"},
      r"from_scratch is true but model.imagenet_weights is set \('w.pth'\); choose one"),
-    ("model", {"imagenet_weights": "w.pth"}, r"only fit the 'paper' profile, not 'small'"),
+    ("model", {"imagenet_weights": "w.pth"}, r"only fit the 'paper' profile, not 'small96'"),
 ])
 def test_bad_values_name_the_field_and_the_valid_choices(section, values, message):
     with pytest.raises(ValueError, match=message):

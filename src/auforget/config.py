@@ -74,7 +74,7 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    profile: str = "small"
+    profile: str = "small96"
     imagenet_weights: str = ""
     from_scratch: bool = False
 

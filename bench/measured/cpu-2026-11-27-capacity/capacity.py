@@ -1,4 +1,4 @@
-"""The small profile against the same five blocks at 96 px and at twice the width, seeds 5-7.
+"""The small profile against the same five blocks at 96 px and at twice the width, seeds 5-7 (and 8-10).
 
     .venv/bin/python bench/measured/cpu-2026-11-27-capacity/capacity.py
 
@@ -15,25 +15,28 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "cpu-2026-11-27-smirk-worlds"))
-from worlds import SUFFIXES, _read, world_table  # noqa: E402
+from worlds import _read, seed_suffixes, world_table  # noqa: E402
 
 VARIANTS = {HERE.parent / "cpu-2026-11-27-smirk-worlds" / "base": "small: 64 px, 8-64 channels",
             HERE / "px96": "px96: 96 px, 8-64 channels",
-            HERE / "wide2": "wide2: 64 px, 16-128 channels"}
+            HERE / "wide2": "wide2: 64 px, 16-128 channels",
+            HERE / "px96-seeds-8-10": "px96 (small96), confirmation seeds 8-10",
+            HERE / "wide2-seeds-8-10": "wide2, confirmation seeds 8-10"}
 
 
 def costs() -> None:
-    print("\n| network | emotion macro recall (seeds 5-7) | FreezeB0 pain macro F1 | FreezeB5 pain macro F1 | wall, 3 seeds cold |")
+    print("\n| network | emotion macro recall | FreezeB0 pain macro F1 | FreezeB5 pain macro F1 | wall, 3 seeds cold |")
     print("|---|---|---|---|---|")
     for folder, label in VARIANTS.items():
         if not folder.exists():
             continue
-        cells = [", ".join(f"{_read(folder, f'{stem}{s}')['test_' + key]:.3f}" for s in SUFFIXES)
+        seeds = seed_suffixes(folder)
+        cells = [", ".join(f"{_read(folder, f'{stem}{s}')['test_' + key]:.3f}" for s in seeds)
                  for stem, key in (("emotion", "recall_macro"), ("transfer-b0", "f1_macro"), ("transfer-b5", "f1_macro"))]
         timing = folder / "time.txt"
         wall = next((line.split(": ", 1)[1] for line in timing.read_text().splitlines() if "Elapsed" in line), "?") \
             if timing.exists() else "?"
-        mean = np.mean([_read(folder, f"emotion{s}")["test_recall_macro"] for s in SUFFIXES])
+        mean = np.mean([_read(folder, f"emotion{s}")["test_recall_macro"] for s in seeds])
         print(f"| {label} | {cells[0]} (mean {mean:.3f}) | {cells[1]} | {cells[2]} | {wall} |")
 
 
