@@ -39,6 +39,12 @@ def probe_drops(folder: Path, suffixes: tuple[str, ...], au: int = 14) -> list[f
     return [(m := _read(folder, f"probes-au{au}{s}"))["probe_f1_mean_b5"] - m["probe_f1_mean_b0"] for s in suffixes]
 
 
+def seed_suffixes(folder: Path) -> tuple[str, ...]:
+    """The first seed's files have no suffix; the others end in -seed<N> (ordered by N)."""
+    others = sorted((int(f.stem.rsplit("-seed", 1)[1]) for f in folder.glob("emotion-seed*.json")))
+    return ("", *(f"-seed{n}" for n in others))
+
+
 def _fmt(values: list[float]) -> str:
     ci = seed_interval(values)
     return f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] ({', '.join(f'{v:+.3f}' for v in values)})"
@@ -51,13 +57,13 @@ def world_table(worlds: dict[Path, str] | None = None) -> None:
           "other six emotions' mean drop | controls kept |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for folder, label in worlds.items():
-        planted = _read(folder, "planted")
+        planted, seeds = _read(folder, "planted"), seed_suffixes(folder)
         others = [e for e in EMOTIONS if e not in ("contempt", "surprise")]
-        other = np.mean([np.mean(drops(folder, SUFFIXES, e)) for e in others])
-        print(f"| {label} | {_fmt(drops(folder, SUFFIXES, 'contempt'))} | "
-              f"{planted['seeds_recall_contempt_p']:.2g} | {_fmt(probe_drops(folder, SUFFIXES))} | "
+        other = np.mean([np.mean(drops(folder, seeds, e)) for e in others])
+        print(f"| {label} | {_fmt(drops(folder, seeds, 'contempt'))} | "
+              f"{planted['seeds_recall_contempt_p']:.2g} | {_fmt(probe_drops(folder, seeds))} | "
               f"{planted['seeds_probe_au14_p']:.2g} | {round(3 * planted['seeds_region_contempt_value'])}/3 | "
-              f"{_fmt(drops(folder, SUFFIXES, 'surprise'))} | {planted['seeds_recall_surprise_p']:.2g} | "
+              f"{_fmt(drops(folder, seeds, 'surprise'))} | {planted['seeds_recall_surprise_p']:.2g} | "
               f"{other:+.3f} | {int(planted['seeds_control_recovered'])}/3 |")
 
 
