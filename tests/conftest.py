@@ -116,7 +116,7 @@ def tiny_data(tmp_path_factory) -> Params:
         synth=dataclasses.replace(params.synth, out=str(raw), scale="tiny", seed=0),
         data=dataclasses.replace(params.data, affectnet_root=str(raw / "affectnet"), unbc_root=str(raw / "unbc"),
                                  ckplus_root=str(raw / "ckplus"), splits_dir=str(base / "splits")),
-    ).with_overrides("prepare", **TINY_PREPARE)
+    ).with_overrides("prepare", **TINY_PREPARE).with_overrides("model", profile="small")  # the tests' 64 px network
     cwd = Path.cwd()
     try:
         import os

@@ -117,7 +117,7 @@ def project(store, monkeypatch) -> Path:
 def _params(**saliency) -> Params:
     cfg = dict(k=0, emotions=("surprise", "contempt", "happy"), max_images=MAX_IMAGES, seed=0)
     return Params(data=DataConfig(affectnet_root="data/raw/affectnet", splits_dir="data/splits"),
-                  saliency=SaliencyConfig(**{**cfg, **saliency}))
+                  saliency=SaliencyConfig(**{**cfg, **saliency})).with_overrides("model", profile="small")
 
 
 def _saliency_runs() -> list:
