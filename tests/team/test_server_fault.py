@@ -31,8 +31,7 @@ from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 EPOCHS = 6
 # The smallest data every stage accepts; enough epochs that the server dies mid-training, no
 # early stop (the micro model's validation score does not move).
-PARAMS = {"synth": {"scale": "micro"}, "model": {"profile": "small"},
-          "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
+PARAMS = {"synth": {"scale": "micro"}, "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
           "emotion": {"epochs": EPOCHS, "batch_size": 16, "patience": 100}}
 # Two retries (waits of 0 and about 2 s) instead of the five auforget sets by default (about
 # 30 s): the same code path, a shorter test.

@@ -31,13 +31,14 @@ def costs() -> None:
         if not folder.exists():
             continue
         seeds = seed_suffixes(folder)
-        cells = [", ".join(f"{_read(folder, f'{stem}{s}')['test_' + key]:.3f}" for s in seeds)
-                 for stem, key in (("emotion", "recall_macro"), ("transfer-b0", "f1_macro"), ("transfer-b5", "f1_macro"))]
+        emotion, pain_b0, pain_b5 = ([_read(folder, f"{stem}{s}")[f"test_{key}"] for s in seeds]
+                                     for stem, key in (("emotion", "recall_macro"), ("transfer-b0", "f1_macro"),
+                                                       ("transfer-b5", "f1_macro")))
         timing = folder / "time.txt"
         wall = next((line.split(": ", 1)[1] for line in timing.read_text().splitlines() if "Elapsed" in line), "?") \
             if timing.exists() else "?"
-        mean = np.mean([_read(folder, f"emotion{s}")["test_recall_macro"] for s in seeds])
-        print(f"| {label} | {cells[0]} (mean {mean:.3f}) | {cells[1]} | {cells[2]} | {wall} |")
+        cells = [", ".join(f"{v:.3f}" for v in values) for values in (emotion, pain_b0, pain_b5)]
+        print(f"| {label} | {cells[0]} (mean {np.mean(emotion):.3f}) | {cells[1]} | {cells[2]} | {wall} |")
 
 
 if __name__ == "__main__":
