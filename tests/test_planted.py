@@ -85,6 +85,28 @@ def test_planted_json(tmp_path):
     assert all(np.isfinite(v) for v in numbers.values())
 
 
+def test_pain_association_is_measured_from_the_frames(tmp_path):
+    frames = pd.DataFrame({"label": [1, 1, 0, 0], "aus": ["4:2;14:2", "4:1", "14:2", ""]})
+    table = planted.pain_association(frames).set_index("AU")
+    assert table.loc[4, "phi with pain"] == pytest.approx(1.0) and table.loc[4, "declared"] == "pspi"
+    assert table.loc[14, "phi with pain"] == pytest.approx(0.0) and table.loc[14, "declared"] == "nuisance"
+    assert (table.loc[14, "pain frames"], table.loc[14, "no-pain frames"]) == (0.5, 0.5)
+    assert table.loc[1, "pain frames"] == 0 and np.isnan(table.loc[1, "phi with pain"])   # an emotion's AU, never drawn here
+    numbers = json.loads(planted.write_planted(planted.compare(*hand_made_results(), k=0)[0], tmp_path,
+                                               association=table.reset_index()).read_text())
+    assert numbers["pain_phi_au4"] == 1.0 and numbers["pain_phi_au14"] == 0.0 and "pain_phi_au1" not in numbers
+    with pytest.raises(ValueError, match="'label' and 'aus'"):
+        planted.pain_association(frames.rename(columns={"aus": "au"}))
+
+
+def test_the_drawn_pain_data_use_pspi_and_ignore_the_smirk(tiny_data):
+    # What the world declares, checked against what it drew: PSPI AUs go with pain, AU14 does not.
+    table = planted.read_association(tiny_data.data.splits_dir).set_index("AU")
+    assert (table.loc[[4, 6, 7], "phi with pain"] > 0.5).all()
+    assert abs(table.loc[14, "phi with pain"]) < 0.15
+    assert planted.read_association(tiny_data.data.splits_dir + "-missing") is None
+
+
 def test_compare_across_seeds_needs_the_direction_in_most_seeds():
     # seed diffs are Bk - B5: contempt drops 0.2 on average (Stouffer-Holm p 0.01); surprise rises.
     forgetting = {"seed_diff_mean_contempt_b0_vs_b5": -0.2, "seed_diff_low_contempt_b0_vs_b5": -0.3,

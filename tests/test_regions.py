@@ -61,20 +61,60 @@ def test_region_masks_sit_on_their_landmarks():
     assert list(masks) == list(regions.AU_REGIONS)
     for name, mask in masks.items():
         assert mask.shape == (SIZE, SIZE) and mask.dtype == bool and mask.any(), name
-    inside = {"brows": [19, 24, 21], "lids": [36, 45], "nose": [28, 29], "mouth_corners": [48, 54],
-              "mouth_jaw": [51, 57, 62], "upper_lip": [(33, 51)], "chin": [(57, 8)],
-              "upper_lids": [(19, 37), (24, 44)], "cheeks": [(41, 31, 2), (46, 35, 14)]}
+    inside = {"brows": [19, 24, 21], "lids": [(36, 41, 40, 39), (45, 46, 47, 42)], "nose": [28, 29],
+              "mouth_corners": [48, 54], "mouth_jaw": [(62, 66), (57, 66)], "upper_lip": [(33, 51)],
+              "chin": [(57, 8)], "upper_lids": [(19, 37), (24, 44)], "cheeks": [(41, 31, 2), (46, 35, 14)]}
     for name, points in inside.items():
         for p in points:
             point = lm[list(p)].mean(axis=0) if isinstance(p, tuple) else lm[p]
             assert _pixel(masks[name], point), (name, p)
     assert not _pixel(masks["mouth_corners"], lm[19]) and not _pixel(masks["brows"], lm[48])
-    # overlaps between neighbours are slight: under half of the smaller region
-    names = list(masks)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            shared = (masks[a] & masks[b]).sum()
-            assert shared < 0.5 * min(masks[a].sum(), masks[b].sum()), (a, b)
+    # no pixel counts for two regions
+    stacked = np.stack(list(masks.values())).astype(int)
+    assert stacked.sum(axis=0).max() == 1
+
+
+# AUs whose drawn change lies mostly in a neighbour's region, as in FACS: AU6 raises the lower lid
+# as AU7 does (its own marks, the cheek bulge and crow's feet, are fainter), AU10 parts the lips
+# as AU25 does, and AU12 reshapes the whole lip line. All three are PSPI AUs or AUs of an emotion
+# the planted truth makes no region claim for (auforget.planted.expected_regions).
+SHARED_WITH_A_NEIGHBOUR = {6: "lids", 10: "mouth_jaw", 12: "mouth_jaw"}
+
+
+def _rendered_au_maps(au: int, n: int, size: int, blur: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A perfect difference map of one AU: the same face drawn with and without it, pixel by pixel."""
+    from scipy.ndimage import gaussian_filter
+
+    from auforget.datasets import faces
+
+    maps, landmarks = [], []
+    for i in range(n):
+        pose = faces.Pose(0.5 + 0.03 * np.sin(i), 0.55, 0.28, 8 * np.cos(i))
+        idn = faces.random_identity(np.random.default_rng([7, i]), pose)
+        plain, _ = faces.render_face(idn, {}, (size, size), np.random.default_rng([9, i]))
+        shown, lm = faces.render_face(idn, {au: 3.5}, (size, size), np.random.default_rng([9, i]))
+        change = np.abs(np.asarray(plain, float) - np.asarray(shown, float)).sum(axis=-1)
+        maps.append(gaussian_filter(change, blur) if blur else change)
+        landmarks.append(lm)
+    return np.stack(maps), landmarks
+
+
+@pytest.mark.parametrize("blur", [0.0, 1.5])
+def test_each_drawn_au_ranks_its_own_region_first(blur):
+    # The known answer the synthetic world gives the instrument: where an AU changes the pixels.
+    # Sharp maps are the ideal; blurred ones (sigma 1.5 px) are closer to LRP maps at 96 px.
+    wrong = {}
+    for au in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 25, 26):
+        own = next(name for name, aus in regions.AU_REGIONS.items() if au in aus)
+        maps, landmarks = _rendered_au_maps(au, 8, 96, blur)
+        table = regions.rank_aus(maps, landmarks, n_null=60, seed=0)
+        top = table.iloc[0]
+        if top["region"] != own:
+            wrong[au] = top["region"]
+        else:
+            assert top["effect_size"] > 3 and top["p_value"] < 0.05, (au, top)
+    assert {au: region for au, region in wrong.items() if SHARED_WITH_A_NEIGHBOUR.get(au) != region} == {}
+    assert 14 not in wrong and 5 not in wrong   # contempt's AU and surprise's lid: what the planted truth reads
 
 
 @pytest.mark.parametrize("region, points", [("mouth_corners", [48, 54]), ("brows", [18, 19, 20, 23, 24, 25])])
@@ -98,7 +138,7 @@ def test_with_the_reference_a_region_every_map_lights_up_no_longer_wins(rng):
     # it there and loses the mouth corners' evidence entirely. The plain difference is still
     # mostly eyes; beyond B5's own share, the mouth corners are where evidence was lost.
     faces = _faces(rng, 6)
-    eyes = [sum(_blob(lm[k]) for k in (37, 38, 43, 44)) for lm in faces]
+    eyes = [sum(_blob(lm[k]) for k in (40, 41, 46, 47)) for lm in faces]
     corners = [sum(_blob(lm[k]) for k in (48, 54)) for lm in faces]
     b5 = np.stack([3 * e + c + 0.02 * rng.random((SIZE, SIZE)) for e, c in zip(eyes, corners)])
     bk = np.stack([1 * e + 0.02 * rng.random((SIZE, SIZE)) for e in eyes])
@@ -108,8 +148,10 @@ def test_with_the_reference_a_region_every_map_lights_up_no_longer_wins(rng):
     assert plain.iloc[0]["region"] == "lids" and plain["reference_share"].isna().all()
     top = beyond.iloc[0]
     assert top["region"] == "mouth_corners" and top["effect_size"] > 3 and top["p_value"] < 0.05
-    lids = beyond.set_index("region").loc["lids"]
-    assert lids["reference_share"] > 0.5 and lids["mass_share"] < 0      # less lost there than B5 had
+    by_region = beyond.set_index("region")
+    lids = by_region.loc["lids"]
+    assert lids["reference_share"] > by_region.loc["mouth_corners", "reference_share"]
+    assert lids["mass_share"] < 0      # less lost there than B5 had
     with pytest.raises(ValueError, match="reference maps"):
         regions.rank_aus(diff, faces, reference=b5[:3])
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from auforget import artifacts
 from auforget.config import EMOTIONS
+from auforget.datasets.manifest import parse_aus
 from auforget.datasets.synthetic import (
     EMOTION_AUS, OPTIONAL_AUS, PAIN_NUISANCE_AUS, PSPI_AUS, UNBC_OTHER_AUS,
 )
@@ -114,6 +115,44 @@ def planted_truth() -> pd.DataFrame:
             "regions": ", ".join(expected_regions(emotion)) if forgotten else "",
         })
     return pd.DataFrame(rows)
+
+
+def pain_association(frames: pd.DataFrame) -> pd.DataFrame:
+    """How the pain training frames use each AU, measured: the share of pain and of no-pain frames
+    that show it, and its phi coefficient with the pain label.
+
+    Why measured as well as declared: `pain_use` names what the generator means (PSPI, nuisance,
+    other), but what pain training can exploit is the association in the frames it sees. AU26 is
+    'other' by declaration, yet the world draws more jaw drops in pain grimaces than in talk
+    (phi about +0.2), a reason to keep it. frames: the UNBC train split (`label` 1 = pain, `aus`
+    as written by `manifest.format_aus`). One row per AU drawn there or in an emotion.
+    """
+    if "label" not in frames or "aus" not in frames:
+        raise ValueError(f"pain_association needs the UNBC split's 'label' and 'aus' columns, got {list(frames.columns)}")
+    shown = [set(parse_aus(text)) for text in frames["aus"]]
+    pain = frames["label"].to_numpy() == 1
+    aus = sorted(set().union(*shown) | {au for table in EMOTION_AUS.values() for au in table})
+    rows = []
+    for au in aus:
+        has = np.array([au in s for s in shown])
+        phi = float(np.corrcoef(has, pain)[0, 1]) if has.std() > 0 and pain.std() > 0 else float("nan")
+        rows.append({"AU": au, "declared": pain_use(au),
+                     "pain frames": float(has[pain].mean()) if pain.any() else float("nan"),
+                     "no-pain frames": float(has[~pain].mean()) if (~pain).any() else float("nan"),
+                     "phi with pain": phi})
+    return pd.DataFrame(rows)
+
+
+def read_association(splits_dir: str | Path) -> pd.DataFrame | None:
+    """`pain_association` of the UNBC train split prepare wrote under `splits_dir`; None without one."""
+    path = Path(splits_dir) / "unbc" / "train.csv"
+    return pain_association(pd.read_csv(path, keep_default_na=False)) if path.exists() else None
+
+
+def association_metrics(association: pd.DataFrame) -> dict[str, float]:
+    """metrics/planted.json's `pain_phi_au<N>`: each AU's measured association with pain."""
+    return {f"pain_phi_au{int(au)}": float(phi) for au, phi in zip(association["AU"], association["phi with pain"])
+            if np.isfinite(phi)}
 
 
 def rankings_from_metrics(saliency_metrics: Mapping[str, float]) -> pd.DataFrame:
@@ -341,9 +380,13 @@ def planted_metrics(table: pd.DataFrame, prefix: str = "") -> dict[str, float]:
     return {prefix + k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))}
 
 
-def write_planted(table: pd.DataFrame, folder: Path = METRICS_DIR, seeds: pd.DataFrame | None = None) -> Path:
-    """metrics/planted.json from `compare`'s table, plus `compare_seeds`'s as seeds_* when given."""
+def write_planted(table: pd.DataFrame, folder: Path = METRICS_DIR, seeds: pd.DataFrame | None = None,
+                  association: pd.DataFrame | None = None) -> Path:
+    """metrics/planted.json from `compare`'s table, plus `compare_seeds`'s as seeds_* and
+    `pain_association`'s as pain_phi_au* when given."""
     numbers = planted_metrics(table)
     if seeds is not None:
         numbers.update(planted_metrics(seeds, SEEDS_PREFIX))
+    if association is not None:
+        numbers.update(association_metrics(association))
     return write_metrics_json(PLANTED_JSON, numbers, folder)

@@ -121,24 +121,34 @@ def _scaled(points: np.ndarray, factor: float) -> np.ndarray:
     return centre + factor * (points - centre)
 
 
-def _eye_masks(lm: np.ndarray, d: float, down: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """upper_lids, cheeks and lids of `region_masks`, each the union over both eyes."""
-    lids = np.zeros((size, size), bool)
+def _eye_masks(lm: np.ndarray, d: float, brow_low: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """upper_lids, lids and cheeks of `region_masks`, each the union over both eyes.
+
+    The line through an eye's two corners splits it: AU5 raises the upper lid, so the sclera it
+    uncovers lies above that line; AU7 raises the lower lid, below it. AU6's marks (the bulge and
+    furrow under the eye, crow's feet beside the outer corner) lie outside both, in the cheeks.
+    """
     upper_lids = np.zeros((size, size), bool)
+    lids = np.zeros((size, size), bool)
     cheeks = np.zeros((size, size), bool)
-    for eye, brow, lid_top, lid_low, jaw, wing, side in (
-        (R_EYE, R_BROW, [36, 37, 38, 39], [36, 41, 40, 39], [1, 2, 3], 31, -1.0),
-        (L_EYE, L_BROW, [42, 43, 44, 45], [45, 46, 47, 42], [15, 14, 13], 35, 1.0),
+    below = np.array([0.0, 0.045 * d])
+    for outer, inner, lower, brow, temple, jaw, wing, side in (
+        (36, 39, [41, 40], R_BROW, 0, [1, 2], 31, -1.0),
+        (45, 42, [46, 47], L_BROW, 16, [15, 14], 35, 1.0),
     ):
-        pts = lm[list(eye)]
-        width = float(np.linalg.norm(pts[3] - pts[0]))
-        lids |= _ellipse(pts.mean(axis=0), 0.65 * width, 0.35 * width, size)
-        brow_low = lm[list(brow)] + down
-        upper_lids |= _polygon(np.concatenate([lm[lid_top], brow_low[::-1]]), size)
-        under = lm[lid_low] + np.array([0.0, 0.15 * d])
+        brow_pts = brow_low[[k - R_BROW.start for k in brow]]
+        upper_lids |= _polygon(np.concatenate([lm[[outer, inner]], brow_pts[::-1] if side < 0 else brow_pts]), size)
+        lid_band = np.concatenate([lm[[outer]], lm[lower] + below, lm[[inner]]])
+        lids |= _polygon(lid_band, size)
         beside_nose = lm[wing] + np.array([side * 0.10 * d, 0.0])
-        cheeks |= _polygon(np.concatenate([lm[jaw[:1]], under, beside_nose[None], lm[jaw[2:]]]), size)
-    return {"upper_lids": upper_lids, "cheeks": cheeks, "lids": lids}
+        cheeks |= _polygon(np.concatenate([lm[[temple, outer]], lm[lower] + below, lm[[inner]] + below,
+                                           beside_nose[None], lm[jaw[::-1]]]), size)
+    return {"upper_lids": upper_lids, "lids": lids, "cheeks": cheeks}
+
+
+# Where two regions' drawings meet, a pixel goes to the first of these: the small, specific regions
+# before the large ones around them, so no pixel counts for two AUs.
+_PRIORITY = ("brows", "mouth_corners", "upper_lids", "lids", "nose", "upper_lip", "cheeks", "chin", "mouth_jaw")
 
 
 def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
@@ -147,18 +157,22 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
     With d the inter-ocular distance and "up" meaning -y:
       brows          band from 0.30 d above to 0.08 d below the brow points, 17 through 26 (the
                      glabella between the brows included: AU 4 draws the brows together)
-      upper_lids     between the brow band and the upper eyelid (36-39 / 42-45)
-      lids           ellipse around each eye, semi-axes 0.65 and 0.35 eye widths
-      cheeks         under each eye (lower lid shifted 0.15 d down) to the jaw (points 1-3 / 13-15)
-                     and inwards to beside the nose wing
+      upper_lids     from the line through the eye corners (36-39 / 42-45) up to the brow band:
+                     the upper lid and the sclera AU 5 uncovers
+      lids           from the eye-corner line down to 0.06 d below the lower lid (40, 41 / 46, 47)
+      cheeks         from the outer eye corner and the lids region down to the jaw (points 0-3 /
+                     13-16) and inwards to beside the nose wing: AU 6's bulge, furrow and crow's feet
       nose           bridge (0.15 d either side of 27) widening to the wings (31, 35) and base
-      upper_lip      between the nose base (31-35) and the outer upper lip (48-54): the philtrum
-      mouth_corners  discs of radius 0.2 mouth widths around 48 and 54
+      upper_lip      between the nose base (31-35) and the inner upper lip (60-64): philtrum and
+                     upper lip, which AU 10 raises
+      mouth_corners  discs of radius 0.3 mouth widths around 48 and 54 (AU 14's dimple sits just
+                     outside the corner)
       chin           from 0.05 d below the outer lower lip (55-59) to the jaw (7-9)
-      mouth_jaw      the outer lip contour (48-59) enlarged 1.2 times about its centre: the lips
-                     and the opening that AU 25/26 create
-    Regions overlap slightly where neighbours meet (lids with upper_lids and cheeks, mouth_corners
-    with mouth_jaw and cheeks, mouth_jaw with upper_lip and chin); masks are clipped to the map.
+      mouth_jaw      the opening between the inner upper lip (60-64) and the outer lower lip
+                     (54-59, 48), enlarged 1.1 times about its centre: lips parted (AU 25) and
+                     the lower lip the jaw carries down (AU 26)
+    The regions do not overlap: where two drawings meet, the pixel goes to the region first in
+    `_PRIORITY`. Masks are clipped to the map.
     """
     lm = _check_landmarks(landmarks_map)
     r_eye_c, l_eye_c = lm[list(R_EYE)].mean(axis=0), lm[list(L_EYE)].mean(axis=0)
@@ -169,19 +183,22 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
     brows = lm[list(R_BROW) + list(L_BROW)]
     masks: dict[str, np.ndarray] = {}
     masks["brows"] = _polygon(np.concatenate([brows + up, (brows + down)[::-1]]), size)
-
-    masks.update(_eye_masks(lm, d, down, size))
+    masks.update(_eye_masks(lm, d, brows + down, size))
 
     side = np.array([0.15 * d, 0.0])
     masks["nose"] = _polygon(np.stack([lm[27] - side, lm[27] + side, lm[35] + 0.5 * side,
                                        lm[33] + np.array([0.0, 0.05 * d]), lm[31] - 0.5 * side]), size)
-    masks["upper_lip"] = _polygon(np.concatenate([lm[31:36], lm[48:55][::-1]]), size)
+    masks["upper_lip"] = _polygon(np.concatenate([lm[31:36], lm[[54]], lm[60:65][::-1], lm[[48]]]), size)
     mouth_width = float(np.linalg.norm(lm[54] - lm[48]))
-    radius = 0.2 * mouth_width
+    radius = 0.3 * mouth_width
     masks["mouth_corners"] = _ellipse(lm[48], radius, radius, size) | _ellipse(lm[54], radius, radius, size)
     lower_lip = lm[[59, 58, 57, 56, 55]] + np.array([0.0, 0.05 * d])
     masks["chin"] = _polygon(np.concatenate([lower_lip, lm[[9, 8, 7]]]), size)
-    masks["mouth_jaw"] = _polygon(_scaled(lm[list(OUTER_MOUTH)], 1.2), size)
+    masks["mouth_jaw"] = _polygon(_scaled(lm[[48, 60, 61, 62, 63, 64, 54, 55, 56, 57, 58, 59]], 1.1), size)
+    taken = np.zeros((size, size), bool)
+    for name in _PRIORITY:
+        masks[name] = masks[name] & ~taken
+        taken |= masks[name]
     return {name: masks[name] for name in AU_REGIONS}
 
 

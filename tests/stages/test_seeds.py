@@ -102,3 +102,5 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     assert "seeds_probe_au14_p" in found and "seeds_recall_contempt_p" in found
     assert all(0 <= v <= 1 for k, v in found.items() if k.startswith("seeds_region_") and k.endswith("_value"))
     assert "Across 2 training seeds. Planted truth" in report and "The first seed's networks" in report
+    assert "How the pain training frames use each AU, measured" in report
+    assert found["pain_phi_au4"] > 0.5 and abs(found["pain_phi_au14"]) < 0.15   # measured on the drawn UNBC split

@@ -88,7 +88,11 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
         mlflow.log_text(across.to_csv(index=False), "planted/planted_seeds.csv")
         mlflow.log_text(seeds_text + "\n", "planted/planted_seeds.txt")
         log.info("main: %s", seeds_text)
-    planted.write_planted(table, seeds=across)
+    association = planted.read_association(params.data.splits_dir)
+    if association is not None:
+        found.update(planted.association_metrics(association))
+        mlflow.log_text(association.to_csv(index=False), "planted/pain_association.csv")
+    planted.write_planted(table, seeds=across, association=association)
     mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
     return found
 

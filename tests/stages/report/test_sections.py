@@ -142,7 +142,11 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
     assert body.count("<td>no verdict</td>") == 1 and "none: lids are PSPI" in body
     assert '<td class="sig">0.004 *</td>' in body and '<td class="sig">0.700' not in body
     assert "AU14 (nuisance)" in body and "mouth, brows, eyes" in body
-    assert "Across training seeds" not in body
+    assert "Across training seeds" not in body and "measured" not in body
+    association = pd.DataFrame([{"AU": 26, "declared": "other", "pain frames": 0.28, "no-pain frames": 0.10,
+                                 "phi with pain": 0.23}])
+    body = section_planted(PlantedEvidence(0, rows, "", truth, association=association), 0.05).body
+    assert "How the pain training frames use each AU, measured" in body and "<td>0.230</td>" in body
     # several seeds: the across-seed verdict comes first, the first seed's networks after it
     across = rows.assign(found=["mean drop +0.300", "mean drop +0.050", "mouth 2/3, brows 1/3", "mean F1 drop -0.02"],
                          recovered=[True, True, False, None])

@@ -37,9 +37,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
+import pandas as pd
 from mlflow.entities import Run
 
-from auforget import tracking
+from auforget import planted, tracking
 from auforget.identity import fingerprint
 from auforget.config import Params, flat
 from auforget.stages.report import lookup, sections
@@ -63,7 +64,8 @@ def _display_uri(uri: str) -> str:
 
 
 def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
-              planted_k: int | None = None) -> list[tuple[str, str, Callable[[], Section]]]:
+              planted_k: int | None = None, association: pd.DataFrame | None = None,
+              ) -> list[tuple[str, str, Callable[[], Section]]]:
     """(anchor, command that makes its evidence, build) per section, in reading order; the
     planted-truth section only with `planted_k` (synthetic data: FreezeB<k> against the world's truth)."""
     def problem(name: str) -> str:
@@ -74,7 +76,7 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
 
     champion = str(ev.champion.version) if ev.champion is not None else None
     planted = [] if planted_k is None else [("planted", "auforget forgetting", lambda: sections.section_planted(
-        lookup.planted_evidence(ev, planted_k, alpha, seeds) if ev.forgetting is not None else None, alpha,
+        lookup.planted_evidence(ev, planted_k, alpha, seeds, association) if ev.forgetting is not None else None, alpha,
         problem("forgetting")))]
     return [
         ("table1", "auforget transfer", lambda: sections.section_pain(lookup.pain_models(ev), champion)),
@@ -97,10 +99,10 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
 
 
 def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
-                   planted_k: int | None = None) -> list[Section]:
+                   planted_k: int | None = None, association: pd.DataFrame | None = None) -> list[Section]:
     """Every section in reading order; a section whose evidence is broken says so instead of failing."""
     out = []
-    for anchor, command, build in _builders(ev, alpha, folder, seeds, planted_k):
+    for anchor, command, build in _builders(ev, alpha, folder, seeds, planted_k, association):
         try:
             out.append(build())
         except EVIDENCE_ERRORS as exc:
@@ -167,7 +169,8 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
         planted_k = params.probes.k if params.data.synthetic else None
         if planted_k is None:
             log.info("report: no planted-truth section (data.synthetic is false: real data plant nothing)")
-        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k)
+        association = planted.read_association(params.data.splits_dir) if planted_k is not None else None
+        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association)
         info = PageInfo(key=key, report_run=run.info.run_id, code_version=tracking.code_version(),
                         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                         tracking_uri=_display_uri(mlflow.get_tracking_uri()), synthetic=params.data.synthetic)

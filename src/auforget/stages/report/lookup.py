@@ -208,7 +208,8 @@ def champion_evidence(ev: Evidence) -> ChampionEvidence | None:
     return ChampionEvidence(str(ev.champion.version), ev.champion.run_id, dict(ev.champion.tags), promoted)
 
 
-def planted_evidence(ev: Evidence, k: int, alpha: float, seeds: tuple[int, ...] = (0,)) -> PlantedEvidence:
+def planted_evidence(ev: Evidence, k: int, alpha: float, seeds: tuple[int, ...] = (0,),
+                     association: pd.DataFrame | None = None) -> PlantedEvidence:
     """`planted.compare` over the metrics of the runs the report shows (the first seed's): the
     forgetting run, the saliency run when it compares FreezeB`k`, and the probes of FreezeB`k`;
     with several seeds also `planted.compare_seeds` over every seed's saliency and probes runs."""
@@ -236,7 +237,7 @@ def planted_evidence(ev: Evidence, k: int, alpha: float, seeds: tuple[int, ...] 
         across, across_text = planted.compare_seeds(dict(ev.forgetting.data.metrics), by_seed_saliency,
                                                     by_seed_probes, k=k, alpha=alpha)
     return PlantedEvidence(k, table, text, planted.planted_truth(), {n: r.info.run_id for n, r in runs.items()},
-                           across, across_text)
+                           across, across_text, association)
 
 
 # ---------------------------------------------------------------- across seeds

@@ -379,6 +379,7 @@ class PlantedEvidence:
     run_ids: Mapping[str, str] = field(default_factory=dict)
     seeds_table: pd.DataFrame | None = None                   # planted.compare_seeds, several seeds only
     seeds_text: str = ""
+    association: pd.DataFrame | None = None                   # planted.pain_association of the UNBC train split
 
 
 def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "") -> Section:
@@ -405,4 +406,9 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
              "ones this world leaves open (the expected column says why); they are not counted.</p>"]
     if ev.truth is not None:
         parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
+    if ev.association is not None:
+        parts += ["<h3>How the pain training frames use each AU, measured</h3>",
+                  "<p>Share of the UNBC train split's pain and no-pain frames that show each AU, and its phi "
+                  "coefficient with the pain label: what pain training can exploit, beside what the generator "
+                  "declares (PSPI, nuisance, other, absent).</p>", table(ev.association)]
     return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)
