@@ -97,6 +97,13 @@ def test_pain_association_is_measured_from_the_frames(tmp_path):
     assert numbers["pain_phi_au4"] == 1.0 and numbers["pain_phi_au14"] == 0.0 and "pain_phi_au1" not in numbers
     with pytest.raises(ValueError, match="'label' and 'aus'"):
         planted.pain_association(frames.rename(columns={"aus": "au"}))
+    with pytest.raises(ValueError, match=r"labels 0 \(no pain\) or 1 \(pain\).*e.g. labels \['yes'\]"):
+        planted.pain_association(frames.assign(label=[1, "yes", 0, 0]))
+    broken = tmp_path / "splits" / "unbc"
+    broken.mkdir(parents=True)
+    (broken / "train.csv").write_text("sample_id,label\na,1\n")
+    with pytest.raises(ValueError, match=r"unbc/train.csv: cannot measure .* 'label' and 'aus'"):
+        planted.read_association(tmp_path / "splits")
 
 
 def test_the_drawn_pain_data_use_pspi_and_ignore_the_smirk(tiny_data):

@@ -69,9 +69,10 @@ def test_region_masks_sit_on_their_landmarks():
             point = lm[list(p)].mean(axis=0) if isinstance(p, tuple) else lm[p]
             assert _pixel(masks[name], point), (name, p)
     assert not _pixel(masks["mouth_corners"], lm[19]) and not _pixel(masks["brows"], lm[48])
-    # no pixel counts for two regions
+    # no pixel counts for two regions, and the priority order names every region once
     stacked = np.stack(list(masks.values())).astype(int)
     assert stacked.sum(axis=0).max() == 1
+    assert sorted(regions._PRIORITY) == sorted(regions.AU_REGIONS)
 
 
 # AUs whose drawn change lies mostly in a neighbour's region, as in FACS: AU6 raises the lower lid

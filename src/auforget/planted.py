@@ -124,13 +124,19 @@ def pain_association(frames: pd.DataFrame) -> pd.DataFrame:
     Why measured as well as declared: `pain_use` names what the generator means (PSPI, nuisance,
     other), but what pain training can exploit is the association in the frames it sees. AU26 is
     'other' by declaration, yet the world draws more jaw drops in pain grimaces than in talk
-    (phi about +0.2), a reason to keep it. frames: the UNBC train split (`label` 1 = pain, `aus`
-    as written by `manifest.format_aus`). One row per AU drawn there or in an emotion.
+    (phi about +0.2), a reason to keep it. PSPI AUs score high by construction (pain is PSPI > 0).
+    frames: the UNBC train split (`label` 1 = pain, 0 = no pain; `aus` as written by
+    `manifest.format_aus`). One row per AU drawn there or in an emotion.
     """
     if "label" not in frames or "aus" not in frames:
         raise ValueError(f"pain_association needs the UNBC split's 'label' and 'aus' columns, got {list(frames.columns)}")
+    labels = pd.to_numeric(frames["label"], errors="coerce")
+    if len(frames) == 0 or not labels.isin([0, 1]).all():
+        bad = frames["label"][~labels.isin([0, 1])].head(3).tolist()
+        raise ValueError(f"pain_association needs labels 0 (no pain) or 1 (pain) in at least one frame; "
+                         f"got {len(frames)} frames{f', e.g. labels {bad}' if bad else ''}")
     shown = [set(parse_aus(text)) for text in frames["aus"]]
-    pain = frames["label"].to_numpy() == 1
+    pain = labels.to_numpy() == 1
     aus = sorted(set().union(*shown) | {au for table in EMOTION_AUS.values() for au in table})
     rows = []
     for au in aus:
@@ -144,9 +150,15 @@ def pain_association(frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_association(splits_dir: str | Path) -> pd.DataFrame | None:
-    """`pain_association` of the UNBC train split prepare wrote under `splits_dir`; None without one."""
+    """`pain_association` of the UNBC train split prepare wrote under `splits_dir`; None without one.
+    A split that cannot be read raises ValueError naming the file."""
     path = Path(splits_dir) / "unbc" / "train.csv"
-    return pain_association(pd.read_csv(path, keep_default_na=False)) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return pain_association(pd.read_csv(path, keep_default_na=False))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path}: cannot measure the AUs' association with pain: {exc}") from exc
 
 
 def association_metrics(association: pd.DataFrame) -> dict[str, float]:

@@ -125,8 +125,9 @@ def _eye_masks(lm: np.ndarray, d: float, brow_low: np.ndarray, size: int) -> dic
     """upper_lids, lids and cheeks of `region_masks`, each the union over both eyes.
 
     The line through an eye's two corners splits it: AU5 raises the upper lid, so the sclera it
-    uncovers lies above that line; AU7 raises the lower lid, below it. AU6's marks (the bulge and
-    furrow under the eye, crow's feet beside the outer corner) lie outside both, in the cheeks.
+    uncovers lies above that line; AU7 raises the lower lid, below it. AU6's own marks (the bulge
+    and furrow under the eye, crow's feet beside the outer corner) lie mostly in the cheeks, but
+    AU6 also raises the lower lid, so part of its change is in `lids`.
     """
     upper_lids = np.zeros((size, size), bool)
     lids = np.zeros((size, size), bool)
@@ -159,12 +160,12 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
                      glabella between the brows included: AU 4 draws the brows together)
       upper_lids     from the line through the eye corners (36-39 / 42-45) up to the brow band:
                      the upper lid and the sclera AU 5 uncovers
-      lids           from the eye-corner line down to 0.06 d below the lower lid (40, 41 / 46, 47)
-      cheeks         from the outer eye corner and the lids region down to the jaw (points 0-3 /
-                     13-16) and inwards to beside the nose wing: AU 6's bulge, furrow and crow's feet
+      lids           from the eye-corner line down to 0.045 d below the lower lid (40, 41 / 46, 47)
+      cheeks         from the outer eye corner and the lids region down to the jaw (points 0-2 /
+                     14-16) and inwards to beside the nose wing: AU 6's bulge, furrow and crow's feet
       nose           bridge (0.15 d either side of 27) widening to the wings (31, 35) and base
-      upper_lip      between the nose base (31-35) and the inner upper lip (60-64): philtrum and
-                     upper lip, which AU 10 raises
+      upper_lip      between the nose base (31-35) and the inner upper lip (60-64), out to the
+                     mouth corners (48, 54): philtrum and upper lip, which AU 10 raises
       mouth_corners  discs of radius 0.3 mouth widths around 48 and 54 (AU 14's dimple sits just
                      outside the corner)
       chin           from 0.05 d below the outer lower lip (55-59) to the jaw (7-9)
@@ -172,7 +173,10 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
                      (54-59, 48), enlarged 1.1 times about its centre: lips parted (AU 25) and
                      the lower lip the jaw carries down (AU 26)
     The regions do not overlap: where two drawings meet, the pixel goes to the region first in
-    `_PRIORITY`. Masks are clipped to the map.
+    `_PRIORITY`. Some pixels are in none (the temple above the outer eye corner, small gaps at
+    the inner corners, the jaw line). Masks are clipped to the map. Small maps make small
+    regions (at 96 px `lids` holds some 12-22 pixels for both eyes); each region is scored
+    against the same shape moved elsewhere (`rank_aus`), so size does not favour any.
     """
     lm = _check_landmarks(landmarks_map)
     r_eye_c, l_eye_c = lm[list(R_EYE)].mean(axis=0), lm[list(L_EYE)].mean(axis=0)

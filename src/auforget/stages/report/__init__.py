@@ -98,6 +98,15 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
     ]
 
 
+def _association(splits_dir: str) -> pd.DataFrame | None:
+    """The planted section's measured AU-pain table; a split that cannot be read leaves it out."""
+    try:
+        return planted.read_association(splits_dir)
+    except ValueError as exc:
+        log.warning("report: the planted-truth section shows no measured AU-pain association: %s", exc)
+        return None
+
+
 def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
                    planted_k: int | None = None, association: pd.DataFrame | None = None) -> list[Section]:
     """Every section in reading order; a section whose evidence is broken says so instead of failing."""
@@ -154,7 +163,9 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     cfg = params.report
     tracking.configure(params.tracking)
     ev = collect()
+    association = _association(params.data.splits_dir) if params.data.synthetic else None
     key = fingerprint("report", flat(cfg), params.data.synthetic, params.forgetting.alpha, ev.identity(),
+                      association.to_csv(index=False) if association is not None else "",
                       *([params.study.seeds, lookup.seed_run_ids(params.study.seeds)]
                         if len(params.study.seeds) > 1 else []))
     path = Path(cfg.out) / REPORT_FILE
@@ -169,7 +180,6 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
         planted_k = params.probes.k if params.data.synthetic else None
         if planted_k is None:
             log.info("report: no planted-truth section (data.synthetic is false: real data plant nothing)")
-        association = planted.read_association(params.data.splits_dir) if planted_k is not None else None
         shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association)
         info = PageInfo(key=key, report_run=run.info.run_id, code_version=tracking.code_version(),
                         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
