@@ -1,4 +1,4 @@
-"""FreezeB0 against FreezeB5 over every small96 seed run so far (0, 5-13), from the saved metrics.
+"""FreezeB0 against FreezeB5 over every small96 seed run so far (0, 5-16), from the saved metrics.
 
 Per emotion: the recall drop B5 - B0 of each seed's retrained models, its mean, 95 % t interval
 and one-sample t-test over seeds (training randomness only: the per-seed McNemar p-values of
@@ -13,7 +13,8 @@ from scipy import stats
 
 EMOTIONS = ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
 FOLDERS = ["cpu-2026-11-27-demo-small96/single-seed", "cpu-2026-11-27-capacity/px96",
-           "cpu-2026-11-27-capacity/px96-seeds-8-10", "cpu-2026-11-27-regions/seeds-11-13"]
+           "cpu-2026-11-27-capacity/px96-seeds-8-10", "cpu-2026-11-27-regions/seeds-11-13",
+           "cpu-2026-11-27-regions/seeds-14-16"]
 
 
 def load(path):
