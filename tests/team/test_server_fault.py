@@ -28,8 +28,10 @@ from auforget.stages.synth import run_synth
 from tests.project import copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 
-EPOCHS = 6
-# The smallest data every stage accepts; enough epochs that the server dies mid-training, no
+EPOCHS = 40
+# The smallest data every stage accepts; enough epochs that the server dies mid-training (with
+# 6, a micro epoch is fast enough that all of them once finished before the client noticed the
+# kill: saved == EPOCHS in a fresh-clone .ci/run of 2026-11-27), no
 # early stop (the micro model's validation score does not move).
 PARAMS = {"synth": {"scale": "micro"}, "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
           "emotion": {"epochs": EPOCHS, "batch_size": 16, "patience": 100}}
