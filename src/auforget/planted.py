@@ -21,6 +21,7 @@ probe metrics) and returns one row per expectation with its statistic; `planted_
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,8 @@ from auforget.datasets.synthetic import (
 from auforget.metrics import METRICS_DIR, write_metrics_json
 from auforget.regions import AU_REGIONS
 from auforget.stats import seed_interval, stouffer
+
+log = logging.getLogger(__name__)
 
 PLANTED_JSON = "planted"           # metrics/planted.json
 SEEDS_PREFIX = "seeds_"            # its across-seed numbers (compare_seeds)
@@ -159,6 +162,16 @@ def read_association(splits_dir: str | Path) -> pd.DataFrame | None:
         return pain_association(pd.read_csv(path, keep_default_na=False))
     except (ValueError, pd.errors.ParserError) as exc:
         raise ValueError(f"{path}: cannot measure the AUs' association with pain: {exc}") from exc
+
+
+def association_or_none(splits_dir: str | Path, step: str) -> pd.DataFrame | None:
+    """`read_association` for the steps that show it beside their results (main's planted.json,
+    the report): a split it cannot read leaves the table out with a warning, not the step failed."""
+    try:
+        return read_association(splits_dir)
+    except ValueError as exc:
+        log.warning("%s: no measured AU-pain association: %s", step, exc)
+        return None
 
 
 def association_metrics(association: pd.DataFrame) -> dict[str, float]:

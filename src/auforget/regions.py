@@ -121,7 +121,7 @@ def _scaled(points: np.ndarray, factor: float) -> np.ndarray:
     return centre + factor * (points - centre)
 
 
-def _eye_masks(lm: np.ndarray, d: float, brow_low: np.ndarray, size: int) -> dict[str, np.ndarray]:
+def _eye_masks(lm: np.ndarray, d: float, down: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """upper_lids, lids and cheeks of `region_masks`, each the union over both eyes.
 
     The line through an eye's two corners splits it: AU5 raises the upper lid, so the sclera it
@@ -137,12 +137,12 @@ def _eye_masks(lm: np.ndarray, d: float, brow_low: np.ndarray, size: int) -> dic
         (36, 39, [41, 40], R_BROW, 0, [1, 2], 31, -1.0),
         (45, 42, [46, 47], L_BROW, 16, [15, 14], 35, 1.0),
     ):
-        brow_pts = brow_low[[k - R_BROW.start for k in brow]]
-        upper_lids |= _polygon(np.concatenate([lm[[outer, inner]], brow_pts[::-1] if side < 0 else brow_pts]), size)
-        lid_band = np.concatenate([lm[[outer]], lm[lower] + below, lm[[inner]]])
-        lids |= _polygon(lid_band, size)
+        brow_low = lm[list(brow)] + down
+        upper_lids |= _polygon(np.concatenate([lm[[outer, inner]], brow_low[::-1] if side < 0 else brow_low]), size)
+        under_lid = lm[lower] + below
+        lids |= _polygon(np.concatenate([lm[[outer]], under_lid, lm[[inner]]]), size)
         beside_nose = lm[wing] + np.array([side * 0.10 * d, 0.0])
-        cheeks |= _polygon(np.concatenate([lm[[temple, outer]], lm[lower] + below, lm[[inner]] + below,
+        cheeks |= _polygon(np.concatenate([lm[[temple, outer]], under_lid, lm[[inner]] + below,
                                            beside_nose[None], lm[jaw[::-1]]]), size)
     return {"upper_lids": upper_lids, "lids": lids, "cheeks": cheeks}
 
@@ -187,7 +187,7 @@ def region_masks(landmarks_map: np.ndarray, size: int) -> dict[str, np.ndarray]:
     brows = lm[list(R_BROW) + list(L_BROW)]
     masks: dict[str, np.ndarray] = {}
     masks["brows"] = _polygon(np.concatenate([brows + up, (brows + down)[::-1]]), size)
-    masks.update(_eye_masks(lm, d, brows + down, size))
+    masks.update(_eye_masks(lm, d, down, size))
 
     side = np.array([0.15 * d, 0.0])
     masks["nose"] = _polygon(np.stack([lm[27] - side, lm[27] + side, lm[35] + 0.5 * side,

@@ -88,11 +88,7 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
         mlflow.log_text(across.to_csv(index=False), "planted/planted_seeds.csv")
         mlflow.log_text(seeds_text + "\n", "planted/planted_seeds.txt")
         log.info("main: %s", seeds_text)
-    try:
-        association = planted.read_association(params.data.splits_dir)
-    except ValueError as exc:   # an extra table; the study's results stand without it
-        log.warning("main: no measured AU-pain association in planted.json: %s", exc)
-        association = None
+    association = planted.association_or_none(params.data.splits_dir, "main")
     if association is not None:
         found.update(planted.association_metrics(association))
         mlflow.log_text(association.to_csv(index=False), "planted/pain_association.csv")

@@ -98,15 +98,6 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
     ]
 
 
-def _association(splits_dir: str) -> pd.DataFrame | None:
-    """The planted section's measured AU-pain table; a split that cannot be read leaves it out."""
-    try:
-        return planted.read_association(splits_dir)
-    except ValueError as exc:
-        log.warning("report: the planted-truth section shows no measured AU-pain association: %s", exc)
-        return None
-
-
 def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
                    planted_k: int | None = None, association: pd.DataFrame | None = None) -> list[Section]:
     """Every section in reading order; a section whose evidence is broken says so instead of failing."""
@@ -163,7 +154,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     cfg = params.report
     tracking.configure(params.tracking)
     ev = collect()
-    association = _association(params.data.splits_dir) if params.data.synthetic else None
+    association = planted.association_or_none(params.data.splits_dir, "report") if params.data.synthetic else None
     key = fingerprint("report", flat(cfg), params.data.synthetic, params.forgetting.alpha, ev.identity(),
                       association.to_csv(index=False) if association is not None else "",
                       *([params.study.seeds, lookup.seed_run_ids(params.study.seeds)]
