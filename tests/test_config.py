@@ -31,6 +31,7 @@ def test_overrides_coerce_strings_and_ignore_empty_values():
     ("model", {"profile": "huge"}, r"model.profile: 'huge' is not one of \['small', 'small96', 'paper'\]"),
     ("saliency", {"emotions": "joy"}, r"saliency.emotions: 'joy' is not one of"),
     ("emotion", {"lr": 0}, r"emotion.lr must be positive"),
+    ("retrain", {"heads": 0}, r"retrain.heads must be at least 1 \(heads trained on the frozen blocks and averaged\), got 0"),
     ("model", {"profile": "paper", "from_scratch": "true", "imagenet_weights": "w.pth"},
      r"from_scratch is true but model.imagenet_weights is set \('w.pth'\); choose one"),
     ("model", {"imagenet_weights": "w.pth"}, r"only fit the 'paper' profile, not 'small96'"),

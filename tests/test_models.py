@@ -3,7 +3,7 @@ import torch
 
 from auforget.config import MODEL_PROFILES, ModelConfig
 from auforget.models import (N_BLOCKS, PROFILES, build_vgg16, freeze_blocks, imagenet_state, initial_model,
-                             replace_head)
+                             merge_heads, new_head, replace_head)
 
 
 def _tiny():
@@ -79,6 +79,21 @@ def test_replace_head_is_seeded_and_changes_class_count():
     a, b = replace_head(_tiny(), 8, seed=3), replace_head(_tiny(), 8, seed=3)
     assert a.n_classes == 8
     assert all(torch.equal(x, y) for x, y in zip(a.head.parameters(), b.head.parameters()))
+
+
+def test_merged_heads_give_the_mean_of_their_logits_in_one_head_of_the_same_shape():
+    profile = PROFILES["small96"]
+    heads = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        heads.append(new_head(profile, 8).eval())
+    merged = merge_heads(heads).eval()
+    assert [type(m) for m in merged] == [type(m) for m in heads[0]]
+    assert merged[1].out_features == 4 * profile.hidden and merged[-1].out_features == 8
+    x = torch.randn(6, profile.feature_dim)
+    assert torch.allclose(merged(x), torch.stack([h(x) for h in heads]).mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match="at least one head"):
+        merge_heads([])
 
 
 def test_imagenet_weights_absent_is_an_error_unless_from_scratch_is_asked_for(tmp_path, monkeypatch):

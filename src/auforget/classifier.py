@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -22,7 +23,7 @@ from torch.utils.data import Dataset
 from auforget import artifacts
 from auforget.features import CacheDoesNotFit, extract_features
 from auforget.metrics import classification_metrics, predictions_table, write_confusion
-from auforget.models import N_BLOCKS, VGG16Blocks
+from auforget.models import N_BLOCKS, VGG16Blocks, merge_heads, replace_head
 from auforget.tasks import TaskData
 from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device, predict
 
@@ -41,14 +42,35 @@ def cached_sets(model: VGG16Blocks, data: TaskData, *, batch_size: int, views: i
     return train, val
 
 
+HEAD_SEED_STRIDE = 10_000  # head i of an ensemble trains with seed + i * stride: no clash with the next chain's seed
+
+
+def head_seed(seed: int, index: int) -> int:
+    """The seed of head `index` of a retrained ensemble; head 0 keeps the stage's seed, so one
+    head trains exactly as before `retrain.heads` existed."""
+    return seed + HEAD_SEED_STRIDE * index
+
+
 def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *, batch_size: int,
                 cached: bool, views: int, checkpoint_dir: Path, key: str = "",
                 on_epoch: Callable[[int, dict[str, float]], None] | None = None,
                 features: tuple[Dataset, Dataset] | None = None, device: torch.device | None = None,
-                progress: bool = True, desc: str = "fit") -> FitResult:
+                progress: bool = True, desc: str = "fit", heads: int = 1) -> FitResult:
     """Fit on the task's train split, scored on val: the whole model on images, or (`cached`)
     only its head on conv features -- `features` when the caller already has them (tune's
-    trials share one cache), else extracted here."""
+    trials share one cache), else extracted here.
+
+    With `heads` > 1 (all blocks frozen) it trains that many heads from their own seeds on the
+    same features and leaves their mean (`models.merge_heads`) as the model's head: what frozen
+    blocks support, with less of one random start's luck in it
+    (bench/measured/cpu-2026-11-27-head-noise/). Head 0 logs its epochs under the usual names,
+    head i under `head<i>/`; each head has its own checkpoint folder, so a run that dies
+    resumes at the head it was training. Returns head 0's FitResult.
+    """
+    if heads < 1:
+        raise ValueError(f"fit_on_task: heads must be at least 1, got {heads}")
+    if heads > 1 and model.frozen_blocks != N_BLOCKS:
+        raise ValueError(f"several heads need all {N_BLOCKS} conv blocks frozen; this model has {model.frozen_blocks}")
     device = device or pick_device()
     if cached and features is None:
         try:
@@ -59,18 +81,36 @@ def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings
             cached, key = False, f"{key}-images"
     if cached:
         train_set, val_set = features
-        trainable: nn.Module = model.head
     else:
-        train_set, val_set, trainable = data.dataset("train", augment=True), data.dataset("val"), model
-    return fit(trainable, make_loader(train_set, batch_size, shuffle=True, seed=settings.seed, device=device),
-               make_loader(val_set, batch_size, shuffle=False, seed=settings.seed, device=device), loss_fn, settings,
-               class_names=data.class_names, checkpoint_dir=checkpoint_dir, fingerprint=key,
-               on_epoch=on_epoch, device=device, progress=progress, desc=desc)
+        train_set, val_set = data.dataset("train", augment=True), data.dataset("val")
+    results, trained = [], []
+    for i in range(heads):
+        s = replace(settings, seed=head_seed(settings.seed, i))
+        if i:
+            replace_head(model, len(data.class_names), seed=s.seed)
+        results.append(fit(model.head if cached else model,
+                           make_loader(train_set, batch_size, shuffle=True, seed=s.seed, device=device),
+                           make_loader(val_set, batch_size, shuffle=False, seed=s.seed, device=device), loss_fn, s,
+                           class_names=data.class_names,
+                           checkpoint_dir=checkpoint_dir / f"head{i}" if heads > 1 else checkpoint_dir,
+                           fingerprint=f"{key}-head{i}" if i else key, on_epoch=_head_epochs(on_epoch, i),
+                           device=device, progress=progress, desc=f"{desc} head {i + 1}/{heads}" if heads > 1 else desc))
+        trained.append(model.head)
+    if heads > 1:
+        model.head = merge_heads(trained).to(device)
+    return results[0]
+
+
+def _head_epochs(on_epoch: Callable[[int, dict[str, float]], None] | None,
+                 index: int) -> Callable[[int, dict[str, float]], None] | None:
+    if on_epoch is None or index == 0:
+        return on_epoch
+    return lambda epoch, metrics: on_epoch(epoch, {f"head{index}/{k}": v for k, v in metrics.items()})
 
 
 def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings: FitSettings, *,
                      batch_size: int, cached: bool, views: int, checkpoint_dir: Path, key: str,
-                     progress: bool = True, desc: str = "fit") -> tuple[dict[str, float], pd.DataFrame, FitResult]:
+                     progress: bool = True, desc: str = "fit", heads: int = 1) -> tuple[dict[str, float], pd.DataFrame, FitResult]:
     """Fit, test, and log metrics and artifacts to the active MLflow run."""
     device = pick_device()
 
@@ -79,7 +119,7 @@ def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, set
 
     result = fit_on_task(model, data, loss_fn, settings, batch_size=batch_size, cached=cached, views=views,
                          checkpoint_dir=checkpoint_dir, key=key, on_epoch=on_epoch, device=device,
-                         progress=progress, desc=desc)
+                         progress=progress, desc=desc, heads=heads)
     mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
     if result.resumed_from is not None:
         mlflow.set_tag("auforget.resumed_after_epoch", str(result.resumed_from))

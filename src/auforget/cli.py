@@ -35,7 +35,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
                   "augmented_views")),
     "retrain": ("retrain emotion output layers on pain model <freeze> (the forgetting measure)",
                 ("freeze", "seed", "epochs", "batch_size", "lr", "lr_schedule", "patience", "cached_features",
-                 "augmented_views", "max_train_images", "same_as_emotion")),
+                 "augmented_views", "max_train_images", "same_as_emotion", "heads")),
     "forgetting": ("per-emotion recalls and McNemar tests between the retrained models", ("alpha", "exact_below")),
     "saliency": ("LRP maps and B5-minus-Bk difference maps with AU ranking", ("k", "emotions", "max_images", "seed", "difference", "ranking")),
     "probes": ("linear SVM concept probes for an AU on CK+", ("k", "au", "seeds", "folds", "C", "seed")),

@@ -168,10 +168,15 @@ class RetrainConfig:
     augmented_views: int = 1
     max_train_images: int = 0
     same_as_emotion: bool = False
+    heads: int = 10
 
     def __post_init__(self) -> None:
         _training_checks("retrain", self)
         _freeze("retrain.freeze", self.freeze)
+        VALID["retrain.heads"] = ">= 1"
+        if self.heads < 1:
+            raise ValueError(f"retrain.heads must be at least 1 (heads trained on the frozen blocks and averaged), "
+                             f"got {self.heads}")
 
 
 @dataclass(frozen=True)

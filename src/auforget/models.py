@@ -133,6 +133,32 @@ def new_head(profile: Profile, n_classes: int) -> nn.Sequential:
     return head
 
 
+def merge_heads(heads: list[nn.Sequential]) -> nn.Sequential:
+    """One head whose logits are the mean of `heads`' logits (in eval mode): their hidden layers
+    side by side, the last layer's weights divided by their number.
+
+    Why one wide head rather than a list: the retrained model stays the same module shape
+    (Flatten, Linear, ReLU, Dropout, Linear), so logging, loading, ONNX export and the LRP rules
+    treat an ensemble of retrained heads exactly as a single one (`retrain.heads`).
+    """
+    if not heads:
+        raise ValueError("merge_heads needs at least one head")
+    first, last = [h[1] for h in heads], [h[-1] for h in heads]
+    merged = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(first[0].in_features, sum(f.out_features for f in first)),
+        nn.ReLU(inplace=False),
+        nn.Dropout(heads[0][3].p),
+        nn.Linear(sum(f.out_features for f in first), last[0].out_features),
+    )
+    with torch.no_grad():
+        merged[1].weight.copy_(torch.cat([f.weight for f in first]))
+        merged[1].bias.copy_(torch.cat([f.bias for f in first]))
+        merged[4].weight.copy_(torch.cat([t.weight for t in last], dim=1) / len(heads))
+        merged[4].bias.copy_(torch.stack([t.bias for t in last]).mean(0))
+    return merged
+
+
 def build_vgg16(profile: str | Profile, n_classes: int) -> VGG16Blocks:
     if isinstance(profile, str):
         profile = get_profile(profile)

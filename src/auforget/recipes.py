@@ -81,6 +81,7 @@ class Recipe:
     upstream: Upstream | None = None
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, dict] = field(default_factory=dict)  # JSON records logged with the run
+    heads: int = 1                    # retrain: heads trained on the frozen blocks and averaged (classifier.fit_on_task)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -175,7 +176,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
     return Recipe(
         stage="retrain", name=f"retrain-b{cfg.freeze}{suffix}", data=data, prepare=prepare, loss=loss,
         settings=fit_settings(hp, seed=cfg.seed), batch_size=hp.batch_size, cached=cfg.cached_features,
-        views=cfg.augmented_views,
+        views=cfg.augmented_views, heads=cfg.heads,
         identity=("retrain", flat(cfg), flat(params.model), params.emotion.gamma, params.emotion.beta,
                   data.files_digest(), flat(hp)),
         run_params={**flat(cfg, "retrain."), **flat(params.model, "model."), "emotion.gamma": params.emotion.gamma,
@@ -235,7 +236,7 @@ def run_recipe(recipe: Recipe, params: Params, *, progress: bool = True, reuse: 
         metrics, predictions, _ = train_and_record(model, recipe.data, recipe.loss, recipe.settings,
                                                    batch_size=recipe.batch_size, cached=recipe.cached, views=recipe.views,
                                                    checkpoint_dir=recipe.checkpoint_dir, key=key, progress=progress,
-                                                   desc=recipe.name)
+                                                   desc=recipe.name, heads=recipe.heads)
         info = log_torch_model(model, recipe.data, params.data.splits_dir)
         tracking.register(info.model_uri, reg.model, aliases=list(reg.aliases), description=reg.description,
                           tags={**reg.tags, "run_id": mlflow.active_run().info.run_id,
