@@ -230,7 +230,8 @@ def run_recipe(recipe: Recipe, params: Params, *, progress: bool = True, reuse: 
     if note:
         log.info("%s: %s", recipe.name, note)
     with tracking.stage_run(recipe.name, {**recipe.run_params, **_upstream_record(recipe, upstream)},
-                            tags=_run_tags(recipe, upstream, note, key), checkpoint=recipe.checkpoint_dir / CHECKPOINT):
+                            tags=_run_tags(recipe, upstream, note, key),
+                            checkpoint=recipe.checkpoint_dir / CHECKPOINT if recipe.heads == 1 else recipe.checkpoint_dir):
         for path, record in recipe.artifacts.items():
             mlflow.log_dict(record, path)
         metrics, predictions, _ = train_and_record(model, recipe.data, recipe.loss, recipe.settings,
