@@ -10,6 +10,7 @@ from auforget.config import EMOTIONS
 from auforget.losses import FocalLoss
 from auforget.models import N_BLOCKS, build_vgg16, freeze_blocks, replace_head
 from auforget.tasks import emotion_task
+from auforget import train as train_module
 from auforget.train import FitSettings
 
 SETTINGS = FitSettings(epochs=3, lr=0.05, momentum=0.9, weight_decay=0.0, patience=10, seed=4)
@@ -61,7 +62,7 @@ def test_each_head_logs_its_own_epochs(task, tmp_path):
     assert all(not k.startswith("head") for _, k in seen[:3]) and all(k.startswith("head1/") for _, k in seen[3:])
 
 
-def test_a_run_that_dies_in_its_third_head_resumes_there(task, tmp_path):
+def test_a_run_that_dies_in_its_third_head_resumes_there(task, tmp_path, monkeypatch):
     whole, _ = _fit(task, tmp_path / "whole", 3)
 
     def die(epoch, metrics):
@@ -70,9 +71,13 @@ def test_a_run_that_dies_in_its_third_head_resumes_there(task, tmp_path):
     with pytest.raises(Interrupt):
         _fit(task, tmp_path / "resumed", 3, on_epoch=die)
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["head0", "head1", "head2"]
+    trained = []
+    real_epoch = train_module.train_one_epoch
+    monkeypatch.setattr(train_module, "train_one_epoch", lambda *a, **k: trained.append(1) or real_epoch(*a, **k))
     replayed: list[str] = []
     resumed, _ = _fit(task, tmp_path / "resumed", 3, on_epoch=lambda e, m: replayed.append(next(iter(m))))
-    assert len(replayed) == 9  # every head's epochs replayed from its checkpoint, none lost
+    assert len(trained) == 1  # heads 0 and 1 come back finished, head 2 trains only its third epoch
+    assert len(replayed) == 9  # every head's epochs are still reported, none lost
     for a, b in zip(whole.head.state_dict().values(), resumed.head.state_dict().values()):
         assert torch.equal(a, b)
 

@@ -77,7 +77,8 @@ def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings
             features = cached_sets(model, data, batch_size=batch_size, views=views, seed=settings.seed,
                                    device=device, progress=progress, desc=desc)
         except CacheDoesNotFit as exc:
-            log.warning("%s; training the head on images instead (the frozen blocks run every epoch)", exc)
+            log.warning("%s; training the head%s on images instead (the frozen blocks run every epoch%s)", exc,
+                        "s" if heads > 1 else "", f", for each of the {heads} heads" if heads > 1 else "")
             cached, key = False, f"{key}-images"
     if cached:
         train_set, val_set = features
