@@ -25,7 +25,7 @@ from auforget.features import CacheDoesNotFit, extract_features
 from auforget.metrics import classification_metrics, predictions_table, write_confusion
 from auforget.models import N_BLOCKS, VGG16Blocks, merge_heads, replace_head
 from auforget.tasks import TaskData
-from auforget.train import FitResult, FitSettings, fit, make_loader, pick_device, predict
+from auforget.train import FitResult, FitSettings, evaluate, fit, make_loader, pick_device, predict
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def fit_on_task(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, settings
     same features and leaves their mean (`models.merge_heads`) as the model's head: what frozen
     blocks support, with less of one random start's luck in it
     (bench/measured/cpu-2026-11-27-head-noise/). Head 0 logs its epochs under the usual names,
-    head i under `head<i>/`; each head has its own checkpoint folder, so a run that dies
-    resumes at the head it was training. Returns head 0's FitResult.
+    head i under `head<i>/` (train_and_record adds the merged head's `ensemble_val_*`); each
+    head has its own checkpoint folder, so a run that dies resumes at the head it was training.
+    Returns head 0's FitResult.
     """
     if heads < 1:
         raise ValueError(f"fit_on_task: heads must be at least 1, got {heads}")
@@ -126,6 +127,10 @@ def train_and_record(model: VGG16Blocks, data: TaskData, loss_fn: nn.Module, set
         mlflow.set_tag("auforget.resumed_after_epoch", str(result.resumed_from))
 
     model.to(device)
+    if heads > 1:  # the curves and best_epoch above are head 0's; what the merged head scores on val
+        val = make_loader(data.dataset("val"), batch_size, shuffle=False, seed=0, device=device)
+        mlflow.log_metrics(evaluate(model, val, loss_fn, device, data.class_names, prefix="ensemble_val_",
+                                    progress=False))
     test_set = data.dataset("test")
     probs, _, labels = predict(model, make_loader(test_set, batch_size, shuffle=False, seed=0, device=device),
                                device, desc=f"{desc} test", progress=progress)

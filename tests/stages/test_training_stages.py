@@ -119,6 +119,19 @@ def test_cached_route_for_freezeb5_and_retrain(in_trained):
     assert all(torch.equal(a, b) for a, b in zip(model5.blocks.state_dict().values(), base.blocks.state_dict().values()))
 
 
+def test_the_retrain_registers_its_heads_merged_into_one_and_logs_each(in_trained):
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("auforget-retrain", "freezeb2")
+    run = client.get_run(version.run_id)
+    heads = int(run.data.params["retrain.heads"])
+    assert heads > 1  # params.yaml's default, which the tests' Params() share
+    model = mlflow.pytorch.load_model("models:/auforget-retrain@freezeb2")
+    hidden = model.profile.hidden
+    assert model.head[1].out_features == heads * hidden and model.head[-1].out_features == len(EMOTIONS)
+    assert client.get_metric_history(run.info.run_id, f"head{heads - 1}/val_loss")  # the last head's own curve
+    assert 0.0 <= run.data.metrics["ensemble_val_f1_macro"] <= 1.0 and "val_loss" in run.data.metrics
+
+
 def test_bad_freeze_is_a_clear_cli_error(in_trained, capsys):
     assert cli.main(["transfer", "--freeze", "7"]) == 2
     err = capsys.readouterr().err
