@@ -69,10 +69,12 @@ def test_metrics_are_named_per_emotion_and_model_and_leave_out_empty_emotions():
     assert "recall_fear_b0" not in metrics and "mcnemar_p_fear_b0_vs_b5" not in metrics  # no fear samples
 
 
-def _register(name: str, alias: str, files: dict[str, str], metrics: dict[str, float] | None = None) -> None:
+def _register(name: str, alias: str, files: dict[str, str], metrics: dict[str, float] | None = None,
+              params: dict[str, object] | None = None) -> None:
     """A FINISHED run with the given text files, registered under name@alias (no model needed to read it back)."""
     client = MlflowClient()
     with mlflow.start_run() as run:
+        mlflow.log_params(params or {})
         for path, text in files.items():
             mlflow.log_text(text, path)
         mlflow.log_metrics(metrics or {})
@@ -90,7 +92,8 @@ def test_the_stage_logs_what_the_report_reads(mlflow_store, tmp_path):
     for i in range(6):
         pred = true if i == 5 else [SURPRISE] * i + [0] * (10 - i) + [1] * 4
         _register(tracking.RETRAIN_MODEL, tracking.freeze_alias(i),
-                  {artifacts.PREDICTIONS: _table(true, pred).rename_axis("sample_id").reset_index().to_csv(index=False)})
+                  {artifacts.PREDICTIONS: _table(true, pred).rename_axis("sample_id").reset_index().to_csv(index=False)},
+                  params={"retrain.heads": 10})
     _register(tracking.EMOTION_MODEL, tracking.BASE_ALIAS,
               {artifacts.PREDICTIONS: _table(true, true).rename_axis("sample_id").reset_index().to_csv(index=False)})
     metrics = run_forgetting(params, progress=False)
@@ -101,6 +104,7 @@ def test_the_stage_logs_what_the_report_reads(mlflow_store, tmp_path):
     assert shown.recalls_png and all(t is not None for t in (shown.recalls, shown.vs_b5, shown.pairwise))
     section = section_forgetting(shown, alpha=params.forgetting.alpha)
     assert "not available" not in section.body and "b0 vs b5 (Holm p)" in section.body
+    assert "the average of 10 heads per model" in section.body
 
 
 def _seed_tables(recall_b0: float, recall_b5: float, p_b0: float):

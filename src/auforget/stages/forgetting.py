@@ -10,6 +10,8 @@ Reads the per-sample test predictions of the base emotion model and of the six r
     statistic, method (exact binomial below `forgetting.exact_below` discordant pairs,
     continuity-corrected chi-square otherwise), p and corrected p;
   - the full pairwise matrix over all seven models in mcnemar_pairwise.csv.
+The run's `retrain.heads` parameter records how many output-layer heads each retrain averaged, so
+the report can say what a recall is an average of.
 These are the single-seed view: the models of the first seed of study.seeds. With several seeds
 forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*` metrics) gives, per emotion and FreezeBk,
 the mean recall difference Bk - B5 over seeds with a t interval (training randomness) and the
@@ -54,6 +56,15 @@ def model_versions(seed: int | None = None, seeds: tuple[int, ...] = ()) -> dict
         versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i) + sx,
                                                    hint=f"run `auforget retrain --freeze {i}{also}` first")
     return versions
+
+
+def retrain_heads(versions: dict[str, object]) -> str:
+    """The retrains' `retrain.heads` ("10", or "1, 10" when they differ; runs from before the
+    parameter count as 1): the report says whether a recall comes from one set of output layers
+    or from an average of several."""
+    client = mlflow.MlflowClient()
+    found = {client.get_run(v.run_id).data.params.get("retrain.heads", "1") for n, v in versions.items() if n != "base"}
+    return ", ".join(sorted(found, key=int))
 
 
 def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.DataFrame]:
@@ -198,7 +209,8 @@ def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False
         write_metrics_json("forgetting", metrics)
         return metrics
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
-    with tracking.stage_run("forgetting", {**flat(cfg, "forgetting."), "study.seeds": ",".join(map(str, seeds))},
+    with tracking.stage_run("forgetting", {**flat(cfg, "forgetting."), "study.seeds": ",".join(map(str, seeds)),
+                                           "retrain.heads": retrain_heads(versions)},
                             tags=tags), tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         out.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 
 from auforget import artifacts
 from auforget.config import EMOTIONS
@@ -56,6 +57,17 @@ def test_forgetting_pivots_holm_p_and_counts_significant_pairs():
     assert "(1 of 4 significant after Holm)" in body and "data:image/png;base64," in body
     lacking = section_forgetting(ForgettingEvidence("frun"), alpha=0.05).body
     assert f"no {artifacts.MCNEMAR_VS_B5_CSV}" in lacking
+
+
+@pytest.mark.parametrize(("heads", "said"), [
+    ("10", "(retrained output layers, the average of 10 heads per model;"),
+    ("1", "(retrained output layers, one head per model;"),
+    ("1, 10", "heads per model differ between the retrains: 1, 10;"),
+    (None, "(retrained output layers; base"),   # a forgetting run from before retrain.heads
+])
+def test_forgetting_says_how_many_heads_each_recall_averages(heads, said):
+    recalls = pd.DataFrame({"emotion": ["sad"], "b0": [0.25]})
+    assert said in section_forgetting(ForgettingEvidence("frun", recalls=recalls, heads=heads), alpha=0.05).body
 
 
 def test_saliency_shows_the_top_regions_per_emotion_all_last():

@@ -174,7 +174,8 @@ def emotion_model(ev: Evidence) -> ModelRun | None:
 def forgetting_evidence(run: Run, folder: Path) -> ForgettingEvidence:
     return ForgettingEvidence(run.info.run_id, _bytes(run, artifacts.RECALLS_PNG, folder),
                               _csv(run, artifacts.RECALLS_CSV, folder), _csv(run, artifacts.MCNEMAR_VS_B5_CSV, folder),
-                              _csv(run, artifacts.MCNEMAR_PAIRWISE_CSV, folder))
+                              _csv(run, artifacts.MCNEMAR_PAIRWISE_CSV, folder),
+                              heads=run.data.params.get("retrain.heads"))
 
 
 def saliency_evidence(run: Run, folder: Path) -> SaliencyEvidence:

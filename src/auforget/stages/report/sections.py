@@ -53,6 +53,7 @@ class ForgettingEvidence:
     recalls: pd.DataFrame | None = None
     vs_b5: pd.DataFrame | None = None
     pairwise: pd.DataFrame | None = None
+    heads: str | None = None    # the retrains' retrain.heads, as the forgetting run recorded it
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,16 @@ def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float) -> list[str]:
     return parts
 
 
+def _heads_note(heads: str | None) -> str:
+    if not heads:
+        return ""
+    if heads == "1":
+        return ", one head per model"
+    if "," in heads:
+        return f", heads per model differ between the retrains: {esc(heads)}"
+    return f", the average of {esc(heads)} heads per model"
+
+
 def section_forgetting(ev: ForgettingEvidence | None, alpha: float, problem: str = "") -> Section:
     if ev is None:
         return _unavailable("forgetting", "auforget forgetting", problem)
@@ -159,7 +170,8 @@ def section_forgetting(ev: ForgettingEvidence | None, alpha: float, problem: str
     if ev.recalls_png is not None:
         parts.append(image(ev.recalls_png, "recall per emotion for each FreezeB model"))
     if ev.recalls is not None:
-        parts.append("<h3>Recall per emotion (retrained output layers; base = the emotion model itself)</h3>")
+        parts.append(f"<h3>Recall per emotion (retrained output layers{_heads_note(ev.heads)}; "
+                     "base = the emotion model itself)</h3>")
         parts.append(table(ev.recalls))
     if ev.vs_b5 is not None:
         parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha))
