@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from auforget import artifacts, tracking
 from auforget.config import EMOTIONS, Params
 from auforget.stages.forgetting import (forgetting_metrics, forgetting_tables, mcnemar_rows, recall_table,
-                                       run_forgetting, seed_forgetting)
+                                       run_forgetting, seed_forgetting, seed_metrics)
 from auforget.stages.report.lookup import forgetting_evidence
 from auforget.stages.report.sections import section_forgetting
 
@@ -129,6 +129,28 @@ def test_forgetting_across_seeds_by_hand():
                                atol=1e-6)
     assert row["p_combined"] == pytest.approx(0.0010618, abs=1e-6)
     assert row["p_combined_holm"] == pytest.approx(8 * 0.0010618, abs=1e-5)
+
+
+def test_forgetting_beyond_the_other_emotions_by_hand():
+    # B5 0.6 (seed 0) and 0.5 (seed 1) for every emotion; Bk 0.5 and 0.45, but contempt 0.2 and 0.3.
+    # contempt: seed 0 -0.4 - (-0.1) = -0.3, seed 1 -0.2 - (-0.05) = -0.15; mean -0.225, sd 0.106066,
+    # se 0.075, t(0.975, 1) 12.706205 -> [-1.177965, +0.727965]. Another emotion, seed 0:
+    # -0.1 - (6 x -0.1 - 0.4) / 7 = +0.042857; seed 1: -0.05 - (6 x -0.05 - 0.2) / 7 = +0.021429.
+    tables = {}
+    for seed, (b0, b5, contempt) in {0: (0.5, 0.6, 0.2), 1: (0.45, 0.5, 0.3)}.items():
+        recalls, tests = _seed_tables(b0, b5, 0.5)
+        recalls.loc[recalls["emotion"] == "contempt", [f"b{k}" for k in range(5)]] = contempt
+        tables[seed] = (recalls, tests)
+    across = seed_forgetting({s: t[0] for s, t in tables.items()}, {s: t[1] for s, t in tables.items()})
+    rows = across[across["model"] == "b0"].set_index("emotion")
+    assert rows.loc["contempt", "beyond_diffs"] == "-0.3000 -0.1500"
+    np.testing.assert_allclose(rows.loc["contempt", ["beyond_mean", "beyond_low", "beyond_high"]].astype(float),
+                               [-0.225, -1.177965, 0.727965], atol=1e-6)
+    assert rows.loc["happy", "beyond_diffs"] == "+0.0429 +0.0214"
+    assert rows["beyond_mean"].sum() == pytest.approx(0.0, abs=1e-12)   # the emotions' excesses cancel
+    metrics = seed_metrics(across, 0.05)
+    assert metrics["seed_beyond_mean_contempt_b0_vs_b5"] == pytest.approx(-0.225)
+    assert metrics["seed_beyond_high_contempt_b0_vs_b5"] == pytest.approx(0.727965, abs=1e-6)
 
 
 def test_forgetting_with_one_seed_has_no_interval_and_keeps_its_p():

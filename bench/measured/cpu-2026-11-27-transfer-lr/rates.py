@@ -5,7 +5,8 @@
 For each rate folder (`lr0.01/`, `lr0.003/`, `lr0.001/` on seeds 20-22; `seeds-23-25-*` if the
 confirmation ran): the plan's score (planted findings + controls kept across seeds, as
 planted.json judges them), its conditions (b) contempt's seed-mean drop and (c) FreezeB0's pain
-macro F1 against FreezeB5's, then per-emotion recall drops B5 - B0 with seed intervals.
+macro F1 against FreezeB5's, then per-emotion recall drops B5 - B0 with seed intervals, and the
+planted emotions' drops beyond the other seven's mean (what `forgetting` now logs as beyond_*).
 """
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ def summary(folder: Path) -> dict[str, float]:
             "pain_f1_b0": pain_f1(folder, 0), "pain_f1_b5": pain_f1(folder, 5)}
 
 
+def beyond(folder: Path, emotion: str) -> list[float]:
+    """Per seed: the emotion's drop minus the other seven emotions' mean drop (forgetting's beyond_*)."""
+    per = {e: drops(folder, e) for e in EMOTIONS}
+    return [per[emotion][i] - float(np.mean([per[e][i] for e in EMOTIONS if e != emotion]))
+            for i in range(len(per[emotion]))]
+
+
 def main(folders: list[Path]) -> None:
     print("| run | score | planted (of 5) | controls kept (of 3) | contempt drop (p) | surprise drop (p) | AU14 probe drop (p) "
           "| contempt region top | surprise region top | other six emotions' mean drop | pain macro F1 B0 / B5 |")
@@ -71,6 +79,11 @@ def main(folders: list[Path]) -> None:
             iv = seed_interval(d)
             tag = " (planted: forgotten)" if e in PLANTED_FORGOTTEN else " (control)" if e in CONTROLS else ""
             print(f"  {e:9s} {iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] ({', '.join(f'{x:+.3f}' for x in d)}){tag}")
+        for e in PLANTED_FORGOTTEN:
+            d = beyond(f, e)
+            iv = seed_interval(d)
+            print(f"  {e} beyond the other seven's mean drop: {iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] "
+                  f"({', '.join(f'{x:+.3f}' for x in d)})")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*` metrics) gives, per emotion 
 the mean recall difference Bk - B5 over seeds with a t interval (training randomness) and the
 seeds' McNemar tests combined by signed Stouffer (test-image sampling, in a direction every seed
 must share), Holm-corrected across emotions; with one seed the interval is NaN ("n/a").
+Its `beyond_*` columns (`seed_beyond_*` metrics) subtract, seed by seed, the mean difference of the
+other seven emotions: full fine-tuning costs every emotion some recall, and the study's question is
+which emotions it costs *more* than the rest (bench/measured/cpu-2026-11-27-transfer-lr/).
 """
 from __future__ import annotations
 
@@ -169,11 +172,27 @@ def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFr
             ci = seed_interval(diffs)
             block.append({"emotion": emotion, "model": f"b{k}", "n_seeds": ci.n,
                           "diffs": " ".join(f"{d:+.4f}" for d in diffs), "diff_mean": ci.mean,
-                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs)})
+                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs),
+                          "_diffs": diffs})
         for row, p in zip(block, holm([row["p_combined"] for row in block])):
             row["p_combined_holm"] = float(p)
+        _add_beyond(block)
         rows.extend(block)
     return pd.DataFrame(rows)
+
+
+def _add_beyond(block: list[dict]) -> None:
+    """Each emotion's per-seed difference minus the other emotions' mean difference in that seed.
+
+    A drop every emotion shares (the general forgetting of fine-tuning) cancels here, so what is left
+    is forgetting specific to the emotion; the t interval is over seeds, as for the plain difference."""
+    per_seed = np.array([row.pop("_diffs") for row in block])   # emotions x seeds
+    n = len(block)
+    beyond = per_seed - (per_seed.sum(axis=0, keepdims=True) - per_seed) / (n - 1)
+    for row, values in zip(block, beyond):
+        ci = seed_interval(values)
+        row.update({"beyond_diffs": " ".join(f"{d:+.4f}" for d in values), "beyond_mean": ci.mean,
+                    "beyond_low": ci.low, "beyond_high": ci.high})
 
 
 def _recall(table: pd.DataFrame, emotion: str, model: str) -> float:
@@ -190,6 +209,7 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     for row in across.itertuples():
         for part in ("mean", "low", "high"):
             metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(row, f"diff_{part}")
+            metrics[artifacts.seed_beyond_metric(row.emotion, row.model, part)] = getattr(row, f"beyond_{part}")
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False)] = row.p_combined
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True)] = row.p_combined_holm
     metrics["n_seeds"] = int(across["n_seeds"].max()) if len(across) else 0

@@ -126,6 +126,15 @@ def test_seeds_section_shows_means_with_intervals():
     assert "One seed" not in section.body
 
 
+def test_seeds_section_shows_forgetting_beyond_the_other_emotions_when_the_run_has_it():
+    with_beyond = _across(2, -1.5706, 0.9706).assign(beyond_diffs="-0.3000 -0.1500", beyond_mean=-0.225,
+                                                    beyond_low=-1.177965, beyond_high=0.727965)
+    body = section_seeds(SeedEvidence((0, 1), with_beyond), alpha=0.05).body
+    assert "minus the other seven emotions' mean difference" in body and "-0.225 [-1.178, +0.728]" in body
+    older = section_seeds(SeedEvidence((0, 1), _across(2, -1.5706, 0.9706)), alpha=0.05).body
+    assert "minus the other seven" not in older and "-0.300 [-1.571, +0.971]" in older
+
+
 def test_seeds_section_with_one_seed_says_intervals_are_not_available():
     ev = SeedEvidence((0,), _across(1, float("nan"), float("nan")), {"B0 vs B5, AU14": {0: 0.1}})
     body = section_seeds(ev, alpha=0.05).body

@@ -333,6 +333,18 @@ def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
+def seed_beyond_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """forgetting_seeds.csv's beyond_* columns as shown (None for a forgetting run from before them)."""
+    if "beyond_mean" not in frame.columns:
+        return None
+    rows: dict[str, dict[str, object]] = {}
+    for row in frame.itertuples():
+        interval = (f"[{row.beyond_low:+.3f}, {row.beyond_high:+.3f}]" if pd.notna(row.beyond_low)
+                    else "[n/a (one seed)]")
+        rows.setdefault(row.emotion, {"emotion": row.emotion})[f"{row.model} - b5"] = f"{row.beyond_mean:+.3f} {interval}"
+    return pd.DataFrame(list(rows.values()))
+
+
 def seed_probe_table(diffs: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"probe": name, **_with_interval(list(by_seed.values())),
                           "per seed": " ".join(f"{v:+.3f}" for v in by_seed.values())} for name, by_seed in diffs.items()])
@@ -368,6 +380,10 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     shown = seed_forgetting_table(ev.forgetting)
     parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% interval]</h3>",
               table(shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha)]
+    if (beyond := seed_beyond_table(ev.forgetting)) is not None:
+        parts += ["<h3>The same, minus the other seven emotions' mean difference in each seed</h3>",
+                  "<p>Fine-tuning blocks for pain can cost every emotion some recall; below zero here, an emotion "
+                  "lost more than the others did, which is forgetting specific to it.</p>", table(beyond)]
     if ev.probe_diffs:
         parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
     if ev.top_regions:
