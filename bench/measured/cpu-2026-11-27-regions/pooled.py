@@ -39,3 +39,12 @@ for name, values in drops.items():
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     p = stats.ttest_1samp(v, 0.0).pvalue
     print(f"| {name} | {v.mean():+.3f} | [{v.mean() - half:+.3f}, {v.mean() + half:+.3f}] | {int((v > 0).sum())}/{len(v)} | {p:.2g} |")
+# Added 2026-11-27 evening (after the transfer-lr runs): each planted emotion's drop beyond the other
+# seven emotions' mean drop in the same seed, as `forgetting` now logs it (beyond_*).
+for name in ("surprise", "contempt"):
+    per_seed = np.array([drops[e] for e in EMOTIONS])
+    i = EMOTIONS.index(name)
+    v = per_seed[i] - (per_seed.sum(axis=0) - per_seed[i]) / (len(EMOTIONS) - 1)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    p = stats.ttest_1samp(v, 0.0).pvalue
+    print(f"| {name} beyond the other seven | {v.mean():+.3f} | [{v.mean() - half:+.3f}, {v.mean() + half:+.3f}] | {int((v > 0).sum())}/{len(v)} | {p:.2g} |")
