@@ -101,3 +101,33 @@ def test_a_single_process_checkpoint_resumes_under_torchrun(prepared_project, tm
     resumed = runs["FINISHED"]
     assert resumed.data.tags["auforget.world_size"] == "2" and "auforget.resumed_after_epoch" in resumed.data.tags
     assert resumed.data.metrics["epochs_run"] == 3
+
+
+def test_torchrun_retrains_several_heads_into_one_model(prepared_project, tmp_path, monkeypatch):
+    """The retrain's heads under torchrun: each head's fit is announced to the follower in turn, and
+    the leader's one run registers their merged head with every head's curve and the ensemble's scores."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    project = shutil.copytree(prepared_project, tmp_path / "project", symlinks=True)
+    run(["auforget", "--quiet", "emotion", "--epochs", "1"], project)
+    run(["auforget", "--quiet", "transfer", "--freeze", "5", "--epochs", "1"], project)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "auforget", "--quiet", "retrain", "--freeze", "5",
+         "--heads", "3"], project)
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("auforget-retrain", "freezeb5")
+    run_ = client.get_run(version.run_id)
+    assert run_.info.status == "FINISHED" and run_.data.params["retrain.heads"] == "3"
+    assert run_.data.tags["auforget.world_size"] == "2"
+    for name in ("val_loss", "head1/val_loss", "head2/val_loss"):   # tiny params: 2 epochs per head
+        assert len(client.get_metric_history(run_.info.run_id, name)) == 2, name
+    assert 0.0 <= run_.data.metrics["ensemble_val_f1_macro"] <= 1.0
+    model = mlflow.pytorch.load_model(f"models:/auforget-retrain/{version.version}")
+    assert model.head[1].out_features == 3 * model.profile.hidden
+    predictions = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_.info.run_id,
+                                                                  artifact_path="predictions.csv", dst_path=str(tmp_path)))
+    assert len(predictions) == len(pd.read_csv(project / "data" / "splits" / "affectnet" / "test.csv"))
+    accuracy = float((predictions["true_label"] == predictions["pred_label"]).mean())
+    assert accuracy == pytest.approx(run_.data.metrics["test_accuracy"])
