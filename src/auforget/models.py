@@ -23,7 +23,7 @@ Profiles:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -54,10 +54,11 @@ class Profile:
         return self.widths[-1] * self.feature_side**2
 
 
+_SMALL = Profile(image_size=64, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128)
 PROFILES = {
     "paper": Profile(image_size=224, widths=(64, 128, 256, 512, 512), batch_norm=False, hidden=1024),
-    "small": Profile(image_size=64, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128),
-    "small96": Profile(image_size=96, widths=(8, 16, 32, 64, 64), batch_norm=True, hidden=128),
+    "small": _SMALL,
+    "small96": replace(_SMALL, image_size=96),   # the same network, only the input size differs
 }
 
 
