@@ -156,22 +156,22 @@ def test_beyond_the_others_is_shown_for_forgotten_emotions_without_a_verdict():
     drops = {e: 0.10 for e in EMOTIONS} | {"contempt": 0.45, "surprise": 0.0}
     forgetting = {f"recall_{e}_b5": 0.80 for e in EMOTIONS} | {f"recall_{e}_b0": 0.80 - d for e, d in drops.items()}
     table, _ = planted.compare(forgetting, None, {}, k=0)
-    beyond = table[table["check"] == planted.BEYOND_CHECK].set_index("subject")
-    assert list(beyond.index) == ["surprise", "contempt"] and beyond["recovered"].isna().all()
-    np.testing.assert_allclose(beyond["value"], [-0.15, 0.364286], atol=1e-6)
-    assert beyond.loc["contempt", "found"] == "drop +0.450, the others' mean +0.086"
+    excess = table[table["check"] == planted.EXCESS_CHECK].set_index("subject")
+    assert list(excess.index) == ["surprise", "contempt"] and excess["recovered"].isna().all()
+    np.testing.assert_allclose(excess["value"], [-0.15, 0.364286], atol=1e-6)
+    assert excess.loc["contempt", "found"] == "drop +0.450, the others' mean +0.086"
     numbers = planted.planted_metrics(table)
-    assert numbers["beyond_contempt_value"] == pytest.approx(0.364286, abs=1e-6)
-    assert "beyond_contempt_recovered" not in numbers and numbers["planted_checks"] == 2   # shown, not counted
+    assert numbers["excess_contempt_value"] == pytest.approx(0.364286, abs=1e-6)
+    assert "excess_contempt_recovered" not in numbers and numbers["planted_checks"] == 2   # shown, not counted
     # One emotion missing: no row, rather than a mean over fewer emotions.
-    assert planted.BEYOND_CHECK not in set(planted.compare({k: v for k, v in forgetting.items() if "fear" not in k},
+    assert planted.EXCESS_CHECK not in set(planted.compare({k: v for k, v in forgetting.items() if "fear" not in k},
                                                            None, {}, k=0)[0]["check"])
-    # Across seeds, from the forgetting run's seed_beyond_* (Bk - B5 minus the others): shown as a drop.
-    seeds = {"seed_beyond_mean_contempt_b0_vs_b5": -0.3, "seed_beyond_low_contempt_b0_vs_b5": -0.5,
-             "seed_beyond_high_contempt_b0_vs_b5": -0.1}
+    # Across seeds, from the forgetting run's seed_excess_* (Bk - B5 minus the others): shown as a drop.
+    seeds = {"seed_excess_mean_contempt_b0_vs_b5": -0.3, "seed_excess_low_contempt_b0_vs_b5": -0.5,
+             "seed_excess_high_contempt_b0_vs_b5": -0.1}
     table, _ = planted.compare_seeds(seeds, {}, {}, k=0)
     (row,) = table.itertuples()
-    assert row.check == planted.BEYOND_CHECK and row.value == pytest.approx(0.3) and row.recovered is None
+    assert row.check == planted.EXCESS_CHECK and row.value == pytest.approx(0.3) and row.recovered is None
     assert row.found == "mean +0.300, 95% interval [+0.100, +0.500]"
 
 

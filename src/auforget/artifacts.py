@@ -38,7 +38,7 @@ def mcnemar_metric(emotion: str, model: str, *, holm: bool) -> str:
 
 # Across the seeds of study.seeds (one row per emotion and FreezeBk, k < 5): mean recall
 # difference Bk - B5 over seeds with its t interval, and the seeds' McNemar tests combined.
-FORGETTING_SEEDS_CSV = "forgetting_seeds.csv"  # emotion, model, n_seeds, diffs, diff_mean, diff_low, diff_high, p_combined, p_combined_holm, beyond_diffs, beyond_mean, beyond_low, beyond_high
+FORGETTING_SEEDS_CSV = "forgetting_seeds.csv"  # emotion, model, n_seeds, diffs, diff_mean, diff_low, diff_high, p_combined, p_combined_holm, excess_diffs, excess_mean, excess_low, excess_high
 
 
 def seed_diff_metric(emotion: str, model: str, part: str) -> str:
@@ -46,9 +46,9 @@ def seed_diff_metric(emotion: str, model: str, part: str) -> str:
     return f"seed_diff_{part}_{emotion}_{model}_vs_b5"
 
 
-def seed_beyond_metric(emotion: str, model: str, part: str) -> str:
-    """seed_beyond_<part>_<emotion>_<model>_vs_b5: the recall difference minus the other emotions' mean."""
-    return f"seed_beyond_{part}_{emotion}_{model}_vs_b5"
+def seed_excess_metric(emotion: str, model: str, part: str) -> str:
+    """seed_excess_<part>_<emotion>_<model>_vs_b5: the recall difference minus the other emotions' mean."""
+    return f"seed_excess_{part}_{emotion}_{model}_vs_b5"
 
 
 def seed_p_metric(emotion: str, model: str, *, holm: bool) -> str:

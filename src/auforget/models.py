@@ -58,7 +58,7 @@ _SMALL = Profile(image_size=64, widths=(8, 16, 32, 64, 64), batch_norm=True, hid
 PROFILES = {
     "paper": Profile(image_size=224, widths=(64, 128, 256, 512, 512), batch_norm=False, hidden=1024),
     "small": _SMALL,
-    "small96": replace(_SMALL, image_size=96),   # the same network, only the input size differs
+    "small96": replace(_SMALL, image_size=96),   # small's conv widths and hidden size; the head's input is 3x3x64
 }
 
 

@@ -143,14 +143,25 @@ def test_forgetting_beyond_the_other_emotions_by_hand():
         tables[seed] = (recalls, tests)
     across = seed_forgetting({s: t[0] for s, t in tables.items()}, {s: t[1] for s, t in tables.items()})
     rows = across[across["model"] == "b0"].set_index("emotion")
-    assert rows.loc["contempt", "beyond_diffs"] == "-0.3000 -0.1500"
-    np.testing.assert_allclose(rows.loc["contempt", ["beyond_mean", "beyond_low", "beyond_high"]].astype(float),
+    assert rows.loc["contempt", "excess_diffs"] == "-0.3000 -0.1500"
+    np.testing.assert_allclose(rows.loc["contempt", ["excess_mean", "excess_low", "excess_high"]].astype(float),
                                [-0.225, -1.177965, 0.727965], atol=1e-6)
-    assert rows.loc["happy", "beyond_diffs"] == "+0.0429 +0.0214"
-    assert rows["beyond_mean"].sum() == pytest.approx(0.0, abs=1e-12)   # the emotions' excesses cancel
+    assert rows.loc["happy", "excess_diffs"] == "+0.0429 +0.0214"
+    assert rows["excess_mean"].sum() == pytest.approx(0.0, abs=1e-12)   # the emotions' excesses cancel
     metrics = seed_metrics(across, 0.05)
-    assert metrics["seed_beyond_mean_contempt_b0_vs_b5"] == pytest.approx(-0.225)
-    assert metrics["seed_beyond_high_contempt_b0_vs_b5"] == pytest.approx(0.727965, abs=1e-6)
+    assert metrics["seed_excess_mean_contempt_b0_vs_b5"] == pytest.approx(-0.225)
+    assert metrics["seed_excess_high_contempt_b0_vs_b5"] == pytest.approx(0.727965, abs=1e-6)
+
+
+def test_an_emotion_without_recall_leaves_the_others_excess_intact():
+    # fear has no test images (NaN recall): its own excess is NaN; every other emotion's is taken
+    # over the six remaining others. contempt -0.4 against -0.1: -0.3; happy -0.1 - (5 x -0.1 - 0.4) / 6 = +0.05.
+    recalls, tests = _seed_tables(0.5, 0.6, 0.5)
+    recalls.loc[recalls["emotion"] == "contempt", [f"b{k}" for k in range(5)]] = 0.2
+    recalls.loc[recalls["emotion"] == "fear", [f"b{k}" for k in range(6)]] = float("nan")
+    rows = seed_forgetting({0: recalls}, {0: tests}).query("model == 'b0'").set_index("emotion")
+    assert np.isnan(rows.loc["fear", "excess_mean"])
+    np.testing.assert_allclose(rows.loc[["contempt", "happy"], "excess_mean"], [-0.3, 0.05], atol=1e-9)
 
 
 def test_forgetting_with_one_seed_has_no_interval_and_keeps_its_p():

@@ -17,9 +17,9 @@ forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*` metrics) gives, per emotion 
 the mean recall difference Bk - B5 over seeds with a t interval (training randomness) and the
 seeds' McNemar tests combined by signed Stouffer (test-image sampling, in a direction every seed
 must share), Holm-corrected across emotions; with one seed the interval is NaN ("n/a").
-Its `beyond_*` columns (`seed_beyond_*` metrics) subtract, seed by seed, the mean difference of the
-other seven emotions: full fine-tuning costs every emotion some recall, and the study's question is
-which emotions it costs *more* than the rest (bench/measured/cpu-2026-11-27-transfer-lr/).
+Its `excess_*` columns (`seed_excess_*` metrics) subtract, seed by seed, the mean difference of the
+other seven emotions: full fine-tuning can cost every emotion some recall, and these columns ask which
+emotions it costs *more* than the rest (bench/measured/cpu-2026-11-27-transfer-lr/).
 """
 from __future__ import annotations
 
@@ -176,23 +176,23 @@ def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFr
                           "_diffs": diffs})
         for row, p in zip(block, holm([row["p_combined"] for row in block])):
             row["p_combined_holm"] = float(p)
-        _add_beyond(block)
+        _add_excess(block)
         rows.extend(block)
     return pd.DataFrame(rows)
 
 
-def _add_beyond(block: list[dict]) -> None:
+def _add_excess(block: list[dict]) -> None:
     """Each emotion's per-seed difference minus the other emotions' mean difference in that seed.
 
     A drop every emotion shares (the general forgetting of fine-tuning) cancels here, so what is left
     is forgetting specific to the emotion; the t interval is over seeds, as for the plain difference."""
-    per_seed = np.array([row.pop("_diffs") for row in block])   # emotions x seeds
-    n = len(block)
-    beyond = per_seed - (per_seed.sum(axis=0, keepdims=True) - per_seed) / (n - 1)
-    for row, values in zip(block, beyond):
+    per_seed = np.array([row.pop("_diffs") for row in block], dtype=float)   # emotions x seeds
+    # The others' mean leaves out an emotion with no recall (no test images) rather than losing the seed.
+    excess = [per_seed[i] - np.nanmean(np.delete(per_seed, i, axis=0), axis=0) for i in range(len(block))]
+    for row, values in zip(block, excess):
         ci = seed_interval(values)
-        row.update({"beyond_diffs": " ".join(f"{d:+.4f}" for d in values), "beyond_mean": ci.mean,
-                    "beyond_low": ci.low, "beyond_high": ci.high})
+        row.update({"excess_diffs": " ".join(f"{d:+.4f}" for d in values), "excess_mean": ci.mean,
+                    "excess_low": ci.low, "excess_high": ci.high})
 
 
 def _recall(table: pd.DataFrame, emotion: str, model: str) -> float:
@@ -209,7 +209,7 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     for row in across.itertuples():
         for part in ("mean", "low", "high"):
             metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(row, f"diff_{part}")
-            metrics[artifacts.seed_beyond_metric(row.emotion, row.model, part)] = getattr(row, f"beyond_{part}")
+            metrics[artifacts.seed_excess_metric(row.emotion, row.model, part)] = getattr(row, f"excess_{part}")
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False)] = row.p_combined
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True)] = row.p_combined_holm
     metrics["n_seeds"] = int(across["n_seeds"].max()) if len(across) else 0

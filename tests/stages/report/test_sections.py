@@ -127,10 +127,12 @@ def test_seeds_section_shows_means_with_intervals():
 
 
 def test_seeds_section_shows_forgetting_beyond_the_other_emotions_when_the_run_has_it():
-    with_beyond = _across(2, -1.5706, 0.9706).assign(beyond_diffs="-0.3000 -0.1500", beyond_mean=-0.225,
-                                                    beyond_low=-1.177965, beyond_high=0.727965)
-    body = section_seeds(SeedEvidence((0, 1), with_beyond), alpha=0.05).body
+    with_excess = _across(2, -1.5706, 0.9706).assign(excess_diffs="-0.3000 -0.1500", excess_mean=-0.225,
+                                                    excess_low=-1.177965, excess_high=0.727965)
+    body = section_seeds(SeedEvidence((0, 1), with_excess), alpha=0.05).body
     assert "minus the other seven emotions' mean difference" in body and "-0.225 [-1.178, +0.728]" in body
+    missing = section_seeds(SeedEvidence((0, 1), with_excess.assign(excess_mean=float("nan"))), alpha=0.05).body
+    assert "n/a (no recall)" in missing and "nan" not in missing.lower().replace("n/a", "")
     older = section_seeds(SeedEvidence((0, 1), _across(2, -1.5706, 0.9706)), alpha=0.05).body
     assert "minus the other seven" not in older and "-0.300 [-1.571, +0.971]" in older
 

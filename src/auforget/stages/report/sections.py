@@ -333,15 +333,18 @@ def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
-def seed_beyond_table(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """forgetting_seeds.csv's beyond_* columns as shown (None for a forgetting run from before them)."""
-    if "beyond_mean" not in frame.columns:
+def seed_excess_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """forgetting_seeds.csv's excess_* columns as shown (None for a forgetting run from before them)."""
+    if "excess_mean" not in frame.columns:
         return None
     rows: dict[str, dict[str, object]] = {}
     for row in frame.itertuples():
-        interval = (f"[{row.beyond_low:+.3f}, {row.beyond_high:+.3f}]" if pd.notna(row.beyond_low)
-                    else "[n/a (one seed)]")
-        rows.setdefault(row.emotion, {"emotion": row.emotion})[f"{row.model} - b5"] = f"{row.beyond_mean:+.3f} {interval}"
+        if pd.isna(row.excess_mean):
+            shown = "n/a (no recall)"
+        else:
+            shown = f"{row.excess_mean:+.3f} " + (f"[{row.excess_low:+.3f}, {row.excess_high:+.3f}]"
+                                                   if pd.notna(row.excess_low) else "[n/a (one seed)]")
+        rows.setdefault(row.emotion, {"emotion": row.emotion})[f"{row.model} - b5"] = shown
     return pd.DataFrame(list(rows.values()))
 
 
@@ -380,10 +383,10 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     shown = seed_forgetting_table(ev.forgetting)
     parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% interval]</h3>",
               table(shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha)]
-    if (beyond := seed_beyond_table(ev.forgetting)) is not None:
+    if (excess := seed_excess_table(ev.forgetting)) is not None:
         parts += ["<h3>The same, minus the other seven emotions' mean difference in each seed</h3>",
                   "<p>Fine-tuning blocks for pain can cost every emotion some recall; below zero here, an emotion "
-                  "lost more than the others did, which is forgetting specific to it.</p>", table(beyond)]
+                  "lost more than the others did, which is forgetting specific to it.</p>", table(excess)]
     if ev.probe_diffs:
         parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
     if ev.top_regions:
@@ -431,7 +434,8 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
              f"FreezeB{ev.k}; for a top region its effect size; across seeds the mean over seeds, and for a top "
              "region the share of seeds in which an expected region ranks first). Controls are emotions with a "
              "PSPI AU among their strongest AUs: they count as kept unless significantly worse. Rows with no verdict are "
-             "ones this world leaves open (the expected column says why); they are not counted.</p>"]
+             "not counted: ones this world leaves open, and the drops beyond the other emotions, for which no rule "
+             "has been chosen (the expected column says which).</p>"]
     if ev.truth is not None:
         parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
     if ev.association is not None:
