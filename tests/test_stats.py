@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from auforget.stats import (corrected_resampled_t, holm, mcnemar, mcnemar_table, paired_t, seed_interval,
+from auforget.stats import (corrected_resampled_t, holm, mcnemar, mcnemar_table, others_mean, paired_t, seed_interval,
                             stouffer, top_share)
 
 
@@ -204,3 +204,10 @@ def test_stouffer_by_hand():
 def test_top_share_counts_first_places():
     assert top_share([["mouth", "brows"], ["mouth"], ["brows", "mouth"], []]) == {"mouth": 2 / 3, "brows": 1 / 3}
     assert top_share([]) == {}
+
+
+def test_others_mean_leaves_out_each_row_and_missing_ones():
+    # rows 1, 2, 3 and a NaN: row 0's others are 2 and 3 (2.5); the NaN row's are 1, 2, 3 (2.0).
+    np.testing.assert_allclose(others_mean([1.0, 2.0, 3.0, float("nan")]), [2.5, 2.0, 1.5, 2.0])
+    # emotions x seeds: each column on its own
+    np.testing.assert_allclose(others_mean([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), [[3.0, 4.0], [2.0, 3.0], [1.0, 2.0]])

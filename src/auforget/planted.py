@@ -40,7 +40,7 @@ from auforget.datasets.synthetic import (
 )
 from auforget.metrics import METRICS_DIR, write_metrics_json
 from auforget.regions import AU_REGIONS
-from auforget.stats import seed_interval, stouffer
+from auforget.stats import others_mean, seed_interval, stouffer
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +243,11 @@ def _excess_rows(forgetting: Mapping[str, float], k: int) -> list[dict]:
         if b5 is None or bk is None:
             return []
         drops[emotion] = float(b5) - float(bk)
+    others = dict(zip(drops, others_mean(list(drops.values()))))
     rows = []
     for emotion in (e for e in EMOTIONS if expected_forgotten(e)):
-        others = float(np.mean([d for e, d in drops.items() if e != emotion]))
-        rows.append(_excess_row(emotion, k, drops[emotion] - others,
-                                f"drop {drops[emotion]:+.3f}, the others' mean {others:+.3f}",
+        rows.append(_excess_row(emotion, k, drops[emotion] - others[emotion],
+                                f"drop {drops[emotion]:+.3f}, the others' mean {others[emotion]:+.3f}",
                                 "drop minus the other emotions' mean drop"))
     return rows
 

@@ -235,6 +235,15 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> SeedInte
     return SeedInterval(mean, mean - half, mean + half, int(x.size))
 
 
+def others_mean(values: ArrayLike) -> np.ndarray:
+    """Row i: the mean of every other row (NaN rows left out), e.g. the other emotions' recall drop.
+
+    Forgetting that every emotion shares cancels in `values - others_mean(values)`, which leaves what
+    is specific to one emotion; an emotion without a recall (NaN) does not blank the others'."""
+    x = np.asarray(values, dtype=float)
+    return np.array([np.nanmean(np.delete(x, i, axis=0), axis=0) for i in range(len(x))])
+
+
 def stouffer(pvalues: Sequence[float], signs: Sequence[float]) -> float:
     """Two-sided p of the signed Stouffer combination of per-seed two-sided p-values.
 

@@ -41,7 +41,7 @@ from auforget import artifacts, tracking  # noqa: E402
 from auforget.identity import fingerprint  # noqa: E402
 from auforget.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
 from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
-from auforget.stats import holm, mcnemar, seed_interval, stouffer  # noqa: E402
+from auforget.stats import holm, mcnemar, others_mean, seed_interval, stouffer  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -165,31 +165,26 @@ def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFr
     seeds = list(recalls)
     rows = []
     for k in range(FREEZE_LEVELS[-1]):
-        block = []
+        block, per_seed = [], []
         for emotion in EMOTIONS:
             diffs = [float(_recall(recalls[s], emotion, f"b{k}") - _recall(recalls[s], emotion, "b5")) for s in seeds]
             pvalues = [_pvalue(vs_b5[s], emotion, f"b{k}") for s in seeds]
             ci = seed_interval(diffs)
             block.append({"emotion": emotion, "model": f"b{k}", "n_seeds": ci.n,
                           "diffs": " ".join(f"{d:+.4f}" for d in diffs), "diff_mean": ci.mean,
-                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs),
-                          "_diffs": diffs})
+                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs)})
+            per_seed.append(diffs)
         for row, p in zip(block, holm([row["p_combined"] for row in block])):
             row["p_combined_holm"] = float(p)
-        _add_excess(block)
+        _add_excess(block, np.asarray(per_seed, dtype=float))
         rows.extend(block)
     return pd.DataFrame(rows)
 
 
-def _add_excess(block: list[dict]) -> None:
-    """Each emotion's per-seed difference minus the other emotions' mean difference in that seed.
-
-    A drop every emotion shares (the general forgetting of fine-tuning) cancels here, so what is left
-    is forgetting specific to the emotion; the t interval is over seeds, as for the plain difference."""
-    per_seed = np.array([row.pop("_diffs") for row in block], dtype=float)   # emotions x seeds
-    # The others' mean leaves out an emotion with no recall (no test images) rather than losing the seed.
-    excess = [per_seed[i] - np.nanmean(np.delete(per_seed, i, axis=0), axis=0) for i in range(len(block))]
-    for row, values in zip(block, excess):
+def _add_excess(block: list[dict], per_seed: np.ndarray) -> None:
+    """Each emotion's per-seed difference (`per_seed`: emotions x seeds, in block order) minus the
+    other emotions' mean difference in that seed (`stats.others_mean`), with a t interval over seeds."""
+    for row, values in zip(block, per_seed - others_mean(per_seed)):
         ci = seed_interval(values)
         row.update({"excess_diffs": " ".join(f"{d:+.4f}" for d in values), "excess_mean": ci.mean,
                     "excess_low": ci.low, "excess_high": ci.high})
