@@ -93,7 +93,7 @@ def expected_forgotten(emotion: str) -> bool | None:
     Why the strongest AU, not any shared AU: the base model leans on an emotion's most intense AU,
     and PSPI scores max(AU6, AU7), so sharing a weaker AU keeps too little. The first demos judged
     happy (AU6 3, AU12 4) a control and found it forgotten in every seed (2026-11-26), so this
-    rule was written after seeing that result; the README says so.
+    rule was written after seeing that result; docs/synthetic-world.md says so.
     """
     code = EMOTIONS.index(emotion)
     aus = core_aus(emotion)
