@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -88,9 +89,20 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def ray_cluster(tmp_path, monkeypatch):
-    """A head and a worker node, one CPU each, on loopback ports; both stopped even on failure."""
+    """A head and a worker node, one CPU each, on loopback ports; both stopped even on failure.
+
+    With token authentication and a token of its own, as README "Scaling out" sets a cluster up:
+    Ray 2.59+ writes ~/.ray/auth_token whenever a local instance starts (`--executor ray` with no
+    address does that), and with that file present and authentication left at its default the
+    worker node was refused by the head (InvalidAuthToken, Ray 2.60), so the test depended on
+    what ran on the machine before it."""
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    token = tmp_path / "ray_auth_token"
+    token.write_text(secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     port, nodes = free_port(), []
@@ -151,3 +163,14 @@ def test_bad_executor_settings_name_the_choices(tmp_path):
     assert result.returncode == 2 and "invalid choice: 'dask'" in result.stderr and "serial" in result.stderr
     with pytest.raises(ValueError, match="--executor 'dask': expected one of serial, local, ray"):
         ExecutorSettings("dask")
+
+
+def test_an_unreachable_ray_head_stops_main_at_once_with_one_line(tmp_path):
+    """Ray's own client retries a dead head without end; main must say so before it starts anything."""
+    port = free_port()
+    result = subprocess.run(["auforget", "main", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+                            cwd=tmp_path, env=environment(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"auforget main: error: no Ray head answers at 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "data").exists()  # no run, no data

@@ -72,6 +72,11 @@ class ExecutorSettings:
             raise ValueError(f"--jobs and --threads must be >= 0 (got {self.jobs} and {self.threads})")
 
     @property
+    def ray_target(self) -> str:
+        """The Ray cluster to join: --ray-address, else $RAY_ADDRESS; "" = a new local instance."""
+        return self.ray_address or os.environ.get("RAY_ADDRESS", "")
+
+    @property
     def step_threads(self) -> int:
         return self.threads or (0 if self.kind == "serial" else 1)
 
@@ -162,7 +167,7 @@ def _submitter(settings: ExecutorSettings, context: WorkerContext,
             log.info("main: local pool of %d processes, %d torch thread(s) each", jobs, context.threads)
             yield lambda step: pool.submit(run_in_worker, step, context)
     else:
-        with _ray_session(settings.ray_address) as ray:
+        with _ray_session(settings.ray_target) as ray:
             has_gpus = ray.cluster_resources().get("GPU", 0) > 0
             task = ray.remote(run_in_worker)
 
@@ -193,7 +198,6 @@ def _ray_session(address: str) -> Iterator[Any]:
         import ray
     except ImportError:
         raise ValueError("--executor ray needs Ray: pip install 'auforget[ray]'") from None
-    address = address or os.environ.get("RAY_ADDRESS", "")
     if address:
         ray.init(address=address, log_to_driver=True)
     else:

@@ -1,4 +1,4 @@
-"""Checks that the tracking server and the artifact bucket answer: at start, and when a step fails.
+"""Checks that the tracking server, the artifact bucket and a Ray head answer: at start, and when a step fails.
 
 MLflow's HTTP client retries a refused connection with exponential backoff for minutes and then
 fails with a deep traceback; a bucket that cannot be reached shows up only when the first model
@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -109,6 +110,30 @@ def check_tracking_server(uri: str) -> None:
     if reason:
         raise ValueError(f"cannot reach the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI): {reason}; "
                          "start it (mlflow server ...) or fix the URI")
+
+
+def check_ray_head(address: str) -> None:
+    """ValueError naming `address` (--ray-address or $RAY_ADDRESS, host:port or ray://host:port)
+    when it is malformed or nothing accepts a connection there.
+
+    Why: ray.init retries an unreachable head's GCS without end (measured 2026-11-27: still
+    retrying, a line a second, when killed after 90 s), so `main` would hang before its first
+    step. "" (a new local instance) and "auto" (the `ray start` of this machine, which Ray
+    looks up and refuses at once when there is none) are left to Ray.
+    """
+    if address in ("", "auto", "local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r}: expected host:port (e.g. head-host:6379), ray://host:port or auto")
+    start = "`ray start --head` (a client connects to its port 10001)" if "://" in address else f"`ray start --head --port {port}`"
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=TIMEOUT_S).close()
+    except OSError as exc:
+        raise ValueError(f"no Ray head answers at {address} (--ray-address or RAY_ADDRESS): "
+                         f"{exc.strerror or exc}; start one there with {start}, "
+                         "or leave --ray-address out for a Ray instance on this machine") from None
 
 
 def check_proxied_artifacts(artifact_location: str, tracking_uri: str) -> None:

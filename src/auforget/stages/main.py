@@ -20,7 +20,7 @@ import time
 
 import mlflow
 
-from auforget import planted, tracking
+from auforget import planted, preflight, tracking
 from auforget.claims import claimed_layers
 from auforget.config import FREEZE_LEVELS, Params, flat
 from auforget.executors import ExecutorSettings, Step, run_layers, worker_context
@@ -100,6 +100,8 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
 def run_main(params: Params, *, progress: bool = True, params_path: str = "params.yaml",
              executor: ExecutorSettings | None = None) -> dict[str, float]:
     executor = executor or ExecutorSettings()
+    if executor.kind == "ray":  # before any run is opened: an unreachable head is an error, not a hang
+        preflight.check_ray_head(executor.ray_target)
     uri = tracking.configure(params.tracking)
     started = time.monotonic()
     study_params = {"params_file": params_path, **flat(params.data, "data."), **flat(params.model, "model."),
