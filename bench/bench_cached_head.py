@@ -6,6 +6,7 @@ the test recalls each route reaches.
 
     python bench/bench_cached_head.py [--scale demo] [--epochs 6] [--views 1] [--smoke]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,23 +17,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from auforget.tasks import load_task_data
-from auforget.config import EMOTIONS
-from auforget.features import extract_features
-from auforget.losses import FocalLoss, class_balanced_weights
-from auforget.metrics import classification_metrics
-from auforget.models import build_vgg16, freeze_blocks, get_profile
-from auforget.train import FitSettings, fit, make_loader, predict
-
 from common import scratch_study
+
+from auforget.analysis.metrics import classification_metrics
+from auforget.core.config import EMOTIONS
+from auforget.data.task_data import load_task_data
+from auforget.nn.backbones import build_vgg16, freeze_blocks, get_profile
+from auforget.nn.features import extract_features
+from auforget.nn.losses import FocalLoss, class_balanced_weights
+from auforget.nn.training import FitSettings, fit, make_loader, predict
 
 
 def base_blocks(work: Path):
     """The trained emotion model's conv blocks when the work folder has a study's MLflow store
     (so the recalls mean something), else None (random blocks: only the timing is meaningful)."""
     if not (work / "mlflow.db").exists():
-        return None, "random (no mlflow.db in the work folder: run `auforget emotion` there for real features)"
+        return (
+            None,
+            "random (no mlflow.db in the work folder: "
+            "run `auforget emotion` there for real features)",
+        )
     import mlflow.pytorch
 
     mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
@@ -47,9 +51,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="demo", choices=("tiny", "demo"))
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--views", type=int, default=1, help="augmented views per image in the cache")
+    parser.add_argument(
+        "--views", type=int, default=1, help="augmented views per image in the cache"
+    )
     parser.add_argument("--workdir", default="", help="scratch folder (default: a temporary one)")
-    parser.add_argument("--smoke", action="store_true", help="tiny data, 2 epochs: checks the bench runs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny data, 2 epochs: checks the bench runs"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.scale, args.epochs = "tiny", 2
@@ -57,7 +65,9 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="auforget-bench-"))
     params = scratch_study(work, args.scale)
     size = get_profile("small").image_size
-    data = load_task_data("affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size)
+    data = load_task_data(
+        "affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size
+    )
     counts = np.bincount(data.splits["train"]["label"], minlength=8)
     loss = FocalLoss(5.0, class_balanced_weights(counts, 0.99998))
     settings = FitSettings(args.epochs, 0.01, 0.9, 5e-4, patience=args.epochs, seed=0)
@@ -74,29 +84,62 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as ckpt:
             if route == "cached":
-                train = extract_features(model, data.dataset("train", augment=args.views > 0), batch_size=64,
-                                         device=device, views=args.views, progress=False)
-                val = extract_features(model, data.dataset("val"), batch_size=64, device=device, progress=False)
-                fit(model.head, make_loader(train, 64, shuffle=True, seed=0), make_loader(val, 64, shuffle=False, seed=0),
-                    loss, settings, class_names=EMOTIONS, checkpoint_dir=Path(ckpt), progress=False, device=device)
+                train = extract_features(
+                    model,
+                    data.dataset("train", augment=args.views > 0),
+                    batch_size=64,
+                    device=device,
+                    views=args.views,
+                    progress=False,
+                )
+                val = extract_features(
+                    model, data.dataset("val"), batch_size=64, device=device, progress=False
+                )
+                fit(
+                    model.head,
+                    make_loader(train, 64, shuffle=True, seed=0),
+                    make_loader(val, 64, shuffle=False, seed=0),
+                    loss,
+                    settings,
+                    class_names=EMOTIONS,
+                    checkpoint_dir=Path(ckpt),
+                    progress=False,
+                    device=device,
+                )
             else:
-                fit(model, make_loader(data.dataset("train", augment=True), 64, shuffle=True, seed=0),
-                    make_loader(data.dataset("val"), 64, shuffle=False, seed=0), loss, settings,
-                    class_names=EMOTIONS, checkpoint_dir=Path(ckpt), progress=False, device=device)
+                fit(
+                    model,
+                    make_loader(data.dataset("train", augment=True), 64, shuffle=True, seed=0),
+                    make_loader(data.dataset("val"), 64, shuffle=False, seed=0),
+                    loss,
+                    settings,
+                    class_names=EMOTIONS,
+                    checkpoint_dir=Path(ckpt),
+                    progress=False,
+                    device=device,
+                )
         seconds = time.perf_counter() - start
         probs, _, labels = predict(model, test_loader, device, progress=False)
         m = classification_metrics(labels, probs.argmax(1), EMOTIONS, prefix="")
-        results[route] = {"seconds": round(seconds, 2), "recall_macro": round(m["recall_macro"], 4),
-                          **{f"recall_{e}": round(m[f"recall_{e}"], 3) for e in EMOTIONS}}
+        results[route] = {
+            "seconds": round(seconds, 2),
+            "recall_macro": round(m["recall_macro"], 4),
+            **{f"recall_{e}": round(m[f"recall_{e}"], 3) for e in EMOTIONS},
+        }
     ratio = results["images"]["seconds"] / results["cached"]["seconds"]
     print(f"conv blocks: {origin}")
-    print(f"data: {args.scale} synthetic AffectNet, {len(data.splits['train'])} train images, {args.epochs} epochs, "
-          f"{args.views} cached view(s), CPU threads {torch.get_num_threads()}")
+    print(
+        f"data: {args.scale} synthetic AffectNet, {len(data.splits['train'])} train images, "
+        f"{args.epochs} epochs, "
+        f"{args.views} cached view(s), CPU threads {torch.get_num_threads()}"
+    )
     print(f"{'route':8} {'seconds':>8} {'macro recall':>13}")
     for route, r in results.items():
         print(f"{route:8} {r['seconds']:8.2f} {r['recall_macro']:13.3f}")
-    print(f"cached route is {ratio:.1f}x faster; macro recall difference "
-          f"{results['cached']['recall_macro'] - results['images']['recall_macro']:+.3f}")
+    print(
+        f"cached route is {ratio:.1f}x faster; macro recall difference "
+        f"{results['cached']['recall_macro'] - results['images']['recall_macro']:+.3f}"
+    )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "cached_head.json").write_text(json.dumps({"speedup": ratio, **results}, indent=2))

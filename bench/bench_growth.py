@@ -1,4 +1,4 @@
-"""Time and peak memory of prepare, feature cache, retrain and probes from the tiny to the large scale.
+"""Time and peak memory of prepare, feature cache, retrain and probes, from tiny to large scale.
 
 Each step runs in a fresh child process (so its peak resident memory, ru_maxrss, is its own)
 on the synthetic data of each scale (`synth.scale` tiny / demo / large: 112 / 2,400 / 30,000
@@ -12,12 +12,13 @@ widths would take hours here, and the memory question is the same one.
 Steps:
   prepare   read the raw AffectNet/UNBC/CK+ layouts, draw the splits, decode every split image
   features  block-5 features of the AffectNet train split into the disk cache (1 augmented view)
-  retrain   2 epochs of the retrain head on that cache (the cached route that used to hold it in RAM)
+  retrain   2 epochs of the retrain head on that cache (the cached route that once held it in RAM)
   probes    CK+ conv features and 50 seeds x 2 folds of the AU14 probe, two models
   head      2 epochs of the retrain head on a disk store of random block-5 features with as many
             rows as the scale's AffectNet train split ("paper": 273,269), no images needed: the
             memory of the cached route up to the paper's row count, in minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,18 +44,17 @@ def step(name: str, scale: str, workdir: Path) -> dict:
     sys.path.insert(0, str(HERE))
     import numpy as np
     import torch
-
     from common import scratch_study
 
     try:
-        from auforget.tasks import load_task_data
+        from auforget.data.task_data import load_task_data
     except ImportError:  # before the recipes refactor
-        from auforget.classifier import load_task_data
-    from auforget.config import EMOTIONS
-    from auforget.features import extract_features
-    from auforget.losses import FocalLoss
-    from auforget.models import build_vgg16, freeze_blocks, get_profile
-    from auforget.train import FitSettings, fit, make_loader
+        from auforget.workflow.fitting import load_task_data
+    from auforget.core.config import EMOTIONS
+    from auforget.nn.backbones import build_vgg16, freeze_blocks, get_profile
+    from auforget.nn.features import extract_features
+    from auforget.nn.losses import FocalLoss
+    from auforget.nn.training import FitSettings, fit, make_loader
 
     torch.set_num_threads(1)
     if name == "head":
@@ -71,41 +71,90 @@ def step(name: str, scale: str, workdir: Path) -> dict:
         run_prepare(params, progress=False)
         rows = sum(1 for _ in open("data/splits/affectnet/train.csv")) - 1
     elif name in ("features", "retrain"):
-        data = load_task_data("affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion",
-                              size)
+        data = load_task_data(
+            "affectnet",
+            params.data.splits_dir,
+            params.data.affectnet_root,
+            EMOTIONS,
+            "emotion",
+            size,
+        )
         rows = len(data.splits["train"])
-        if name == "retrain":  # the cache is made outside the timed part (the features step times it)
-            train = extract_features(model, data.dataset("train", augment=True), batch_size=64, device=cpu, views=1,
-                                     progress=False, folder=Path("cache/features"))
-            val = extract_features(model, data.dataset("val"), batch_size=64, device=cpu, progress=False,
-                                   folder=Path("cache/features"))
+        if (
+            name == "retrain"
+        ):  # the cache is made outside the timed part (the features step times it)
+            train = extract_features(
+                model,
+                data.dataset("train", augment=True),
+                batch_size=64,
+                device=cpu,
+                views=1,
+                progress=False,
+                folder=Path("cache/features"),
+            )
+            val = extract_features(
+                model,
+                data.dataset("val"),
+                batch_size=64,
+                device=cpu,
+                progress=False,
+                folder=Path("cache/features"),
+            )
             start = time.perf_counter()
-            settings = FitSettings(epochs=2, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=5, seed=0)
-            fit(model.head, make_loader(train, 64, shuffle=True, seed=0), make_loader(val, 64, shuffle=False, seed=0),
-                FocalLoss(5.0), settings, class_names=EMOTIONS, checkpoint_dir=workdir / scale / "ckpt",
-                progress=False)
+            settings = FitSettings(
+                epochs=2, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=5, seed=0
+            )
+            fit(
+                model.head,
+                make_loader(train, 64, shuffle=True, seed=0),
+                make_loader(val, 64, shuffle=False, seed=0),
+                FocalLoss(5.0),
+                settings,
+                class_names=EMOTIONS,
+                checkpoint_dir=workdir / scale / "ckpt",
+                progress=False,
+            )
         else:
             import shutil
 
             shutil.rmtree("cache/features", ignore_errors=True)
-            extract_features(model, data.dataset("train", augment=True), batch_size=64, device=cpu, views=1,
-                             progress=False, folder=Path("cache/features"))
+            extract_features(
+                model,
+                data.dataset("train", augment=True),
+                batch_size=64,
+                device=cpu,
+                views=1,
+                progress=False,
+                folder=Path("cache/features"),
+            )
     else:  # probes
         import pandas as pd
 
-        from auforget.datasets.images import ManifestImages, preset
-        from auforget.probes import au_labels, compare_probes
+        from auforget.analysis.linear_probes import au_labels, compare_probes
+        from auforget.data.images import ManifestImages, preset
 
-        peaks = pd.read_csv("data/splits/ckplus/peak.csv", dtype={"sample_id": str, "aus": str},
-                            keep_default_na=False)
+        peaks = pd.read_csv(
+            "data/splits/ckplus/peak.csv",
+            dtype={"sample_id": str, "aus": str},
+            keep_default_na=False,
+        )
         rows = len(peaks)
         images = ManifestImages(peaks, params.data.ckplus_root, preset("eval", size))
         with torch.no_grad():
-            feats = np.concatenate([model.features(x).flatten(1).numpy()
-                                    for x, _ in make_loader(images, 64, shuffle=False, seed=0)]).astype(np.float64)
+            feats = np.concatenate(
+                [
+                    model.features(x).flatten(1).numpy()
+                    for x, _ in make_loader(images, 64, shuffle=False, seed=0)
+                ]
+            ).astype(np.float64)
         compare_probes(feats, feats[:, ::-1].copy(), au_labels(peaks["aus"], 14), seeds=50, folds=2)
-    return {"step": name, "scale": scale, "rows": rows, "seconds": round(time.perf_counter() - start, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "step": name,
+        "scale": scale,
+        "rows": rows,
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def head_step(scale: str, workdir: Path) -> dict:
@@ -113,11 +162,11 @@ def head_step(scale: str, workdir: Path) -> dict:
     import numpy as np
     import torch
 
-    from auforget.config import EMOTIONS
-    from auforget.features import STORE_DTYPE, FeatureStore
-    from auforget.losses import FocalLoss
-    from auforget.models import build_vgg16
-    from auforget.train import FitSettings, fit, make_loader
+    from auforget.core.config import EMOTIONS
+    from auforget.nn.backbones import build_vgg16
+    from auforget.nn.features import STORE_DTYPE, FeatureStore
+    from auforget.nn.losses import FocalLoss
+    from auforget.nn.training import FitSettings, fit, make_loader
 
     torch.manual_seed(0)
     model = build_vgg16("small", len(EMOTIONS))
@@ -134,10 +183,23 @@ def head_step(scale: str, workdir: Path) -> dict:
         stores.append(FeatureStore(folder / f"{name}.bin", shape, rng.integers(0, 8, rows)))
     start = time.perf_counter()
     settings = FitSettings(epochs=2, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=5, seed=0)
-    fit(model.head, make_loader(stores[0], 64, shuffle=True, seed=0), make_loader(stores[1], 64, shuffle=False, seed=0),
-        FocalLoss(5.0), settings, class_names=EMOTIONS, checkpoint_dir=folder / "ckpt", progress=False)
-    return {"step": "head", "scale": scale, "rows": HEAD_ROWS[scale], "seconds": round(time.perf_counter() - start, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    fit(
+        model.head,
+        make_loader(stores[0], 64, shuffle=True, seed=0),
+        make_loader(stores[1], 64, shuffle=False, seed=0),
+        FocalLoss(5.0),
+        settings,
+        class_names=EMOTIONS,
+        checkpoint_dir=folder / "ckpt",
+        progress=False,
+    )
+    return {
+        "step": "head",
+        "scale": scale,
+        "rows": HEAD_ROWS[scale],
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def main() -> None:
@@ -157,29 +219,53 @@ def main() -> None:
     results = []
     if args.steps == ["head"]:  # no images needed: skip the synthetic data
         for scale in scales:
-            out = subprocess.run([sys.executable, __file__, "--workdir", str(workdir), "--child", "head", scale],
-                                 check=True, capture_output=True, text=True, env=env).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--workdir", str(workdir), "--child", "head", scale],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
         scales = []
     for scale in scales:
         # Data first (not timed): the synthetic generator's own cost is not the pipeline's.
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import common; "
-                        f"common.scratch_study(__import__('pathlib').Path({str(workdir / scale)!r}), {scale!r})"],
-                       check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(HERE)!r}); import common; "
+                f"common.scratch_study(__import__('pathlib').Path({str(workdir / scale)!r}), "
+                f"{scale!r})",
+            ],
+            check=True,
+            env=env,
+        )
         for name in args.steps:
-            out = subprocess.run([sys.executable, __file__, "--workdir", str(workdir), "--child", name, scale],
-                                 check=True, capture_output=True, text=True, env=env).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--workdir", str(workdir), "--child", name, scale],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
-    print(f"\n{'step':9} {'scale':6} {'rows':>7} {'seconds':>9} {'us/row':>8} {'peak RSS MB':>12} {'RSS vs smallest':>16}")
+    print(
+        f"\n{'step':9} {'scale':6} {'rows':>7} {'seconds':>9} {'us/row':>8} {'peak RSS MB':>12} "
+        f"{'RSS vs smallest':>16}"
+    )
     for name in args.steps:
         mine = [r for r in results if r["step"] == name]
         for r in mine:
             per_row = 1e6 * r["seconds"] / max(r["rows"], 1)
             ratio = r["peak_rss_mb"] / mine[0]["peak_rss_mb"]
-            print(f"{name:9} {r['scale']:6} {r['rows']:7d} {r['seconds']:9.2f} {per_row:8.0f} {r['peak_rss_mb']:12.1f} "
-                  f"{ratio:15.2f}x")
+            print(
+                f"{name:9} {r['scale']:6} {r['rows']:7d} {r['seconds']:9.2f} {per_row:8.0f} "
+                f"{r['peak_rss_mb']:12.1f} "
+                f"{ratio:15.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ alike; read the ratios.
 
     python bench/bench_loader.py [--images 200] [--side 512] [--rounds 3] [--smoke]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from auforget.datasets.images import DECODERS, ManifestImages, preset, resolve_decoder
+from auforget.data.images import DECODERS, ManifestImages, preset, resolve_decoder
 
 SIZE = 224
 PER_WORKER_TARGET = 200  # images/s: 3,000 images/s over 16 workers, with headroom
@@ -35,12 +36,23 @@ def write_jpegs(folder: Path, n: int, side: int, seed: int = 0) -> pd.DataFrame:
     rows = []
     for i in range(n):
         a, b, c = rng.uniform(0.5, 3.0, 3)
-        base = np.stack([np.sin(a * 6 * xx + b), np.cos(b * 5 * yy + c), np.sin(c * 4 * (xx + yy))], -1)
+        base = np.stack(
+            [np.sin(a * 6 * xx + b), np.cos(b * 5 * yy + c), np.sin(c * 4 * (xx + yy))], -1
+        )
         pixels = np.clip(127 + 90 * base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
         margin = int(side * rng.uniform(0.03, 0.12))
-        rows.append(dict(sample_id=str(i), path=f"{i}.jpg", label=i % 8, x=margin, y=margin,
-                         w=side - 2 * margin, h=side - 2 * margin))
+        rows.append(
+            dict(
+                sample_id=str(i),
+                path=f"{i}.jpg",
+                label=i % 8,
+                x=margin,
+                y=margin,
+                w=side - 2 * margin,
+                h=side - 2 * margin,
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -56,7 +68,9 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--side", type=int, default=512)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--smoke", action="store_true", help="a few images, one round: checks the script runs")
+    ap.add_argument(
+        "--smoke", action="store_true", help="a few images, one round: checks the script runs"
+    )
     args = ap.parse_args()
     if args.smoke:
         args.images, args.rounds = 8, 1
@@ -70,10 +84,17 @@ def main() -> None:
                 for decoder in decoders:
                     ds = ManifestImages(manifest, tmp, preset(recipe, SIZE), decoder=decoder)
                     results.setdefault(recipe, {}).setdefault(decoder, []).append(rate(ds))
-    print(f"decode + augment to {SIZE} px, one process, one thread; {args.images} JPEGs of {args.side} px, "
-          f"best of {args.rounds} rounds")
-    print(f"{'recipe':8} " + " ".join(f"{d:>12}" for d in decoders) + "   vs pil   (target per worker: "
-          f"{PER_WORKER_TARGET}/s)")
+    print(
+        f"decode + augment to {SIZE} px, one process, one thread; "
+        f"{args.images} JPEGs of {args.side} px, "
+        f"best of {args.rounds} rounds"
+    )
+    print(
+        f"{'recipe':8} "
+        + " ".join(f"{d:>12}" for d in decoders)
+        + "   vs pil   (target per worker: "
+        f"{PER_WORKER_TARGET}/s)"
+    )
     summary = {}
     for recipe, by_decoder in results.items():
         best = {d: max(v) for d, v in by_decoder.items()}

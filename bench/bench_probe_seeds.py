@@ -11,6 +11,7 @@ the spread over seeds, the per-seed F1 difference and the share of test predicti
 
     python bench/bench_probe_seeds.py [--n 600] [--dim 2048] [--seeds 100] [--smoke]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,20 @@ def main() -> None:
     for r in range(args.seeds):
         for train, test in StratifiedKFold(2, shuffle=True, random_state=r).split(X, y):
             start = time.perf_counter()
-            p_exact = SVC(kernel="precomputed", C=args.C).fit(K[np.ix_(train, train)], y[train]).predict(K[np.ix_(test, train)])
+            p_exact = (
+                SVC(kernel="precomputed", C=args.C)
+                .fit(K[np.ix_(train, train)], y[train])
+                .predict(K[np.ix_(test, train)])
+            )
             t_exact += time.perf_counter() - start
             start = time.perf_counter()
-            model = SGDClassifier(loss="hinge", alpha=1.0 / (args.C * len(train)), max_iter=2000, tol=1e-6,
-                                  random_state=r).fit(X[train], y[train])
+            model = SGDClassifier(
+                loss="hinge",
+                alpha=1.0 / (args.C * len(train)),
+                max_iter=2000,
+                tol=1e-6,
+                random_state=r,
+            ).fit(X[train], y[train])
             p_sgd = model.predict(X[test])
             t_sgd += time.perf_counter() - start
             exact[r] += f1(y[test], p_exact) / 2
@@ -67,21 +77,31 @@ def main() -> None:
             agree.append(float(np.mean(p_exact == p_sgd)))
     diff = sgd - exact
     result = {
-        "n": args.n, "dim": args.dim, "seeds": args.seeds,
-        "f1_exact_mean": round(float(exact.mean()), 4), "f1_sgd_mean": round(float(sgd.mean()), 4),
+        "n": args.n,
+        "dim": args.dim,
+        "seeds": args.seeds,
+        "f1_exact_mean": round(float(exact.mean()), 4),
+        "f1_sgd_mean": round(float(sgd.mean()), 4),
         "f1_exact_sd_over_seeds": round(float(exact.std(ddof=1)), 4) if args.seeds > 1 else 0.0,
         "f1_sgd_sd_over_seeds": round(float(sgd.std(ddof=1)), 4) if args.seeds > 1 else 0.0,
         "per_seed_abs_diff_mean": round(float(np.abs(diff).mean()), 4),
         "per_seed_abs_diff_max": round(float(np.abs(diff).max()), 4),
         "prediction_agreement": round(float(np.mean(agree)), 4),
-        "seconds_exact": round(t_exact, 2), "seconds_sgd": round(t_sgd, 2),
+        "seconds_exact": round(t_exact, 2),
+        "seconds_sgd": round(t_sgd, 2),
     }
     print(f"{args.seeds} seeds x 2 folds, {args.n} images x {args.dim} dims, C={args.C}")
-    print(f"mean F1: exact {result['f1_exact_mean']}, seeded SGD {result['f1_sgd_mean']}; spread over seeds (sd): "
-          f"exact {result['f1_exact_sd_over_seeds']}, SGD {result['f1_sgd_sd_over_seeds']}")
-    print(f"per-seed |F1 difference|: mean {result['per_seed_abs_diff_mean']}, max {result['per_seed_abs_diff_max']}; "
-          f"test predictions agreeing: {100 * result['prediction_agreement']:.1f} %; "
-          f"time: SGD {t_sgd / max(t_exact, 1e-9):.1f}x the exact route")
+    print(
+        f"mean F1: exact {result['f1_exact_mean']}, seeded SGD {result['f1_sgd_mean']}; "
+        "spread over seeds (sd): "
+        f"exact {result['f1_exact_sd_over_seeds']}, SGD {result['f1_sgd_sd_over_seeds']}"
+    )
+    print(
+        f"per-seed |F1 difference|: mean {result['per_seed_abs_diff_mean']}, "
+        f"max {result['per_seed_abs_diff_max']}; "
+        f"test predictions agreeing: {100 * result['prediction_agreement']:.1f} %; "
+        f"time: SGD {t_sgd / max(t_exact, 1e-9):.1f}x the exact route"
+    )
     print(json.dumps(result))
 
 

@@ -1,4 +1,4 @@
-"""Training images/s of VGG16: our loop against a plain reference loop, and whether the loader keeps up.
+"""Training images/s of VGG16: our loop against a plain reference loop; does the loader keep up?
 
 Routes, each timed for `--seconds` after `--warmup` batches, in one process on the same model,
 batch size and photo-like JPEGs (512 px, face box 76-94 % of the side, as bench_loader.py):
@@ -20,6 +20,7 @@ loader keeps up when `ours` reaches `gpu-ours`. On a CPU every route runs the sa
 
     python bench/bench_throughput.py [--profile paper] [--batch-size 32] [--seconds 15] [--smoke]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,20 +34,26 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from bench_loader import write_jpegs
 from torch.utils.data import DataLoader
 
-from auforget.datasets.images import ManifestImages, preset, resolve_decoder
-from auforget.losses import FocalLoss
-from auforget.models import build_vgg16, freeze_blocks, get_profile
-from auforget.train import FitSettings, make_loader, make_optimizer, pick_device, train_one_epoch
-
-from bench_loader import write_jpegs
+from auforget.data.images import ManifestImages, preset, resolve_decoder
+from auforget.nn.backbones import build_vgg16, freeze_blocks, get_profile
+from auforget.nn.losses import FocalLoss
+from auforget.nn.training import (
+    FitSettings,
+    make_loader,
+    make_optimizer,
+    pick_device,
+    train_one_epoch,
+)
 
 ROUTES = ("gpu-fp32", "gpu-ours", "gpu-ours-fast", "reference", "ours", "ours-frozen5", "loader")
 
 
 class TimedBatches:
-    """Cycles a loader (each pass a new epoch, as `fit` does) for `seconds` after `warmup` batches."""
+    """Cycles a loader (each pass a new epoch, as `fit` does) for `seconds` after `warmup`
+    batches."""
 
     def __init__(self, loader, seconds: float, warmup: int, device: torch.device):
         self.loader, self.seconds, self.warmup, self.device = loader, seconds, warmup, device
@@ -142,7 +149,9 @@ def _write_chunk(job) -> pd.DataFrame:
 
 def run_route(route: str, args, dataset, device, utilisation: Utilisation) -> dict:
     cudnn = torch.backends.cudnn
-    cudnn.deterministic, cudnn.benchmark = (False, True) if route == "gpu-ours-fast" else (True, False)
+    cudnn.deterministic, cudnn.benchmark = (
+        (False, True) if route == "gpu-ours-fast" else (True, False)
+    )
     if route in ("gpu-fp32", "reference"):
         cudnn.deterministic, cudnn.benchmark = False, False  # the textbook loop sets nothing
     torch.manual_seed(0)
@@ -173,8 +182,12 @@ def run_route(route: str, args, dataset, device, utilisation: Utilisation) -> di
     _sync(device)
     end = time.perf_counter()
     seconds = end - batches.start
-    return {"images_per_s": batches.images / seconds, "seconds": seconds, "images": batches.images,
-            "gpu_util_pct": utilisation.mean(batches.start, end)}
+    return {
+        "images_per_s": batches.images / seconds,
+        "seconds": seconds,
+        "images": batches.images,
+        "gpu_util_pct": utilisation.mean(batches.start, end),
+    }
 
 
 def main() -> None:
@@ -208,20 +221,45 @@ def main() -> None:
             results[route] = run_route(route, args, dataset, device, utilisation)
             r = results[route]
             util = "" if r["gpu_util_pct"] is None else f", GPU {r['gpu_util_pct']:.0f} %"
-            print(f"{route:14} {r['images_per_s']:8.1f} images/s ({r['images']} images in {r['seconds']:.1f} s{util})",
-                  flush=True)
+            print(
+                f"{route:14} {r['images_per_s']:8.1f} images/s "
+                f"({r['images']} images in {r['seconds']:.1f} s{util})",
+                flush=True,
+            )
     utilisation.close()
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    name = (
+        torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
     workers = make_loader(dataset, 1, shuffle=False, seed=0, device=device).num_workers
-    summary = {"device": name, "profile": args.profile, "image_size": size, "batch_size": args.batch_size,
-               "decoder": decoder, "loader_workers": workers, "cpu_count": os.cpu_count(),
-               "torch": torch.__version__, "routes": results}
+    summary = {
+        "device": name,
+        "profile": args.profile,
+        "image_size": size,
+        "batch_size": args.batch_size,
+        "decoder": decoder,
+        "loader_workers": workers,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "routes": results,
+    }
     if "ours" in results and "reference" in results:
-        print(f"ours / reference: {results['ours']['images_per_s'] / results['reference']['images_per_s']:.2f}x")
+        ratio = results["ours"]["images_per_s"] / results["reference"]["images_per_s"]
+        print(f"ours / reference: {ratio:.2f}x")
     if "ours" in results and "gpu-ours" in results:
-        print(f"loader keeps up: ours reaches {results['ours']['images_per_s'] / results['gpu-ours']['images_per_s']:.0%}"
-              f" of the card's rate with no loader ({workers} workers)")
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"throughput_{device.type}_{args.profile}.json"
+        share = results["ours"]["images_per_s"] / results["gpu-ours"]["images_per_s"]
+        print(
+            f"loader keeps up: ours reaches {share:.0%}"
+            f" of the card's rate with no loader ({workers} workers)"
+        )
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).resolve().parent
+        / "results"
+        / f"throughput_{device.type}_{args.profile}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

@@ -14,6 +14,7 @@ B5 - floor.
 
 STUDY_DIR is a folder where `auforget main` ran (its params.yaml, data/splits and metrics/).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from auforget.classifier import fit_on_task
-from auforget.config import EMOTIONS, load_params
-from auforget.metrics import classification_metrics
-from auforget.models import initial_model
-from auforget.recipes import retrain_recipe
-from auforget.train import make_loader, pick_device, predict
+from auforget.analysis.metrics import classification_metrics
+from auforget.core.config import EMOTIONS, load_params
+from auforget.nn.backbones import initial_model
+from auforget.nn.training import make_loader, pick_device, predict
+from auforget.workflow.fitting import fit_on_task
+from auforget.workflow.recipes import retrain_recipe
 
 
 def floor_recalls(study: Path, seed: int) -> np.ndarray:
@@ -43,18 +44,32 @@ def floor_recalls(study: Path, seed: int) -> np.ndarray:
     model, _ = recipe.prepare(untrained)
     device = pick_device()
     with tempfile.TemporaryDirectory() as tmp:
-        fit_on_task(model, recipe.data, recipe.loss, recipe.settings, batch_size=recipe.batch_size,
-                    cached=recipe.cached, views=recipe.views, checkpoint_dir=Path(tmp),
-                    key=f"untrained-{seed}", device=device, progress=False, desc=f"untrained seed {seed}")
+        fit_on_task(
+            model,
+            recipe.data,
+            recipe.loss,
+            recipe.settings,
+            batch_size=recipe.batch_size,
+            cached=recipe.cached,
+            views=recipe.views,
+            checkpoint_dir=Path(tmp),
+            key=f"untrained-{seed}",
+            device=device,
+            progress=False,
+            desc=f"untrained seed {seed}",
+        )
     model.to(device)
-    loader = make_loader(recipe.data.dataset("test"), recipe.batch_size, shuffle=False, seed=0, device=device)
+    loader = make_loader(
+        recipe.data.dataset("test"), recipe.batch_size, shuffle=False, seed=0, device=device
+    )
     probs, _, labels = predict(model, loader, device, progress=False)
     metrics = classification_metrics(labels, probs.argmax(1), EMOTIONS)
     return np.array([metrics[f"recall_{e}"] for e in EMOTIONS])
 
 
 def study_recalls(study: Path, model: str) -> tuple[np.ndarray, int]:
-    """The study's retrained FreezeB<k> recalls per emotion, mean over every seed's retrain metrics."""
+    """The study's retrained FreezeB<k> recalls per emotion, mean over every seed's retrain
+    metrics."""
     files = sorted((study / "metrics").glob(f"retrain-{model}*.json"))
     rows = [json.loads(f.read_text()) for f in files]
     return np.array([np.mean([r[f"test_recall_{e}"] for r in rows]) for e in EMOTIONS]), len(rows)
@@ -72,13 +87,21 @@ def main() -> None:
     b5, n = study_recalls(study, "b5")
     b0, _ = study_recalls(study, "b0")
     print(f"untrained conv blocks, seeds {args.seeds}; study retrains: mean of {n} seeds ({study})")
-    print("| emotion | untrained (per seed) | untrained mean | retrained B5 | retrained B0 | room B5 - untrained |")
+    print(
+        "| emotion | untrained (per seed) | untrained mean | retrained B5 | retrained B0 "
+        "| room B5 - untrained |"
+    )
     print("|---|---|---|---|---|---|")
     for i, emotion in enumerate(EMOTIONS):
         per_seed = ", ".join(f"{v:.2f}" for v in floors[:, i])
-        print(f"| {emotion} | {per_seed} | {floors[:, i].mean():.2f} | {b5[i]:.2f} | {b0[i]:.2f} | "
-              f"{b5[i] - floors[:, i].mean():+.2f} |")
-    print(f"| macro | | {floors.mean():.2f} | {b5.mean():.2f} | {b0.mean():.2f} | {b5.mean() - floors.mean():+.2f} |")
+        print(
+            f"| {emotion} | {per_seed} | {floors[:, i].mean():.2f} | {b5[i]:.2f} | {b0[i]:.2f} | "
+            f"{b5[i] - floors[:, i].mean():+.2f} |"
+        )
+    print(
+        f"| macro | | {floors.mean():.2f} | {b5.mean():.2f} | {b0.mean():.2f} | "
+        f"{b5.mean() - floors.mean():+.2f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Shared set-up for the benchmarks: synthetic data and splits in a scratch folder."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
 
-from auforget.config import Params
+from auforget.core.config import Params
 
 
 def scratch_study(folder: Path, scale: str = "demo", seed: int = 0) -> Params:
@@ -20,8 +21,12 @@ def scratch_study(folder: Path, scale: str = "demo", seed: int = 0) -> Params:
     params = dataclasses.replace(
         params,
         synth=dataclasses.replace(params.synth, out=raw, scale=scale, seed=seed),
-        data=dataclasses.replace(params.data, affectnet_root=f"{raw}/affectnet", unbc_root=f"{raw}/unbc",
-                                 ckplus_root=f"{raw}/ckplus"),
+        data=dataclasses.replace(
+            params.data,
+            affectnet_root=f"{raw}/affectnet",
+            unbc_root=f"{raw}/unbc",
+            ckplus_root=f"{raw}/ckplus",
+        ),
     )
     if scale == "tiny":
         params = params.with_overrides("prepare", unbc_pool_per_class=24, unbc_val_size=8)

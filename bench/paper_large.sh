@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 9's end-to-end check on a GPU host: params-paper.yaml, unchanged except for what a
+# The paper preset's end-to-end check on a GPU host: params-paper.yaml, unchanged except for what a
 # machine without the real datasets and without ImageNet weights must change, run as
 #   auforget --params OUTDIR/params.yaml main
 # on the `large` synthetic scale (30,000 AffectNet training images) at the paper profile's
