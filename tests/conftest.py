@@ -1,4 +1,5 @@
 """Shared fixtures: tiny real data, a real MLflow sqlite store per test, seeds."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from auforget.config import Params
+from auforget.core.config import Params
 
 TESTS = Path(__file__).resolve().parent
 # Numbers recorded on one machine (tests/stages/tiny_study_metrics.json) are compared exactly on
@@ -18,7 +19,11 @@ TESTS = Path(__file__).resolve().parent
 # an AVX2 one (2026-11-26; both variables were needed; MKL's alone changed nothing and is set so
 # that MKL's own kernels are held too). Set before any torch kernel runs; every subprocess, Ray
 # node and torchrun worker inherits it.
-SAME_KERNELS_AS_RECORDED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+SAME_KERNELS_AS_RECORDED = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_CBWR": "AVX2",
+}
 os.environ.update(SAME_KERNELS_AS_RECORDED)
 # With as many pytest workers as cores, a training subprocess with torch's default of one thread
 # per core would put twice as many busy threads as cores on the machine; one thread each keeps
@@ -31,10 +36,23 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) >= (os.cpu_count() or 1
 # so a module's fixtures are built once. (xdist's own `--dist loadgroup` does not group under
 # pytest 9.2, whose node ids it can no longer rename.) The longest groups go first, so that no
 # worker is left alone with one at the end (figures from `pytest --durations`).
-SHARED_WORKER = {"team/": "team/", "stages/test_doors.py": "tiny study", "stages/test_mlflow_ui.py": "tiny study"}
-LONGEST_FIRST = ("test_paper_preset.py", "tiny study", "team/", "stages/test_seeds.py", "stages/test_main.py",
-                 "test_executors.py", "test_dvc.py", "stages/test_tune.py", "stages/test_training_stages.py",
-                 "stages/test_prepare.py")
+SHARED_WORKER = {
+    "team/": "team/",
+    "stages/test_doors.py": "tiny study",
+    "stages/test_mlflow_ui.py": "tiny study",
+}
+LONGEST_FIRST = (
+    "test_paper_preset.py",
+    "tiny study",
+    "team/",
+    "stages/test_seeds.py",
+    "stages/test_main.py",
+    "test_executors.py",
+    "test_dvc.py",
+    "stages/test_tune.py",
+    "stages/test_training_stages.py",
+    "stages/test_prepare.py",
+)
 
 
 def worker_group(path: str) -> str:
@@ -111,12 +129,21 @@ def tiny_data(tmp_path_factory) -> Params:
     base = tmp_path_factory.mktemp("tiny-study")
     raw = base / "raw"
     params = Params()
-    params = dataclasses.replace(
-        params,
-        synth=dataclasses.replace(params.synth, out=str(raw), scale="tiny", seed=0),
-        data=dataclasses.replace(params.data, affectnet_root=str(raw / "affectnet"), unbc_root=str(raw / "unbc"),
-                                 ckplus_root=str(raw / "ckplus"), splits_dir=str(base / "splits")),
-    ).with_overrides("prepare", **TINY_PREPARE).with_overrides("model", profile="small")  # the tests' 64 px network
+    params = (
+        dataclasses.replace(
+            params,
+            synth=dataclasses.replace(params.synth, out=str(raw), scale="tiny", seed=0),
+            data=dataclasses.replace(
+                params.data,
+                affectnet_root=str(raw / "affectnet"),
+                unbc_root=str(raw / "unbc"),
+                ckplus_root=str(raw / "ckplus"),
+                splits_dir=str(base / "splits"),
+            ),
+        )
+        .with_overrides("prepare", **TINY_PREPARE)
+        .with_overrides("model", profile="small")
+    )  # the tests' 64 px network
     cwd = Path.cwd()
     try:
         import os
@@ -154,8 +181,9 @@ def fast_params(tiny_data) -> Params:
 
 @pytest.fixture(scope="session")
 def prepared_project(tmp_path_factory) -> Path:
-    """A copied project (tests/project.py) with the tiny synthetic data and split manifests and
-    no runs yet, written once per session. Copy it (`shutil.copytree`) before running anything in it."""
+    """A copied project (tests/project.py) with the tiny synthetic data and split manifests and no
+    runs yet, written once per session. Copy it (`shutil.copytree`) before running anything in
+    it."""
     from tests.project import copy_project, run
 
     project = copy_project(tmp_path_factory.mktemp("prepared") / "project")

@@ -1,4 +1,5 @@
 """A throwaway copy of the project (what `git clone` would give) for end-to-end tests."""
+
 from __future__ import annotations
 
 import os
@@ -35,15 +36,30 @@ MICRO_PARAMS = {
 
 def tracked_files() -> list[str]:
     try:
-        out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
         files = [f for f in out.splitlines() if (REPO / f).is_file()]
         if files:
             return files
     except (OSError, subprocess.CalledProcessError):
         pass
-    skip = {".git", ".venv", "venv", "data", "mlartifacts", "reports", "checkpoints", "__pycache__", ".pytest_cache"}
-    return [str(p.relative_to(REPO)) for p in REPO.rglob("*")
-            if p.is_file() and not skip & set(p.relative_to(REPO).parts)]
+    skip = {
+        ".git",
+        ".venv",
+        "venv",
+        "data",
+        "mlartifacts",
+        "reports",
+        "checkpoints",
+        "__pycache__",
+        ".pytest_cache",
+    }
+    return [
+        str(p.relative_to(REPO))
+        for p in REPO.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(REPO).parts)
+    ]
 
 
 def copy_project(dst: Path, params: dict | None = None) -> Path:
@@ -75,17 +91,31 @@ def environment(project: Path) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
     for var in ("MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
         env.pop(var, None)
-    env.update({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                "GIT_COMMITTER_EMAIL": "t@t", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"})
+    env.update(
+        {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "1",
+        }
+    )
     return env
 
 
-def run(cmd: list[str], project: Path, timeout: float = 900, unset: tuple[str, ...] = (),
-        **env: str) -> subprocess.CompletedProcess:
-    """`cmd` in `project` with its environment (plus `env`, less `unset`); an AssertionError with its output if it fails."""
+def run(
+    cmd: list[str], project: Path, timeout: float = 900, unset: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess:
+    """`cmd` in `project` with its environment (plus `env`, less `unset`); an AssertionError with
+    its output if it fails."""
     merged = {k: v for k, v in {**environment(project), **env}.items() if k not in unset}
-    result = subprocess.run(cmd, cwd=project, env=merged, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        cmd, cwd=project, env=merged, capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n"
-                             f"--- stderr\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n"
+            f"--- stderr\n{result.stderr[-6000:]}"
+        )
     return result

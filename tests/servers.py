@@ -6,6 +6,7 @@ PostgreSQL comes from Debian's `postgresql` package (.ci/run installs it). Its s
 to run as root, and CI runs as root, so initdb / pg_ctl run as the `postgres` user then, with the
 data directory in a fresh folder under /tmp that user owns.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -34,7 +39,9 @@ def free_port() -> int:
 
 
 def postgres_bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -43,7 +50,9 @@ def postgres_bindir() -> Path | None:
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -64,14 +73,18 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited {proc.returncode} before answering {url}:\n"
-                               f"{log.read_text(errors='replace')[-4000:]}")
+            raise RuntimeError(
+                f"{proc.args[0]} exited {proc.returncode} before answering {url}:\n"
+                f"{log.read_text(errors='replace')[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=5):
                 return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
+    raise RuntimeError(
+        f"{url} did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}"
+    )
 
 
 @dataclass
@@ -93,12 +106,28 @@ class Postgres:
         subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._as_server_user(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                             "-o", options, "-w", "-t", "60", "start")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c "
+            "max_connections=200"
+        )
+        self._as_server_user(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
-        self._as_server_user(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._as_server_user(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+        )
 
     def restart(self) -> None:
         self.stop()
@@ -107,8 +136,9 @@ class Postgres:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -124,8 +154,17 @@ def postgres_server() -> Iterator[Postgres]:
         os.chown(root, user.pw_uid, user.pw_gid)
     server = Postgres(bindir, root, free_port())
     try:
-        server._as_server_user(str(bindir / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust",
-                               "-E", "UTF8", "--no-sync")
+        server._as_server_user(
+            str(bindir / "initdb"),
+            "-D",
+            str(server.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         server.start()
         yield server
     finally:
@@ -159,8 +198,11 @@ class ObjectStore:
 
 
 def _boto_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
-            "region_name": S3_ENV["AWS_DEFAULT_REGION"]}
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
 
 
 @contextlib.contextmanager
@@ -170,12 +212,17 @@ def object_store(logs: Path, bucket: str = "auforget") -> Iterator[ObjectStore]:
 
     port = free_port()
     log = logs / "moto.log"
-    proc = _spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log,
-                  env={**os.environ, **S3_ENV})
+    proc = _spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log,
+        env={**os.environ, **S3_ENV},
+    )
     try:
         endpoint = f"http://127.0.0.1:{port}"
         _wait_http(f"{endpoint}/moto-api/", proc, log, timeout=60)
-        boto3.client("s3", endpoint_url=endpoint, **_boto_credentials()).create_bucket(Bucket=bucket)
+        boto3.client("s3", endpoint_url=endpoint, **_boto_credentials()).create_bucket(
+            Bucket=bucket
+        )
         yield ObjectStore(endpoint, bucket, proc)
     finally:
         _stop(proc)
@@ -190,7 +237,8 @@ class TrackingServer:
     process: _Server | None = field(default=None, repr=False, compare=False)
 
     def kill(self) -> None:
-        """The server goes away at once (SIGKILL to its process group), as a crashed machine would."""
+        """The server goes away at once (SIGKILL to its process group), as a crashed machine
+        would."""
         self.process.stop(kill=True)
 
     def start(self) -> None:
@@ -223,20 +271,46 @@ class _Server:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend: str, store: ObjectStore, prefix: str, logs: Path, *, proxied: bool) -> Iterator[TrackingServer]:
+def mlflow_server(
+    backend: str, store: ObjectStore, prefix: str, logs: Path, *, proxied: bool
+) -> Iterator[TrackingServer]:
     """`mlflow server` on `backend`, artifacts under s3://bucket/prefix: proxied through the server
     (--artifacts-destination; clients need no S3 credentials) or written by the clients themselves
     (--default-artifact-root --no-serve-artifacts; clients need the bucket's endpoint and keys)."""
     port = free_port()
     artifacts = f"s3://{store.bucket}/{prefix}"
-    where = (["--artifacts-destination", artifacts] if proxied
-             else ["--default-artifact-root", artifacts, "--no-serve-artifacts"])
+    where = (
+        ["--artifacts-destination", artifacts]
+        if proxied
+        else ["--default-artifact-root", artifacts, "--no-serve-artifacts"]
+    )
     # No job runner: its consumers (GenAI scorers) are a dozen more processes the study never uses.
-    env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {
+        **os.environ,
+        **store.env(),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     mlflow = str(Path(sys.executable).parent / "mlflow")
     uri = f"http://127.0.0.1:{port}"
-    server = _Server([mlflow, "server", "--backend-store-uri", backend, *where, "--host", "127.0.0.1",
-                      "--port", str(port), "--workers", "1"], env, logs / f"mlflow-{prefix}.log", f"{uri}/health")
+    server = _Server(
+        [
+            mlflow,
+            "server",
+            "--backend-store-uri",
+            backend,
+            *where,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env,
+        logs / f"mlflow-{prefix}.log",
+        f"{uri}/health",
+    )
     try:
         server.start()
         yield TrackingServer(uri, artifacts, proxied, {} if proxied else store.env(), server)

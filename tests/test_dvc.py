@@ -1,4 +1,5 @@
 """dvc.yaml through `dvc` itself, in a tmp git copy of the project on the tiny study."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,12 @@ STAGES = ("synth", "prepare", "emotion")
 
 
 def _dvc(project, *args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"dvc {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    result = subprocess.run(
+        ["dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, (
+        f"dvc {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result.stdout
 
 
@@ -37,7 +42,9 @@ def test_repro_twice_with_bytecode_reruns_nothing_plots_and_a_fresh_clone(tmp_pa
     again = _dvc(project, "repro", "emotion", env=env)
     assert "Running stage" not in again, again
 
-    shown = json.loads(_dvc(project, "plots", "show", "--json", "plots/emotion/confusion.csv", env=env))
+    shown = json.loads(
+        _dvc(project, "plots", "show", "--json", "plots/emotion/confusion.csv", env=env)
+    )
     assert "plots/emotion/confusion.csv" in json.dumps(shown)
     header = (project / "plots" / "emotion" / "confusion.csv").read_text().splitlines()[0]
     assert header == "sample_id,actual,predicted"
@@ -47,7 +54,12 @@ def test_repro_twice_with_bytecode_reruns_nothing_plots_and_a_fresh_clone(tmp_pa
     remote = tmp_path / "remote"
     _dvc(project, "remote", "add", "-d", "local", str(remote), env=env)
     _dvc(project, "push", env=env)
-    subprocess.run(["git", "add", "dvc.lock", "metrics", "plots", ".dvc/config"], cwd=project, env=env, check=True)
+    subprocess.run(
+        ["git", "add", "dvc.lock", "metrics", "plots", ".dvc/config"],
+        cwd=project,
+        env=env,
+        check=True,
+    )
     subprocess.run(["git", "commit", "-qm", "study"], cwd=project, env=env, check=True)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], env=env, check=True)

@@ -5,6 +5,7 @@ command line the CLI parses, each MLproject parameter reaching the option of the
 every dvc.yaml stage is a sub-command whose `cmd` the CLI parses (foreach items filled in) and
 whose params are params.yaml sections or fields; every step sub-command has both doors.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from auforget.cli import STAGES, build_parser
-from auforget.config import Params
+from auforget.core.config import Params
 
 REPO = Path(__file__).resolve().parents[1]
 MLPROJECT = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]
@@ -25,11 +26,12 @@ NOT_DVC = {"main", "tune"}  # whole-study and search commands: CLI and MLproject
 
 
 def cli_args(command: str) -> list[str]:
-    """The arguments after the `auforget` program (or `python -m auforget[.cli]`) in a command line."""
+    """The arguments after the `auforget` program (or `python -m auforget[.cli]`) in a command
+    line."""
     words = shlex.split(command)
     for i, word in enumerate(words):
         if word in ("auforget", "auforget.cli") or word.endswith("/auforget"):
-            return words[i + 1:]
+            return words[i + 1 :]
     raise AssertionError(f"no auforget call in {command!r}")
 
 
@@ -44,7 +46,9 @@ def test_mlproject_parameters_reach_the_options_of_the_same_name(entry):
     parameters = spec.get("parameters", {})
     values = {name: f"V{i}" for i, name in enumerate(parameters)}
     placeholders = set(re.findall(r"{(\w+)}", spec["command"]))
-    assert placeholders == set(parameters), f"{entry}: command uses {placeholders}, declares {set(parameters)}"
+    assert placeholders == set(parameters), (
+        f"{entry}: command uses {placeholders}, declares {set(parameters)}"
+    )
     args = build_parser().parse_args(cli_args(spec["command"].format(**values)))
     assert args.command == entry
     for name, value in values.items():
@@ -61,7 +65,7 @@ def _dvc_commands(name: str, stage: dict) -> list[str]:
     commands = []
     for item in items:
         command = stage["do"]["cmd"].replace("${item}", str(item))
-        for key, value in (item.items() if isinstance(item, dict) else ()):
+        for key, value in item.items() if isinstance(item, dict) else ():
             command = command.replace(f"${{item.{key}}}", str(value))
         assert "${" not in command, f"{name}: unfilled {command!r}"
         commands.append(command)

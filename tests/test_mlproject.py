@@ -1,8 +1,8 @@
 """MLproject and its environment files, read the way `mlflow run` reads them."""
+
 from __future__ import annotations
 
 import tomllib
-
 import yaml
 from mlflow.projects import _project_spec
 from mlflow.utils.environment import _PythonEnv
@@ -16,7 +16,9 @@ def _normalised(specs: list[str]) -> set[str]:
 
 
 def test_python_env_and_conda_list_the_packages_of_pyproject():
-    wanted = _normalised(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    wanted = _normalised(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
     python_env = _PythonEnv.from_yaml(str(REPO / "python_env.yaml"))
     assert python_env.python == "3.11"
     assert _normalised(python_env.dependencies) == wanted

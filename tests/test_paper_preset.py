@@ -8,6 +8,7 @@ The smoke run is sized for a 2-core CPU, where full VGG16 trains at about 3 imag
 15 M conv weights each. It checks that every stage accepts the preset's settings (random
 UNBC draw, retrain same as emotion on fresh images, no feature cache, 224 px) -- not the science.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,18 +17,25 @@ import shutil
 import pytest
 import yaml
 
-from auforget.config import load_params
-
+from auforget.core.config import load_params
 from tests.conftest import SAME_KERNELS_AS_RECORDED
+
 from .project import REPO, copy_project, run
 
 SMOKE = {
-    "data": {"synthetic": True, "affectnet_root": "data/raw/synthetic/affectnet", "unbc_root": "data/raw/synthetic/unbc",
-             "ckplus_root": "data/raw/synthetic/ckplus"},
+    "data": {
+        "synthetic": True,
+        "affectnet_root": "data/raw/synthetic/affectnet",
+        "unbc_root": "data/raw/synthetic/unbc",
+        "ckplus_root": "data/raw/synthetic/ckplus",
+    },
     "synth": {"scale": "micro"},
     "study": {"seeds": [0]},
     "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
-    "model": {"imagenet_weights": "", "from_scratch": True},  # no weights file in CI; asked for explicitly
+    "model": {
+        "imagenet_weights": "",
+        "from_scratch": True,
+    },  # no weights file in CI; asked for explicitly
     "emotion": {"epochs": 1, "batch_size": 8},
     "transfer": {"epochs": 1, "batch_size": 8},
     "probes": {"seeds": 3},
@@ -38,7 +46,12 @@ SMOKE = {
 def test_the_paper_preset_sets_every_key_params_yaml_has():
     demo = yaml.safe_load((REPO / "params.yaml").read_text())
     paper = yaml.safe_load((REPO / "params-paper.yaml").read_text())
-    missing = sorted(f"{s}.{k}" for s, body in demo.items() for k in (body or {}) if k not in (paper.get(s) or {}))
+    missing = sorted(
+        f"{s}.{k}"
+        for s, body in demo.items()
+        for k in (body or {})
+        if k not in (paper.get(s) or {})
+    )
     assert missing == []
     params = load_params(REPO / "params-paper.yaml")
     assert params.model.profile == "paper" and not params.model.from_scratch
@@ -58,8 +71,13 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     (project / "paper-smoke.yaml").write_text(yaml.safe_dump(paper, sort_keys=False))
     # It compares no numbers, so it runs the CPU's own kernels, as users do, not the AVX2 ones
     # the recorded-numbers tests hold to (tests/conftest.py): 183-192 s against 279 s on AVX-512.
-    run(["auforget", "--quiet", "--params", "paper-smoke.yaml", "main"], project, timeout=1800, OMP_NUM_THREADS="1",
-        unset=tuple(SAME_KERNELS_AS_RECORDED))
+    run(
+        ["auforget", "--quiet", "--params", "paper-smoke.yaml", "main"],
+        project,
+        timeout=1800,
+        OMP_NUM_THREADS="1",
+        unset=tuple(SAME_KERNELS_AS_RECORDED),
+    )
     for name in ("emotion", "transfer-b0", "retrain-b5"):
         metrics = json.loads((project / "metrics" / f"{name}.json").read_text())
         assert metrics, name
@@ -67,8 +85,14 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     # Without from_scratch, a missing weights file stops the study with where to put it.
     paper["model"].update(from_scratch=False, imagenet_weights="")
     (project / "paper-no-weights.yaml").write_text(yaml.safe_dump(paper, sort_keys=False))
-    with pytest.raises(AssertionError, match=r"vgg16-397923af\.pth is absent.*from_scratch: true") as err:
-        run(["auforget", "--quiet", "--params", "paper-no-weights.yaml", "emotion"], project, timeout=300)
+    with pytest.raises(
+        AssertionError, match=r"vgg16-397923af\.pth is absent.*from_scratch: true"
+    ) as err:
+        run(
+            ["auforget", "--quiet", "--params", "paper-no-weights.yaml", "emotion"],
+            project,
+            timeout=300,
+        )
     assert "Traceback" not in str(err.value)
     # 13 logged VGG16s (about 2 GB) would stay in pytest's kept basetemps until the third run after.
     shutil.rmtree(project / "mlartifacts")

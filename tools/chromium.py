@@ -8,6 +8,7 @@ folded. `--remote-debugging-pipe` gives the same browser's protocol on file desc
 and 4 (replies), JSON messages ended by a NUL byte, with no extra package: each page is read as soon
 as it shows what we wait for.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,14 +23,29 @@ import tempfile
 import time
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-extensions",
-         "--no-first-run", "--hide-scrollbars", "--mute-audio", "--disable-dev-shm-usage"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--disable-dev-shm-usage",
+]
 
 
 def find() -> str | None:
     """The first Chromium-family browser on PATH (Debian's package is `chromium`), or None."""
-    return next((path for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
-                 if (path := shutil.which(name))), None)
+    return next(
+        (
+            path
+            for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
+            if (path := shutil.which(name))
+        ),
+        None,
+    )
 
 
 def _high(fd: int) -> int:
@@ -53,24 +69,44 @@ class Browser:
 
     def __enter__(self) -> Browser:
         self._profile = tempfile.mkdtemp(prefix="auforget-chromium-")
-        # Both pipe ends the browser keeps are moved to descriptors >= 10 first, so that putting them
-        # on 3 and 4 cannot overwrite one with the other (bash, unlike dash, redirects from fds > 9).
+        # Both pipe ends the browser keeps are moved to descriptors >= 10 first, so that putting
+        # them on 3 and 4 cannot overwrite one with the other (bash, unlike dash, redirects from
+        # fds > 9).
         to_browser, self._commands = (_high(fd) for fd in os.pipe())
         self._replies, from_browser = (_high(fd) for fd in os.pipe())
-        cmd = [self.binary, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self._profile}",
-               f"--window-size={self.size[0]},{self.size[1]}", "about:blank"]
+        cmd = [
+            self.binary,
+            *FLAGS,
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile}",
+            f"--window-size={self.size[0]},{self.size[1]}",
+            "about:blank",
+        ]
         self._log = Path(self._profile) / "chromium.log"
         with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen(["bash", "-c", f'exec "$@" 3<&{to_browser} 4>&{from_browser}', "bash", *cmd],
-                                          pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._proc = subprocess.Popen(
+                ["bash", "-c", f'exec "$@" 3<&{to_browser} 4>&{from_browser}', "bash", *cmd],
+                pass_fds=(to_browser, from_browser),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         os.close(to_browser)
         os.close(from_browser)
         try:
             target = self.call("Target.createTarget", url="about:blank")["targetId"]
-            self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            self.call("Emulation.setDeviceMetricsOverride", session=True, width=self.size[0], height=self.size[1],
-                      deviceScaleFactor=1, mobile=False)
+            self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+                "sessionId"
+            ]
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=self.size[0],
+                height=self.size[1],
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -128,18 +164,26 @@ class Browser:
 
     def evaluate(self, expression: str):
         """The value of a JavaScript expression in the page (awaited if it is a promise)."""
-        result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate",
+            session=True,
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=True,
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def text(self) -> str:
         """What the page shows as text (the rendered DOM's innerText, no-break spaces as spaces)."""
-        return (self.evaluate("document.body ? document.body.innerText : ''") or "").replace("\xa0", " ")
+        return (self.evaluate("document.body ? document.body.innerText : ''") or "").replace(
+            "\xa0", " "
+        )
 
     def open(self, url: str, *wait_for: str, timeout: float = 60) -> str:
-        """Load `url` and wait until its text contains every string of `wait_for`; return the text."""
+        """Load `url` and wait until its text contains every string of `wait_for`; return the
+        text."""
         self.call("Page.navigate", session=True, url=url)
         return self.wait_for(*wait_for, timeout=timeout)
 
@@ -156,8 +200,10 @@ class Browser:
 
     def click(self, selector: str) -> int:
         """Click every element matching a CSS selector; return how many there were."""
-        return self.evaluate(f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})];"
-                             " e.forEach(x => x.click()); return e.length; })()")
+        return self.evaluate(
+            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(selector)})];"
+            " e.forEach(x => x.click()); return e.length; })()"
+        )
 
     def click_text(self, text: str, selector: str = "*") -> None:
         """Click the innermost element matching `selector` whose whole text is `text` (a link, a
@@ -169,12 +215,16 @@ class Browser:
             if (inner.length) inner[0].click();
             return inner.length; }})()""")
         if not found:
-            raise LookupError(f"nothing to click shows {text!r}; the page shows:\n{self.text()[:3000]}")
+            raise LookupError(
+                f"nothing to click shows {text!r}; the page shows:\n{self.text()[:3000]}"
+            )
 
     def type(self, selector: str, text: str) -> None:
         """Focus the first element matching `selector` and type `text` into it, as keystrokes do."""
-        if not self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                             " if (e) e.focus(); return !!e; })()"):
+        if not self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " if (e) e.focus(); return !!e; })()"
+        ):
             raise LookupError(f"no element matches {selector!r}")
         self.call("Input.insertText", session=True, text=text)
 

@@ -1,4 +1,5 @@
 """`python -m auforget`: the same CLI as the `auforget` script, for `torchrun -m auforget ...`."""
+
 import sys
 
 from auforget.cli import main

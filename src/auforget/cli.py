@@ -5,6 +5,7 @@ field of the same name in the params.yaml section named after the stage; an empt
 MLproject passes for a parameter left out, means "keep params.yaml"), and calls
 `auforget.stages.<stage>.run_<stage>(params)`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,27 +22,82 @@ from pathlib import Path
 from filelock import Timeout
 from mlflow.exceptions import MlflowException
 
-from auforget import executors
-from auforget.config import Params, load_params
+from auforget.core.config import Params, load_params
+from auforget.workflow import executors
 
 # stage -> (help, fields of the same-named params.yaml section exposed as options)
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "synth": ("write the built-in synthetic datasets in their native layouts", ("out", "scale", "seed")),
+    "synth": (
+        "write the built-in synthetic datasets in their native layouts",
+        ("out", "scale", "seed"),
+    ),
     "prepare": ("read the raw dataset roots and write the split manifests", ("seed",)),
-    "emotion": ("train the base emotion model on AffectNet",
-                ("seed", "epochs", "batch_size", "lr", "lr_schedule", "gamma", "beta", "patience", "max_train_images")),
-    "transfer": ("fine-tune pain model FreezeB<freeze> on UNBC",
-                 ("freeze", "seed", "epochs", "batch_size", "lr", "lr_schedule", "gamma", "patience", "cached_features",
-                  "augmented_views")),
-    "retrain": ("retrain emotion output layers on pain model <freeze> (the forgetting measure)",
-                ("freeze", "seed", "epochs", "batch_size", "lr", "lr_schedule", "patience", "cached_features",
-                 "augmented_views", "max_train_images", "same_as_emotion", "heads")),
-    "forgetting": ("per-emotion recalls and McNemar tests between the retrained models", ("alpha", "exact_below")),
-    "saliency": ("LRP maps and B5-minus-Bk difference maps with AU ranking", ("k", "emotions", "max_images", "seed", "difference", "ranking")),
-    "probes": ("linear SVM concept probes for an AU on CK+", ("k", "au", "seeds", "folds", "C", "seed")),
-    "promote": ("choose the best pain/emotion trade-off and alias it champion", ("emotions", "pain_weight", "min_pain_recall")),
-    "tune": ("tune the focal-loss gamma with Optuna", ("n_trials", "stage", "freeze", "epochs", "tune_lr", "storage",
-                                                        "study_name", "seed")),
+    "emotion": (
+        "train the base emotion model on AffectNet",
+        (
+            "seed",
+            "epochs",
+            "batch_size",
+            "lr",
+            "lr_schedule",
+            "gamma",
+            "beta",
+            "patience",
+            "max_train_images",
+        ),
+    ),
+    "transfer": (
+        "fine-tune pain model FreezeB<freeze> on UNBC",
+        (
+            "freeze",
+            "seed",
+            "epochs",
+            "batch_size",
+            "lr",
+            "lr_schedule",
+            "gamma",
+            "patience",
+            "cached_features",
+            "augmented_views",
+        ),
+    ),
+    "retrain": (
+        "retrain emotion output layers on pain model <freeze> (the forgetting measure)",
+        (
+            "freeze",
+            "seed",
+            "epochs",
+            "batch_size",
+            "lr",
+            "lr_schedule",
+            "patience",
+            "cached_features",
+            "augmented_views",
+            "max_train_images",
+            "same_as_emotion",
+            "heads",
+        ),
+    ),
+    "forgetting": (
+        "per-emotion recalls and McNemar tests between the retrained models",
+        ("alpha", "exact_below"),
+    ),
+    "saliency": (
+        "LRP maps and B5-minus-Bk difference maps with AU ranking",
+        ("k", "emotions", "max_images", "seed", "difference", "ranking"),
+    ),
+    "probes": (
+        "linear SVM concept probes for an AU on CK+",
+        ("k", "au", "seeds", "folds", "C", "seed"),
+    ),
+    "promote": (
+        "choose the best pain/emotion trade-off and alias it champion",
+        ("emotions", "pain_weight", "min_pain_recall"),
+    ),
+    "tune": (
+        "tune the focal-loss gamma with Optuna",
+        ("n_trials", "stage", "freeze", "epochs", "tune_lr", "storage", "study_name", "seed"),
+    ),
     "report": ("write the HTML study report", ("out",)),
     "main": ("run the whole study, reusing finished steps", ()),
 }
@@ -53,12 +109,18 @@ FROM_PARAMS = "params.yaml"
 
 def _option_help(params: Params | None, stage: str, name: str) -> str:
     """`overrides <stage>.<name>: params.yaml has X; valid: Y` (as far as params could be read)."""
-    from auforget.config import VALID
+    from auforget.core.config import VALID
 
     text = f"overrides {stage}.{name}"
     if params is not None and hasattr(params, stage):
         value = getattr(getattr(params, stage), name)
-        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value).lower() if isinstance(value, bool) else value
+        shown = (
+            ",".join(map(str, value))
+            if isinstance(value, tuple)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else value
+        )
         text += f": params.yaml has {shown if shown != '' else '(empty)'}"
         if isinstance(value, bool):
             text += "; valid: true | false"
@@ -82,7 +144,9 @@ def _params_for_help(argv: list[str] | None) -> Params | None:
 def build_parser(params: Params | None = None) -> argparse.ArgumentParser:
     """The CLI; with `params`, each option's help shows its current value and valid range."""
     parser = argparse.ArgumentParser(prog="auforget", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="parameter file (default: params.yaml)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # dest "command", not "stage": tune has its own --stage option (the stage it tunes).
@@ -93,14 +157,29 @@ def build_parser(params: Params | None = None) -> argparse.ArgumentParser:
         hints = typing.get_type_hints(section.default_factory) if section else {}
         for name in fields:
             kind = hints[name]
-            meta = "LIST" if typing.get_origin(kind) is tuple else getattr(kind, "__name__", "VALUE").upper()
-            p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=meta,
-                           help=_option_help(params, stage, name))
+            meta = (
+                "LIST"
+                if typing.get_origin(kind) is tuple
+                else getattr(kind, "__name__", "VALUE").upper()
+            )
+            p.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=name,
+                default=None,
+                metavar=meta,
+                help=_option_help(params, stage, name),
+            )
         if stage == "main":
             executors.add_arguments(p)
         if stage == "tune":
-            p.add_argument("--write-params", nargs="?", const="true", default="false", metavar="BOOL",
-                           help="write the best gamma (and lr when tuned) back into params.yaml")
+            p.add_argument(
+                "--write-params",
+                nargs="?",
+                const="true",
+                default="false",
+                metavar="BOOL",
+                help="write the best gamma (and lr when tuned) back into params.yaml",
+            )
     return parser
 
 
@@ -108,7 +187,7 @@ def _on_sigterm(signum, frame) -> None:
     """SIGTERM (a scheduler's kill, `kill PID`): stop at the next batch with SystemExit, so the
     open MLflow runs close as FAILED and the last epoch checkpoint stays for a resume. A second
     SIGTERM leaves at once."""
-    from auforget.train import STOP_REQUESTED
+    from auforget.nn.training import STOP_REQUESTED
 
     if STOP_REQUESTED.is_set():
         sys.exit(128 + signum)
@@ -117,8 +196,11 @@ def _on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(_params_for_help(argv)).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     for noisy in ("alembic", "mlflow", "urllib3", "git", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Models are logged as pickles on purpose (the pt2 graph format drops the named blocks that
@@ -127,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if not Path(args.params).exists():
-            logging.getLogger("auforget").warning("%s not found in %s: using the built-in defaults", args.params, Path.cwd())
+            logging.getLogger("auforget").warning(
+                "%s not found in %s: using the built-in defaults", args.params, Path.cwd()
+            )
         params = load_params(args.params)
         fields = STAGES[args.command][1]
-        values = {name: getattr(args, name) for name in fields if getattr(args, name) not in (None, "", FROM_PARAMS)}
+        values = {
+            name: getattr(args, name)
+            for name in fields
+            if getattr(args, name) not in (None, "", FROM_PARAMS)
+        }
         if values:
             params = params.with_overrides(args.command, **values)
         module = importlib.import_module(f"auforget.stages.{args.command}")
@@ -139,18 +227,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tune":
             flag = str(args.write_params).strip().lower()
             if flag not in ("true", "false", "1", "0", "yes", "no", ""):
-                raise ValueError(f"--write-params: expected true or false, got {args.write_params!r}")
+                raise ValueError(
+                    f"--write-params: expected true or false, got {args.write_params!r}"
+                )
             extra = {"params_path": args.params, "write_params": flag in ("true", "1", "yes")}
         if args.command == "main":
             extra = {"params_path": args.params, "executor": executors.settings_from_args(args)}
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            # Under torchrun, rank 0 runs the stage and the other ranks join its training (distributed.py).
-            from auforget import distributed
+            # Under torchrun, rank 0 runs the stage and the other ranks join its training
+            # (workflow/launch.py).
+            from auforget.workflow import launch
 
-            result = distributed.run_ranked(lambda: run(params, progress=not args.quiet and distributed.is_leader(), **extra))
-        else:  # one process: the analysis stages then never import torch (2.7 s of each command here)
+            result = launch.run_ranked(
+                lambda: run(params, progress=not args.quiet and launch.is_leader(), **extra)
+            )
+        else:
+            # One process: the analysis stages then never import torch, whose import cost each
+            # command 2.7 s on a 2-core AMD EPYC (2026-11-26).
             result = run(params, progress=not args.quiet, **extra)
-    except (ValueError, OSError, FloatingPointError, MlflowException, Timeout, executors.StepFailed) as exc:
+    except (
+        ValueError,
+        OSError,
+        FloatingPointError,
+        MlflowException,
+        Timeout,
+        executors.StepFailed,
+    ) as exc:
         # Expected failures (bad parameters, missing or unreadable files, a diverged loss, an
         # unreachable tracking server, a held lock) get one clear line; -v shows the traceback.
         if args.verbose:

@@ -1,6 +1,7 @@
 """The tiny study, run once per session through `mlflow run -e main`, for the tests that look at
 one (test_doors.py compares its numbers and then drives every door in it; test_mlflow_ui.py
 walks the MLflow UI over its store)."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def tiny_study_with_metrics(tmp_path_factory) -> tuple[Path, dict[str, dict[str,
     metrics taken before any test changes them. Tests may add runs to it but must not depend on
     being the first or the only ones to use it."""
     project = copy_project(tmp_path_factory.mktemp("study") / "project")
-    run(["mlflow", "run", ".", "-e", "main", "--env-manager", "local"], project, OMP_NUM_THREADS="1")
+    run(
+        ["mlflow", "run", ".", "-e", "main", "--env-manager", "local"], project, OMP_NUM_THREADS="1"
+    )
     return project, study_metrics(project)
 
 

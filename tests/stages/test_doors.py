@@ -1,13 +1,14 @@
 """The tiny study through the doors users take: the `auforget` executable and `mlflow run`.
 
-The session's tiny study (conftest.py) runs once through `mlflow run -e main`; its metrics/*.json must equal
-the numbers recorded in tiny_study_metrics.json (written at commit d7013fd, before training stages
-were rebuilt around shared recipes), so a refactor cannot change the study's results unnoticed. A
-change that is meant to move the numbers (a new synthetic world, a fixed bug) re-records the file
-in the same commit and says so: `AUFORGET_RECORD_STUDY=1 pytest tests/stages/test_doors.py -k same_numbers`.
-The tests below then use that project in file order: `auforget main` reuses every step, then
-every entry point runs once more with small settings.
+The session's tiny study (conftest.py) runs once through `mlflow run -e main`; its metrics/*.json
+must equal the numbers recorded in tiny_study_metrics.json (written at commit d7013fd, before
+training stages were rebuilt around shared recipes), so a refactor cannot change the study's results
+unnoticed. A change that is meant to move the numbers (a new synthetic world, a fixed bug)
+re-records the file in the same commit and says so: `AUFORGET_RECORD_STUDY=1 pytest
+tests/stages/test_doors.py -k same_numbers`. The tests below then use that project in file order:
+`auforget main` reuses every step, then every entry point runs once more with small settings.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,11 @@ def test_same_numbers_as_recorded(study):
     assert sorted(metrics) == sorted(recorded)
     for step, values in recorded.items():
         assert sorted(metrics[step]) == sorted(values), step
-        differ = {k: (v, metrics[step][k]) for k, v in values.items() if metrics[step][k] != pytest.approx(v, abs=1e-6)}
+        differ = {
+            k: (v, metrics[step][k])
+            for k, v in values.items()
+            if metrics[step][k] != pytest.approx(v, abs=1e-6)
+        }
         assert not differ, f"{step}: recorded -> now {differ}"
 
 
@@ -68,7 +73,9 @@ def test_main_ran_the_study_then_reuses_every_step(study):
     assert {r.data.tags["auforget.stage"] for r in children} >= TRAINING | ANALYSIS
     assert all(r.info.status == "FINISHED" for r in runs)
     champion = client.get_model_version_by_alias("auforget-pain", "champion")
-    assert "champion_rule" in champion.tags and champion.tags["freeze_blocks"] in {str(i) for i in range(6)}
+    assert "champion_rule" in champion.tags and champion.tags["freeze_blocks"] in {
+        str(i) for i in range(6)
+    }
     model = mlflow.pytorch.load_model("models:/auforget-pain@champion")
     assert model.n_classes == 2
     report = (project / "reports" / "report.html").read_text()
@@ -78,9 +85,16 @@ def test_main_ran_the_study_then_reuses_every_step(study):
     run(["auforget", "--quiet", "main"], project)
     again = _runs()
     new = [r for r in again if r.info.run_id not in {x.info.run_id for x in runs}]
-    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], "only the study run itself is new"
-    assert sum(k.startswith("auforget.reused.") for k in new[0].data.tags) >= len(TRAINING | ANALYSIS) - 1
-    assert client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
+    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], (
+        "only the study run itself is new"
+    )
+    assert (
+        sum(k.startswith("auforget.reused.") for k in new[0].data.tags)
+        >= len(TRAINING | ANALYSIS) - 1
+    )
+    assert (
+        client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
+    )
 
     # A manual run with other parameters moves freezeb2; the next main reuses its own run and
     # moves the alias back, so downstream steps read the model whose metrics main reports.
@@ -103,21 +117,53 @@ def test_every_entry_point_through_mlflow_run_then_the_executable(study):
     run of the store ends FINISHED."""
     project, _ = study
     before = _stages(project)
-    calls = [("synth", "scale=tiny"), ("prepare", "seed=0"), ("emotion", "epochs=1"),
-             ("transfer", "freeze=5", "epochs=1"), ("retrain", "freeze=5", "epochs=1"), ("forgetting", "alpha=0.05"),
-             ("saliency", "max_images=2"), ("probes", "seeds=2"), ("promote", "pain_weight=0.5"), ("report", "out=reports")]
+    calls = [
+        ("synth", "scale=tiny"),
+        ("prepare", "seed=0"),
+        ("emotion", "epochs=1"),
+        ("transfer", "freeze=5", "epochs=1"),
+        ("retrain", "freeze=5", "epochs=1"),
+        ("forgetting", "alpha=0.05"),
+        ("saliency", "max_images=2"),
+        ("probes", "seeds=2"),
+        ("promote", "pain_weight=0.5"),
+        ("report", "out=reports"),
+    ]
     for entry, *parameters in calls:
-        run(["mlflow", "run", ".", "-e", entry, *(a for p in parameters for a in ("-P", p)), "--env-manager", "local"],
-            project)
+        run(
+            [
+                "mlflow",
+                "run",
+                ".",
+                "-e",
+                entry,
+                *(a for p in parameters for a in ("-P", p)),
+                "--env-manager",
+                "local",
+            ],
+            project,
+        )
     # Every `mlflow run` above ran the CLI with the MLproject's options. The installed `auforget`
     # executable, with options no entry point passes (synth, prepare, transfer through it:
     # test_main; tune: test_tune).
-    for command in (["emotion", "--epochs", "1", "--max-train-images", "32"], ["probes", "--au", "5", "--seeds", "2"],
-                    ["report", "--out", "reports-again"]):
+    for command in (
+        ["emotion", "--epochs", "1", "--max-train-images", "32"],
+        ["probes", "--au", "5", "--seeds", "2"],
+        ["report", "--out", "reports-again"],
+    ):
         run(["auforget", "--quiet", *command], project)
     after = _stages(project)
     assert all(status == "FINISHED" for _, status in after), sorted(after)
     made = set(Counter(stage for stage, _ in after) - Counter(stage for stage, _ in before))
-    assert {"emotion", "transfer-b5", "retrain-b5", "forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5",
-            "promote", "report"} <= made, made
+    assert {
+        "emotion",
+        "transfer-b5",
+        "retrain-b5",
+        "forgetting",
+        "saliency-b0",
+        "probes-b0-au14",
+        "probes-b0-au5",
+        "promote",
+        "report",
+    } <= made, made
     assert (project / "reports-again" / "report.html").exists()

@@ -1,6 +1,7 @@
 """Steps through the real CLIs on tiny synthetic data, in copies of the project: launches racing
 to create the store, a SIGTERM and its resume. (The whole study through `mlflow run -e main`,
 then `auforget main` reusing every step: tests/stages/test_doors.py.)"""
+
 from __future__ import annotations
 
 import shutil
@@ -15,7 +16,8 @@ from tests.project import copy_project, environment, run
 
 
 def _prepared(prepared_project: Path, dst: Path) -> Path:
-    """A copy of the session's project after `auforget synth` and `auforget prepare` (conftest.py)."""
+    """A copy of the session's project after `auforget synth` and `auforget prepare`
+    (conftest.py)."""
     shutil.copytree(prepared_project, dst, symlinks=True)
     return dst
 
@@ -33,10 +35,31 @@ def _client(project) -> MlflowClient:
 
 def _concurrent_transfers(project, n: int = 6, extra=()) -> list[subprocess.CompletedProcess]:
     env = environment(project)
-    procs = [subprocess.Popen(["mlflow", "run", ".", "-e", "transfer", "-P", f"freeze={i}", *extra,
-                               "--env-manager", "local"], cwd=project, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
-    return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs]
+    procs = [
+        subprocess.Popen(
+            [
+                "mlflow",
+                "run",
+                ".",
+                "-e",
+                "transfer",
+                "-P",
+                f"freeze={i}",
+                *extra,
+                "--env-manager",
+                "local",
+            ],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    return [
+        subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs
+    ]
 
 
 def test_four_concurrent_mlflow_runs_on_a_store_that_does_not_exist_yet(prepared_project, tmp_path):
@@ -61,9 +84,14 @@ def test_six_concurrent_transfers_all_finish_and_register(tmp_path):
     run(["auforget", "--quiet", "prepare"], project)
     run(["auforget", "--quiet", "emotion"], project)
     results = _concurrent_transfers(project)
-    assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results if r.returncode]
+    assert all(r.returncode == 0 for r in results), [
+        r.stderr[-2000:] for r in results if r.returncode
+    ]
     client = _client(project)
-    versions = {client.get_model_version_by_alias("auforget-pain", f"freezeb{i}").tags["freeze_blocks"] for i in range(6)}
+    versions = {
+        client.get_model_version_by_alias("auforget-pain", f"freezeb{i}").tags["freeze_blocks"]
+        for i in range(6)
+    }
     assert versions == {str(i) for i in range(6)}
     assert len(client.search_model_versions("name='auforget-pain'")) == 6
 
@@ -77,8 +105,14 @@ def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(prepared_proj
     # Killed as soon as epoch 1's checkpoint exists: seven epochs (seconds of training, against the
     # milliseconds the signal takes) are still to go, and the resume trains only those.
     cmd = ["auforget", "--quiet", "transfer", "--freeze", "2", "--epochs", "8", "--patience", "8"]
-    proc = subprocess.Popen(cmd, cwd=project, env=environment(project), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=project,
+        env=environment(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     checkpoint = project / "checkpoints" / "transfer-b2" / "last.pt"
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -87,8 +121,11 @@ def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(prepared_proj
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
     client = _client(project)
-    killed = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                                filter_string="attributes.run_name = 'transfer-b2'")
+    killed = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        filter_string="attributes.run_name = 'transfer-b2'",
+    )
     assert [r.info.status for r in killed] == ["FAILED"]
     assert checkpoint.exists()
     assert not client.search_model_versions("name='auforget-pain'")

@@ -1,5 +1,6 @@
 """The study under several training seeds: ordinary runs and registry versions per seed, and
 across-seed findings (forgetting, probes, AU ranking, promotion) with intervals."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,10 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
-from auforget import artifacts, tracking
-from auforget.config import Params
+from auforget.core import artifacts
+from auforget.core.config import Params
 from auforget.stages.main import study_layers
+from auforget.tracking import registry
 from tests.project import run
 
 ONE_EPOCH = {"epochs": 1, "batch_size": 16}
@@ -21,8 +23,12 @@ ONE_EPOCH = {"epochs": 1, "batch_size": 16}
 def _runs() -> dict[str, object]:
     """Newest FINISHED run per stage name."""
     out = {}
-    for r in mlflow.search_runs(search_all_experiments=True, output_format="list", max_results=1000,
-                                order_by=["attributes.start_time DESC"]):
+    for r in mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        max_results=1000,
+        order_by=["attributes.start_time DESC"],
+    ):
         if r.info.status == "FINISHED":
             out.setdefault(r.data.tags.get("auforget.stage"), r)
     return out
@@ -32,15 +38,21 @@ def test_each_seed_is_a_chain_of_more_steps_in_the_same_layers():
     params = Params().with_overrides("study", seeds=[3, 1])
     layers = study_layers(params)
     names = [[s.name for s in layer] for layer in layers]
-    assert names[0] == ["emotion", "emotion-seed1"]                      # the first seed keeps the plain names
+    assert names[0] == ["emotion", "emotion-seed1"]  # the first seed keeps the plain names
     assert "transfer-b2" in names[1] and "transfer-b2-seed1" in names[1] and len(names[1]) == 12
     assert "retrain-b5-seed1" in names[2] and len(names[2]) == 12
-    assert {"saliency", "saliency-seed1", "probes-au14-seed1", "probes-au5", "forgetting"} <= set(names[3])
+    assert {"saliency", "saliency-seed1", "probes-au14-seed1", "probes-au5", "forgetting"} <= set(
+        names[3]
+    )
     step = next(s for s in layers[2] if s.name == "retrain-b4-seed1")
-    assert (step.params.emotion.seed, step.params.transfer.seed, step.params.retrain.seed) == (1, 1, 1)
+    assert (step.params.emotion.seed, step.params.transfer.seed, step.params.retrain.seed) == (
+        1,
+        1,
+        1,
+    )
     assert step.params.retrain.freeze == 4
-    assert tracking.seed_aliases("freezeb4", 3, (3, 1)) == ("freezeb4", "freezeb4-seed3")
-    assert tracking.seed_aliases("freezeb4", 1, (3, 1)) == ("freezeb4-seed1",)
+    assert registry.seed_aliases("freezeb4", 3, (3, 1)) == ("freezeb4", "freezeb4-seed3")
+    assert registry.seed_aliases("freezeb4", 1, (3, 1)) == ("freezeb4-seed1",)
 
 
 def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
@@ -60,22 +72,40 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     mlflow.set_registry_uri(uri)
     client = MlflowClient(uri)
     runs = _runs()
-    for name, seed in (("emotion", 0), ("emotion-seed1", 1), ("transfer-b2", 0), ("transfer-b2-seed1", 1),
-                       ("retrain-b5-seed1", 1), ("saliency-b0-seed1", 1), ("probes-b0-au14-seed1", 1)):
+    for name, seed in (
+        ("emotion", 0),
+        ("emotion-seed1", 1),
+        ("transfer-b2", 0),
+        ("transfer-b2-seed1", 1),
+        ("retrain-b5-seed1", 1),
+        ("saliency-b0-seed1", 1),
+        ("probes-b0-au14-seed1", 1),
+    ):
         assert runs[name].data.tags["seed"] == str(seed), name
-    # the first seed keeps the single-seed aliases; every seed has its own; chains stay within a seed
+    # the first seed keeps the single-seed aliases; every seed has its own; chains stay within a
+    # seed
     plain = client.get_model_version_by_alias("auforget-pain", "freezeb2")
-    assert client.get_model_version_by_alias("auforget-pain", "freezeb2-seed0").version == plain.version
+    assert (
+        client.get_model_version_by_alias("auforget-pain", "freezeb2-seed0").version
+        == plain.version
+    )
     other = client.get_model_version_by_alias("auforget-pain", "freezeb2-seed1")
-    assert other.version != plain.version and other.tags["seed"] == "1" and plain.tags["seed"] == "0"
+    assert (
+        other.version != plain.version and other.tags["seed"] == "1" and plain.tags["seed"] == "0"
+    )
     assert other.run_id == runs["transfer-b2-seed1"].info.run_id
     base1 = client.get_model_version_by_alias("auforget-emotion", "base-seed1")
     assert runs["transfer-b2-seed1"].data.params["base_model_version"] == str(base1.version)
     assert runs["retrain-b2-seed1"].data.params["pain_model_version"] == str(other.version)
 
     forgetting = runs["forgetting"]
-    across = pd.read_csv(mlflow.artifacts.download_artifacts(
-        run_id=forgetting.info.run_id, artifact_path=artifacts.FORGETTING_SEEDS_CSV, dst_path=str(tmp_path / "f")))
+    across = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=forgetting.info.run_id,
+            artifact_path=artifacts.FORGETTING_SEEDS_CSV,
+            dst_path=str(tmp_path / "f"),
+        )
+    )
     assert len(across) == 8 * 5 and (across["n_seeds"] == 2).all()
     finite = across.dropna(subset=["diff_low"])
     assert len(finite) > 0 and (finite["diff_low"] <= finite["diff_mean"]).all()
@@ -86,8 +116,10 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     promote = runs["promote"].data.metrics
     assert promote[artifacts.SEED_STABILITY] in (0.0, 0.5, 1.0) and promote["n_seeds"] == 2
     champion = client.get_model_version_by_alias("auforget-pain", "champion")
-    assert champion.tags[artifacts.SEED_STABILITY].split(" ")[1] == "seeds" and "seed 1: FreezeB" in \
-        champion.tags[artifacts.SEED_STABILITY]
+    assert (
+        champion.tags[artifacts.SEED_STABILITY].split(" ")[1] == "seeds"
+        and "seed 1: FreezeB" in champion.tags[artifacts.SEED_STABILITY]
+    )
     assert champion.tags["seed"] == "0"
 
     report = (project / "reports" / "report.html").read_text()
@@ -100,7 +132,15 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     assert 3 <= found["seeds_planted_checks"] <= 5 and found["seeds_control_checks"] == 3
     assert "seeds_probe_au5_value" in found and "seeds_probe_au5_recovered" not in found
     assert "seeds_probe_au14_p" in found and "seeds_recall_contempt_p" in found
-    assert all(0 <= v <= 1 for k, v in found.items() if k.startswith("seeds_region_") and k.endswith("_value"))
-    assert "Across 2 training seeds. Planted truth" in report and "The first seed's networks" in report
+    assert all(
+        0 <= v <= 1
+        for k, v in found.items()
+        if k.startswith("seeds_region_") and k.endswith("_value")
+    )
+    assert (
+        "Across 2 training seeds. Planted truth" in report and "The first seed's networks" in report
+    )
     assert "How the pain training frames use each AU, measured" in report
-    assert found["pain_phi_au4"] > 0.5 and abs(found["pain_phi_au14"]) < 0.15   # measured on the drawn UNBC split
+    assert (
+        found["pain_phi_au4"] > 0.5 and abs(found["pain_phi_au14"]) < 0.15
+    )  # measured on the drawn UNBC split

@@ -1,4 +1,5 @@
 """emotion / transfer / retrain on tiny synthetic data with a real MLflow sqlite store."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,14 +13,17 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from auforget import cli, tracking
-from auforget.config import EMOTIONS
-from auforget.datasets.images import ImageLoadError
+from auforget import cli
+from auforget.core.config import EMOTIONS
+from auforget.data.images import ImageLoadError
 from auforget.stages.emotion import run_emotion
 from auforget.stages.retrain import run_retrain
 from auforget.stages.transfer import run_transfer
+from auforget.tracking import stage_runs
 
-PAIN_METRICS = [f"test_{m}_{c}" for m in ("precision", "recall", "f1") for c in ("pain", "no_pain", "macro")]
+PAIN_METRICS = [
+    f"test_{m}_{c}" for m in ("precision", "recall", "f1") for c in ("pain", "no_pain", "macro")
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +44,18 @@ def trained(tmp_path_factory, tiny_data):
             params = params.with_overrides(section, **FAST_TRAINING)
         results = {"emotion": run_emotion(params, progress=False)}
         for i in (2, 5):
-            results[f"transfer-b{i}"] = run_transfer(params.with_overrides("transfer", freeze=i), progress=False)
-        results["retrain-b2"] = run_retrain(params.with_overrides("retrain", freeze=2), progress=False)
-        yield {"folder": folder, "params": params, "results": results, "uri": os.environ["MLFLOW_TRACKING_URI"]}
+            results[f"transfer-b{i}"] = run_transfer(
+                params.with_overrides("transfer", freeze=i), progress=False
+            )
+        results["retrain-b2"] = run_retrain(
+            params.with_overrides("retrain", freeze=2), progress=False
+        )
+        yield {
+            "folder": folder,
+            "params": params,
+            "results": results,
+            "uri": os.environ["MLFLOW_TRACKING_URI"],
+        }
     finally:
         os.chdir(cwd)
         os.environ.clear()
@@ -78,11 +91,19 @@ def test_pain_model_loads_by_alias_and_has_frozen_blocks_from_the_base(in_traine
     x = torch.zeros(2, 3, 64, 64)
     assert model(x).shape == (2, 2)
     for i in range(5):
-        same = all(torch.equal(a, b) for a, b in zip(model.blocks[i].state_dict().values(),
-                                                     base.blocks[i].state_dict().values()))
-        assert same == (i < 2), f"block {i}: frozen blocks must equal the base, trained ones must differ"
+        same = all(
+            torch.equal(a, b)
+            for a, b in zip(
+                model.blocks[i].state_dict().values(), base.blocks[i].state_dict().values()
+            )
+        )
+        assert same == (i < 2), (
+            f"block {i}: frozen blocks must equal the base, trained ones must differ"
+        )
     info = mlflow.models.get_model_info("models:/auforget-pain@freezeb2")
-    assert info.signature is not None and tuple(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 3, 64, 64)
+    assert info.signature is not None and tuple(
+        info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]
+    ) == (-1, 3, 64, 64)
 
 
 def test_metric_names_and_artifacts(in_trained):
@@ -91,16 +112,21 @@ def test_metric_names_and_artifacts(in_trained):
     for name in PAIN_METRICS + ["test_accuracy", "train_loss", "val_loss", "val_f1_macro"]:
         assert name in pain.data.metrics, name
     assert len(client.get_metric_history(pain.info.run_id, "val_loss")) == 2  # one per epoch
-    assert pain.data.params["transfer.freeze"] == "2" and pain.data.params["transfer.gamma"] == "2.0"
+    assert (
+        pain.data.params["transfer.freeze"] == "2" and pain.data.params["transfer.gamma"] == "2.0"
+    )
     emotion = client.get_run(client.get_model_version_by_alias("auforget-emotion", "base").run_id)
     for e in EMOTIONS:
         for m in ("precision", "recall", "f1"):
             assert f"test_{m}_{e}" in emotion.data.metrics
-    assert emotion.data.params["emotion.gamma"] == "0.0" and emotion.data.params["emotion.beta"] == "0.99998"
+    assert (
+        emotion.data.params["emotion.gamma"] == "0.0"
+        and emotion.data.params["emotion.beta"] == "0.99998"
+    )
     assert emotion.data.params["emotion.lr_schedule"] == "onecycle"
     names = {a.path for a in client.list_artifacts(pain.info.run_id)}
     assert {"predictions.csv", "confusion_matrix.csv", "confusion_matrix.png"} <= names
-    path = tracking.run_artifact(pain.info.run_id, "predictions.csv", in_trained["folder"] / "dl")
+    path = stage_runs.run_artifact(pain.info.run_id, "predictions.csv", in_trained["folder"] / "dl")
     table = pd.read_csv(path)
     assert list(table.columns[:3]) == ["sample_id", "true_label", "pred_label"]
     test = pd.read_csv(Path(in_trained["params"].data.splits_dir) / "unbc" / "test.csv")
@@ -116,7 +142,10 @@ def test_cached_route_for_freezeb5_and_retrain(in_trained):
     assert pain5.data.params["transfer.cached_features"] == "True"
     base = mlflow.pytorch.load_model("models:/auforget-emotion@base")
     model5 = mlflow.pytorch.load_model("models:/auforget-pain@freezeb5")
-    assert all(torch.equal(a, b) for a, b in zip(model5.blocks.state_dict().values(), base.blocks.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model5.blocks.state_dict().values(), base.blocks.state_dict().values())
+    )
 
 
 def test_the_retrain_registers_its_heads_merged_into_one_and_logs_each(in_trained):
@@ -127,9 +156,15 @@ def test_the_retrain_registers_its_heads_merged_into_one_and_logs_each(in_traine
     assert heads > 1  # params.yaml's default, which the tests' Params() share
     model = mlflow.pytorch.load_model("models:/auforget-retrain@freezeb2")
     hidden = model.profile.hidden
-    assert model.head[1].out_features == heads * hidden and model.head[-1].out_features == len(EMOTIONS)
-    assert client.get_metric_history(run.info.run_id, f"head{heads - 1}/val_loss")  # the last head's own curve
-    assert 0.0 <= run.data.metrics["ensemble_val_f1_macro"] <= 1.0 and "val_loss" in run.data.metrics
+    assert model.head[1].out_features == heads * hidden and model.head[-1].out_features == len(
+        EMOTIONS
+    )
+    assert client.get_metric_history(
+        run.info.run_id, f"head{heads - 1}/val_loss"
+    )  # the last head's own curve
+    assert (
+        0.0 <= run.data.metrics["ensemble_val_f1_macro"] <= 1.0 and "val_loss" in run.data.metrics
+    )
 
 
 def test_bad_freeze_is_a_clear_cli_error(in_trained, capsys):
@@ -148,8 +183,12 @@ def test_missing_upstream_model_says_what_to_run(mlflow_store, fast_params):
 def test_missing_split_says_to_run_prepare(mlflow_store, fast_params, tmp_path):
     import dataclasses
 
-    params = dataclasses.replace(fast_params, data=dataclasses.replace(fast_params.data, splits_dir=str(tmp_path / "none")))
-    with pytest.raises(FileNotFoundError, match=r"affectnet/train.csv is missing: run `auforget prepare`"):
+    params = dataclasses.replace(
+        fast_params, data=dataclasses.replace(fast_params.data, splits_dir=str(tmp_path / "none"))
+    )
+    with pytest.raises(
+        FileNotFoundError, match=r"affectnet/train.csv is missing: run `auforget prepare`"
+    ):
         run_emotion(params, progress=False)
 
 
@@ -169,8 +208,11 @@ def test_failed_run_is_marked_failed_keeps_checkpoint_and_resumes(in_trained, tm
             run_transfer(params.with_overrides("transfer", freeze=3), progress=False)
     finally:
         shutil.copy(backup, victim)
-    failed = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                                filter_string="attributes.run_name = 'transfer-b3'")
+    failed = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        filter_string="attributes.run_name = 'transfer-b3'",
+    )
     assert [r.info.status for r in failed] == ["FAILED"]
     assert len(client.search_model_versions("name='auforget-pain'")) == versions_before
     assert (Path("checkpoints") / "transfer-b3" / "last.pt").exists()
@@ -183,7 +225,8 @@ def test_failed_run_is_marked_failed_keeps_checkpoint_and_resumes(in_trained, tm
 
 
 def test_same_seed_same_numbers_across_fresh_stores(tiny_data, tmp_path, monkeypatch):
-    """Determinism of a whole stage: two stores, same seed, identical test metrics; another seed differs."""
+    """Determinism of a whole stage: two stores, same seed, identical test metrics; another seed
+    differs."""
     params = tiny_data.with_overrides("emotion", epochs=1, batch_size=16, max_train_images=48)
     results = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

@@ -5,6 +5,7 @@ Real everything, kept tiny: split manifests over a few dozen 64 px PNGs (a label
 colour and square), the small VGG profile, an MLflow sqlite store and Optuna sqlite storage in
 each test's tmp_path.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -18,15 +19,24 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from auforget import tracking
-from auforget.config import EMOTIONS, PAIN_CLASSES, DataConfig, Params, TuneConfig, load_params
-from auforget.stages.tune import PRUNER, open_storage, open_study, report_and_prune, run_tune, write_best
+from auforget.core.config import EMOTIONS, PAIN_CLASSES, DataConfig, Params, TuneConfig, load_params
+from auforget.stages.tune import (
+    PRUNER,
+    open_storage,
+    open_study,
+    report_and_prune,
+    run_tune,
+    write_best,
+)
+from auforget.tracking import registry
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 PER_CLASS = {"train": 3, "val": 2, "test": 1}
 
 
-def _write_task(root: Path, splits_dir: Path, name: str, n_classes: int, per_class: dict[str, int], seed: int) -> None:
+def _write_task(
+    root: Path, splits_dir: Path, name: str, n_classes: int, per_class: dict[str, int], seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     for split, n in per_class.items():
         rows = []
@@ -34,11 +44,23 @@ def _write_task(root: Path, splits_dir: Path, name: str, n_classes: int, per_cla
             for i in range(n):
                 pixels = rng.normal(60 + 20 * label, 12, (64, 64, 3))
                 row, col = divmod(label, 4)
-                pixels[8 + 24 * row: 24 + 24 * row, 4 + 15 * col: 16 + 15 * col] = 230
+                pixels[8 + 24 * row : 24 + 24 * row, 4 + 15 * col : 16 + 15 * col] = 230
                 sample_id = f"{split}-{label}-{i}"
-                Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(root / f"{sample_id}.png")
-                rows.append(dict(sample_id=sample_id, path=f"{sample_id}.png", label=label, x=0, y=0, w=64, h=64,
-                                 landmarks=""))
+                Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(
+                    root / f"{sample_id}.png"
+                )
+                rows.append(
+                    dict(
+                        sample_id=sample_id,
+                        path=f"{sample_id}.png",
+                        label=label,
+                        x=0,
+                        y=0,
+                        w=64,
+                        h=64,
+                        landmarks="",
+                    )
+                )
         (splits_dir / name).mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(splits_dir / name / f"{split}.csv", index=False)
 
@@ -50,16 +72,26 @@ def data(tmp_path_factory) -> DataConfig:
     for name in ("affectnet", "unbc"):
         (base / name).mkdir()
     _write_task(base / "affectnet", base / "splits", "affectnet", len(EMOTIONS), PER_CLASS, seed=0)
-    _write_task(base / "unbc", base / "splits", "unbc", len(PAIN_CLASSES), {"train": 8, "val": 4, "test": 2}, seed=1)
-    return DataConfig(affectnet_root=str(base / "affectnet"), unbc_root=str(base / "unbc"),
-                      splits_dir=str(base / "splits"))
+    _write_task(
+        base / "unbc",
+        base / "splits",
+        "unbc",
+        len(PAIN_CLASSES),
+        {"train": 8, "val": 4, "test": 2},
+        seed=1,
+    )
+    return DataConfig(
+        affectnet_root=str(base / "affectnet"),
+        unbc_root=str(base / "unbc"),
+        splits_dir=str(base / "splits"),
+    )
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID, which tracking.configure reads as
+    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID, which connection.configure reads as
     # "launched by `mlflow run`"; drop the previous test's value so this store gets its experiment.
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     return tmp_path
@@ -77,13 +109,17 @@ def _trials(storage: str, name: str = "auforget-gamma") -> list[optuna.trial.Fro
 
 
 def _runs(stage: str) -> list:
-    return mlflow.search_runs(search_all_experiments=True, output_format="list", order_by=["attributes.start_time ASC"],
-                              filter_string=f"tags.`auforget.stage` = '{stage}'")
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        order_by=["attributes.start_time ASC"],
+        filter_string=f"tags.`auforget.stage` = '{stage}'",
+    )
 
 
 def test_study_resumes_from_storage(data, project):
     first = run_tune(_params(data, epochs=1), progress=False)
-    storage = f"sqlite:///{project / 'optuna.db'}"   # the default storage, in the working directory
+    storage = f"sqlite:///{project / 'optuna.db'}"  # the default storage, in the working directory
     before = _trials(storage)
     assert first["n_trials"] == 2 and first["n_trials_complete"] == 2
     assert [t.number for t in before] == [0, 1]
@@ -91,8 +127,9 @@ def test_study_resumes_from_storage(data, project):
     second = run_tune(_params(data, n_trials=1, epochs=1), progress=False)
     after = _trials(storage)
     assert second["n_trials"] == 3
-    assert [(t.params, t.value, t.intermediate_values) for t in after[:2]] == \
-           [(t.params, t.value, t.intermediate_values) for t in before]
+    assert [(t.params, t.value, t.intermediate_values) for t in after[:2]] == [
+        (t.params, t.value, t.intermediate_values) for t in before
+    ]
     # a continued study draws new gammas instead of replaying the first call's random draws
     assert after[2].params["gamma"] not in {t.params["gamma"] for t in before}
     assert second["best_value"] == max(t.value for t in after if t.value is not None)
@@ -101,11 +138,22 @@ def test_study_resumes_from_storage(data, project):
     # and write_params puts the study's best gamma into params.yaml's emotion section
     params_file = project / "params.yaml"
     shutil.copy(REPO_PARAMS, params_file)
-    again = run_tune(_params(data, n_trials=3, epochs=1), progress=False, reuse=True, write_params=True,
-                     params_path=str(params_file))
+    again = run_tune(
+        _params(data, n_trials=3, epochs=1),
+        progress=False,
+        reuse=True,
+        write_params=True,
+        params_path=str(params_file),
+    )
     assert again == second and len(_trials(storage)) == 3
-    assert load_params(params_file) == load_params(REPO_PARAMS).with_overrides("emotion", gamma=second["best_gamma"])
-    changed = [b for a, b in zip(REPO_PARAMS.read_text().splitlines(), params_file.read_text().splitlines()) if a != b]
+    assert load_params(params_file) == load_params(REPO_PARAMS).with_overrides(
+        "emotion", gamma=second["best_gamma"]
+    )
+    changed = [
+        b
+        for a, b in zip(REPO_PARAMS.read_text().splitlines(), params_file.read_text().splitlines())
+        if a != b
+    ]
     assert changed == [f"  gamma: {second['best_gamma']!r}"]
 
     # every trial is an MLflow run nested under the tune run of its call
@@ -131,12 +179,20 @@ def test_pruner_stops_a_trial_below_the_median(data, project):
     study = optuna.create_study(study_name="pruning", storage=storage, direction="maximize")
     gamma = optuna.distributions.FloatDistribution(0.0, 5.0)
     for g in (1.0, 3.0):  # two finished trials no real trial can match (macro F1 <= 1)
-        study.add_trial(optuna.trial.create_trial(params={"gamma": g}, distributions={"gamma": gamma}, value=2.0,
-                                                  intermediate_values={1: 2.0, 2: 2.0}))
-    summary = run_tune(_params(data, n_trials=1, storage=storage, study_name="pruning"), progress=False)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"gamma": g},
+                distributions={"gamma": gamma},
+                value=2.0,
+                intermediate_values={1: 2.0, 2: 2.0},
+            )
+        )
+    summary = run_tune(
+        _params(data, n_trials=1, storage=storage, study_name="pruning"), progress=False
+    )
     trial = _trials(storage, "pruning")[-1]
     assert trial.state == optuna.trial.TrialState.PRUNED
-    assert sorted(trial.intermediate_values) == [1, 2]   # epoch 1 is never pruned
+    assert sorted(trial.intermediate_values) == [1, 2]  # epoch 1 is never pruned
     assert summary["n_trials_pruned"] == 1 and summary["best_value"] == 2.0
     (run,) = _runs("tune-trial")
     assert run.data.tags["optuna.state"] == "PRUNED" and run.info.status == "FINISHED"
@@ -146,10 +202,16 @@ def test_report_and_prune_raises_inside_the_epoch_callback():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(**PRUNER))
     gamma = optuna.distributions.FloatDistribution(0.0, 5.0)
     for value in (0.6, 0.8):
-        study.add_trial(optuna.trial.create_trial(params={"gamma": 1.0}, distributions={"gamma": gamma}, value=value,
-                                                  intermediate_values={1: value, 2: value}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"gamma": 1.0},
+                distributions={"gamma": gamma},
+                value=value,
+                intermediate_values={1: value, 2: value},
+            )
+        )
     good, bad = report_and_prune(study.ask()), report_and_prune(study.ask())
-    bad(1, {"val_f1_macro": 0.1})          # warm-up: epoch 1 never prunes
+    bad(1, {"val_f1_macro": 0.1})  # warm-up: epoch 1 never prunes
     good(1, {"val_f1_macro": 0.9})
     good(2, {"val_f1_macro": 0.9})
     with pytest.raises(optuna.TrialPruned):
@@ -165,9 +227,11 @@ def test_transfer_trials_start_from_the_base_model_and_register_nothing(data, pr
     assert summary["n_trials_complete"] == 2 and 0.0 <= summary["best_value"] <= 1.0
     assert params.tune.lr_low <= summary["best_lr"] <= params.tune.lr_high
     # FreezeB5 trains the head on conv features cached once for all trials
-    b5 = run_tune(params.with_overrides("tune", freeze=5, study_name="b5", tune_lr=False), progress=False)
+    b5 = run_tune(
+        params.with_overrides("tune", freeze=5, study_name="b5", tune_lr=False), progress=False
+    )
     assert b5["n_trials_complete"] == 2 and "best_lr" not in b5
-    assert [m.name for m in MlflowClient().search_registered_models()] == [tracking.EMOTION_MODEL]
+    assert [m.name for m in MlflowClient().search_registered_models()] == [registry.EMOTION_MODEL]
     lrs = [float(r.data.params["lr"]) for r in _runs("tune-trial")]
     assert len(set(lrs[:2])) == 2 and lrs[2:] == [params.transfer.lr] * 2
 
@@ -204,10 +268,15 @@ def test_write_params_changes_only_the_gamma_line(tmp_path):
 
 def test_write_params_adds_a_missing_key_and_keeps_comments(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("# top\ntransfer:\n  # how many blocks\n  freeze: 3   # FreezeB3\n\n# next\ntune:\n  n_trials: 4\n")
+    path.write_text(
+        "# top\ntransfer:\n  # how many blocks\n  freeze: 3   # FreezeB3\n\n"
+        "# next\ntune:\n  n_trials: 4\n"
+    )
     write_best(path, "transfer", {"gamma": 3.5})
-    assert path.read_text() == ("# top\ntransfer:\n  # how many blocks\n  freeze: 3   # FreezeB3\n  gamma: 3.5\n\n"
-                                "# next\ntune:\n  n_trials: 4\n")
+    assert path.read_text() == (
+        "# top\ntransfer:\n  # how many blocks\n  freeze: 3   # FreezeB3\n  gamma: 3.5\n\n"
+        "# next\ntune:\n  n_trials: 4\n"
+    )
     assert load_params(path).transfer.freeze == 3 and load_params(path).transfer.gamma == 3.5
 
 
@@ -224,8 +293,11 @@ def test_write_params_edits_a_flow_mapping_and_refuses_a_scalar_section(tmp_path
 
 def test_storage_that_cannot_be_opened_is_a_clear_error(data, project):
     bad = "sqlite:////no/such/folder/optuna.db"
-    with pytest.raises(ValueError, match=r"cannot open the Optuna storage 'sqlite:////no/such/folder/optuna.db'.*"
-                                         r"expected an RDB URL"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot open the Optuna storage 'sqlite:////no/such/folder/optuna.db'.*"
+        r"expected an RDB URL",
+    ):
         run_tune(_params(data, storage=bad), progress=False)
     with pytest.raises(ValueError, match=r"postgresql://tuner:\*\*\*@127.0.0.1:1/optuna") as err:
         open_storage("postgresql://tuner:secret@127.0.0.1:1/optuna")
@@ -247,7 +319,9 @@ def test_tune_through_the_auforget_executable_and_mlflow_run(tmp_path):
     name) and `mlflow run . -e tune`, on the tiny synthetic data, one 1-epoch trial each."""
     from tests.project import TINY_PARAMS, copy_project, run
 
-    project = copy_project(tmp_path / "project", {**TINY_PARAMS, "tune": {"epochs": 1, "stage": "emotion"}})
+    project = copy_project(
+        tmp_path / "project", {**TINY_PARAMS, "tune": {"epochs": 1, "stage": "emotion"}}
+    )
     run(["auforget", "--quiet", "synth"], project)
     run(["auforget", "--quiet", "prepare"], project)
     run(["auforget", "--quiet", "tune", "--n-trials", "1", "--stage", "emotion"], project)
@@ -256,8 +330,22 @@ def test_tune_through_the_auforget_executable_and_mlflow_run(tmp_path):
 
     before = tmp_path / "before.yaml"
     shutil.copy(project / "params.yaml", before)
-    run(["mlflow", "run", ".", "-e", "tune", "-P", "n_trials=1", "-P", "write_params=true", "--env-manager", "local"],
-        project)
+    run(
+        [
+            "mlflow",
+            "run",
+            ".",
+            "-e",
+            "tune",
+            "-P",
+            "n_trials=1",
+            "-P",
+            "write_params=true",
+            "--env-manager",
+            "local",
+        ],
+        project,
+    )
     trials = _trials(storage)
     assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     best = max(trials, key=lambda t: t.value).params["gamma"]

@@ -9,6 +9,7 @@ step fails when it logs its model, with one line naming the bucket, its run FAIL
 registered; the rerun against a bucket that answers again resumes. (A PostgreSQL restart between
 steps: test_study_on_server.py.)
 """
+
 from __future__ import annotations
 
 import socket
@@ -21,10 +22,10 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from auforget import claims, tracking
-from auforget.config import load_params
+from auforget.core.config import load_params
 from auforget.stages.prepare import run_prepare
 from auforget.stages.synth import run_synth
+from auforget.tracking import claims, stage_runs
 from tests.project import copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 
@@ -33,8 +34,11 @@ EPOCHS = 40
 # 6, a micro epoch is fast enough that all of them once finished before the client noticed the
 # kill: saved == EPOCHS in a fresh-clone .ci/run of 2026-11-27), no
 # early stop (the micro model's validation score does not move).
-PARAMS = {"synth": {"scale": "micro"}, "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
-          "emotion": {"epochs": EPOCHS, "batch_size": 16, "patience": 100}}
+PARAMS = {
+    "synth": {"scale": "micro"},
+    "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
+    "emotion": {"epochs": EPOCHS, "batch_size": 16, "patience": 100},
+}
 # Two retries (waits of 0 and about 2 s) instead of the five auforget sets by default (about
 # 30 s): the same code path, a shorter test.
 RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
@@ -43,7 +47,9 @@ RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
 @pytest.fixture
 def fault_server(postgres, bucket, server_logs):
     """A server of this test's own (the session's servers must stay up for the other tests)."""
-    with mlflow_server(postgres.create_database("mlflow_fault"), bucket, "fault", server_logs, proxied=True) as server:
+    with mlflow_server(
+        postgres.create_database("mlflow_fault"), bucket, "fault", server_logs, proxied=True
+    ) as server:
         yield server
 
 
@@ -58,7 +64,9 @@ def wait_for_epochs(client: MlflowClient, n: int, proc: subprocess.Popen, timeou
     """The emotion run, once it has logged `n` epochs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"emotion exited {proc.returncode} before epoch {n}:\n{proc.communicate()[1][-4000:]}"
+        assert proc.poll() is None, (
+            f"emotion exited {proc.returncode} before epoch {n}:\n{proc.communicate()[1][-4000:]}"
+        )
         experiment = client.get_experiment_by_name("auforget")
         runs = client.search_runs([experiment.experiment_id]) if experiment else []
         if runs and len(client.get_metric_history(runs[0].info.run_id, "val_loss")) >= n:
@@ -69,7 +77,9 @@ def wait_for_epochs(client: MlflowClient, n: int, proc: subprocess.Popen, timeou
 
 # Its one flake (the rerun's version missing from the server, in full runs only) was an earlier
 # test's MLFLOW_REGISTRY_URI left in os.environ; tests/conftest.py now restores it after every test.
-def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes(tmp_path, fault_server, monkeypatch):
+def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes(
+    tmp_path, fault_server, monkeypatch
+):
     project = copy_project(tmp_path / "hank", PARAMS)
     monkeypatch.chdir(project)  # the data, in this process: two fewer interpreter start-ups
     params = load_params()
@@ -78,8 +88,14 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
     client = MlflowClient(fault_server.uri)
 
     cmd = ["auforget", "--quiet", "emotion"]
-    with subprocess.Popen(cmd, cwd=project, env=client_env(project, fault_server, **RETRIES),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        cmd,
+        cwd=project,
+        env=client_env(project, fault_server, **RETRIES),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             first = wait_for_epochs(client, 2, proc)
             fault_server.kill()
@@ -94,7 +110,11 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
     assert proc.returncode == 2, err[-4000:]
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, err[-4000:]
-    assert fault_server.uri in errors[0] and first.info.run_id in errors[0] and "stopped answering" in errors[0]
+    assert (
+        fault_server.uri in errors[0]
+        and first.info.run_id in errors[0]
+        and "stopped answering" in errors[0]
+    )
     assert "Traceback" not in err
     assert gave_up_after < 60
     # Training progress kept.
@@ -104,10 +124,18 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
 
     fault_server.start()
     assert client.get_run(first.info.run_id).info.status == "RUNNING"  # it could not be closed then
-    assert client.search_model_versions("name = 'auforget-emotion'") == []  # nothing half-registered
+    assert (
+        client.search_model_versions("name = 'auforget-emotion'") == []
+    )  # nothing half-registered
 
-    rerun = subprocess.run(cmd, cwd=project, env=client_env(project, fault_server), capture_output=True, text=True,
-                           timeout=300)
+    rerun = subprocess.run(
+        cmd,
+        cwd=project,
+        env=client_env(project, fault_server),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     assert f"resuming after epoch {saved}" in rerun.stderr
     orphan = client.get_run(first.info.run_id)
@@ -120,13 +148,16 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
     assert second.info.run_id != first.info.run_id and second.info.status == "FINISHED"
     assert second.data.tags["auforget.resumed_after_epoch"] == str(saved)
     assert second.data.metrics["epochs_run"] == EPOCHS
-    assert len(client.get_metric_history(second.info.run_id, "val_loss")) == EPOCHS  # the whole curve
+    assert (
+        len(client.get_metric_history(second.info.run_id, "val_loss")) == EPOCHS
+    )  # the whole curve
     assert client.get_model_version_by_alias("auforget-emotion", "base").version == version.version
     assert not checkpoint.parent.exists()
 
 
-def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes(tmp_path, postgres, server_logs,
-                                                                                  monkeypatch):
+def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes(
+    tmp_path, postgres, server_logs, monkeypatch
+):
     project = copy_project(tmp_path / "ivy", PARAMS)
     monkeypatch.chdir(project)
     params = load_params()
@@ -138,8 +169,14 @@ def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
         with mlflow_server(database, doomed, "doomed", server_logs, proxied=False) as server:
             client = MlflowClient(server.uri)
             cmd = ["auforget", "--quiet", "emotion"]
-            with subprocess.Popen(cmd, cwd=project, env=client_env(project, server), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) as proc:
+            with subprocess.Popen(
+                cmd,
+                cwd=project,
+                env=client_env(project, server),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as proc:
                 try:
                     first = wait_for_epochs(client, 2, proc)
                     doomed.stop()  # moto keeps objects in memory: the bucket is gone with it
@@ -158,9 +195,13 @@ def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
             checkpoint = project / "checkpoints" / "emotion" / "last.pt"
             assert torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"] == EPOCHS
 
-            with object_store(server_logs) as back:  # the bucket again (new, empty), at a new address
+            with object_store(
+                server_logs
+            ) as back:  # the bucket again (new, empty), at a new address
                 env = {**client_env(project, server), **back.env()}
-                rerun = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+                rerun = subprocess.run(
+                    cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300
+                )
                 assert rerun.returncode == 0, rerun.stderr[-4000:]
                 assert f"resuming after epoch {EPOCHS}" in rerun.stderr
                 (version,) = client.search_model_versions("name = 'auforget-emotion'")
@@ -174,25 +215,43 @@ def test_the_next_command_here_closes_what_a_dead_process_here_left_and_nothing_
     version registered from it, its claim is expired. A live process's, and another machine's,
     are left alone. (A local store: the same calls as over HTTP, without a server start.)"""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    holders = {"gone": f"{socket.gethostname()}:{gone}", "alive": claims.holder(), "elsewhere": "other-machine:1"}
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    holders = {
+        "gone": f"{socket.gethostname()}:{gone}",
+        "alive": claims.holder(),
+        "elsewhere": "other-machine:1",
+    }
     experiment = client.create_experiment("auforget")
-    runs = {who: client.create_run(experiment, run_name=who, tags={tracking.HOLDER_TAG: holder}).info.run_id
-            for who, holder in holders.items()}
+    runs = {
+        who: client.create_run(
+            experiment, run_name=who, tags={stage_runs.HOLDER_TAG: holder}
+        ).info.run_id
+        for who, holder in holders.items()
+    }
     client.create_registered_model("auforget-emotion")
     for run_id in runs.values():
         client.create_model_version("auforget-emotion", f"runs:/{run_id}/model", run_id=run_id)
     claims_id = claims.claims_experiment(client, "auforget")
-    held = {who: client.create_run(claims_id, tags={claims.STEP_TAG: who, claims.HOLDER_TAG: holder}).info.run_id
-            for who, holder in holders.items()}
+    held = {
+        who: client.create_run(
+            claims_id, tags={claims.STEP_TAG: who, claims.HOLDER_TAG: holder}
+        ).info.run_id
+        for who, holder in holders.items()
+    }
 
-    assert tracking.fail_abandoned_runs(client) == [runs["gone"]]
+    assert stage_runs.fail_abandoned_runs(client) == [runs["gone"]]
     assert claims.expire_gone_holders(client, "auforget") == ["gone"]
 
     status = {who: client.get_run(run_id).info.status for who, run_id in runs.items()}
     assert status == {"gone": "FAILED", "alive": "RUNNING", "elsewhere": "RUNNING"}
     assert {v.run_id for v in client.search_model_versions("name = 'auforget-emotion'")} == {
-        runs["alive"], runs["elsewhere"]}
+        runs["alive"],
+        runs["elsewhere"],
+    }
     status = {who: client.get_run(run_id).info.status for who, run_id in held.items()}
     assert status == {"gone": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING"}

@@ -1,5 +1,6 @@
 """The study on a lab's MLflow: `mlflow server` on PostgreSQL with artifacts in an S3 bucket,
 driven through the `auforget` and `mlflow run` executables as a team would."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,9 +32,15 @@ def client_env(project: Path, server: TrackingServer, **extra: str) -> dict[str,
     return env
 
 
-def check(cmd: list[str], project: Path, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(cmd)} exited {result.returncode}\n{result.stderr[-6000:]}"
+def check(
+    cmd: list[str], project: Path, env: dict[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(cmd)} exited {result.returncode}\n{result.stderr[-6000:]}"
+    )
     return result
 
 
@@ -55,7 +62,9 @@ class _Logged(subprocess.Popen):
 
 
 @contextlib.contextmanager
-def started(cmds: list[list[str]], cwds: list[Path], envs: list[dict[str, str]]) -> Iterator[list[subprocess.Popen]]:
+def started(
+    cmds: list[list[str]], cwds: list[Path], envs: list[dict[str, str]]
+) -> Iterator[list[subprocess.Popen]]:
     """Processes running side by side, killed if the test leaves early."""
     procs = [_Logged(cmd, cwd=cwd, env=env) for cmd, cwd, env in zip(cmds, cwds, envs)]
     try:
@@ -84,12 +93,17 @@ def assert_no_local_store(*projects: Path) -> None:
 
 
 def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_database_restart(
-        tmp_path, proxied_server, postgres, bucket):
+    tmp_path, proxied_server, postgres, bucket
+):
     """Two machines start the study at once: every step is trained by one of them, the other
     reuses it. Artifacts go through the server into the bucket; the clients hold no S3 keys.
     The smallest study (MICRO_PARAMS): what is checked here is who trains and where things go."""
     projects = [copy_project(tmp_path / name, params=MICRO_PARAMS) for name in ("alice", "bob")]
-    with started([["auforget", "--quiet", "main"]] * 2, projects, [client_env(p, proxied_server) for p in projects]) as procs:
+    with started(
+        [["auforget", "--quiet", "main"]] * 2,
+        projects,
+        [client_env(p, proxied_server) for p in projects],
+    ) as procs:
         for proc in procs:
             _, err = proc.communicate(timeout=1500)
             assert proc.returncode == 0, err[-6000:]
@@ -102,8 +116,16 @@ def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_d
     studies = [r for r in runs if r.data.tags.get("auforget.stage") == "study"]
     assert len(studies) == 2
     for study in studies:  # each study saw every step: trained under it, or reused from the other
-        children = {r.data.tags["auforget.stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == study.info.run_id}
-        reused = {k.removeprefix("auforget.reused.") for k in study.data.tags if k.startswith("auforget.reused.")}
+        children = {
+            r.data.tags["auforget.stage"]
+            for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == study.info.run_id
+        }
+        reused = {
+            k.removeprefix("auforget.reused.")
+            for k in study.data.tags
+            if k.startswith("auforget.reused.")
+        }
         assert children | reused >= TRAINING | ANALYSIS
 
     champion = client.get_model_version_by_alias("auforget-pain", "champion")
@@ -115,20 +137,30 @@ def test_two_mains_on_a_proxied_server_train_each_step_once_then_reuse_after_a_d
     before = {r.info.run_id for r in runs}
     check(["auforget", "--quiet", "main"], projects[0], client_env(projects[0], proxied_server))
     new = [r for r in runs_of(client) if r.info.run_id not in before]
-    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], "only the study run itself is new"
-    assert client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
+    assert [r.data.tags.get("auforget.stage") for r in new] == ["study"], (
+        "only the study run itself is new"
+    )
+    assert (
+        client.get_model_version_by_alias("auforget-pain", "champion").version == champion.version
+    )
     assert (projects[0] / "reports" / "report.html").exists()
     assert_no_local_store(*projects)
 
 
-def test_a_training_stage_writes_straight_to_the_bucket(prepared_project, tmp_path, direct_server, bucket, monkeypatch):
+def test_a_training_stage_writes_straight_to_the_bucket(
+    prepared_project, tmp_path, direct_server, bucket, monkeypatch
+):
     """--default-artifact-root s3://...: `mlflow run` trains and registers the base model with the
     client uploading to the bucket itself; the model then loads over HTTP + S3. (The project
     comes with its data and splits: `auforget synth` and `prepare` do not touch MLflow.)"""
     project = tmp_path / "carol"
     shutil.copytree(prepared_project, project, symlinks=True)
     env = client_env(project, direct_server)
-    check(["mlflow", "run", ".", "-e", "emotion", "-P", "epochs=1", "--env-manager", "local"], project, env)
+    check(
+        ["mlflow", "run", ".", "-e", "emotion", "-P", "epochs=1", "--env-manager", "local"],
+        project,
+        env,
+    )
     client = point_at(direct_server)
     version = client.get_model_version_by_alias("auforget-emotion", "base")
     assert client.get_run(version.run_id).info.artifact_uri.startswith(direct_server.artifacts)
@@ -142,10 +174,18 @@ def test_a_training_stage_writes_straight_to_the_bucket(prepared_project, tmp_pa
 def test_an_unreachable_server_or_bucket_is_one_clear_line(tmp_path, direct_server):
     project = copy_project(tmp_path / "dave")
     dead = f"http://127.0.0.1:{free_port()}"
-    for env, named in ((client_env(project, direct_server, MLFLOW_TRACKING_URI=dead), dead),
-                       (client_env(project, direct_server, MLFLOW_S3_ENDPOINT_URL=dead), direct_server.artifacts)):
-        result = subprocess.run(["auforget", "--quiet", "main"], cwd=project, env=env, capture_output=True,
-                                text=True, timeout=300)
+    for env, named in (
+        (client_env(project, direct_server, MLFLOW_TRACKING_URI=dead), dead),
+        (client_env(project, direct_server, MLFLOW_S3_ENDPOINT_URL=dead), direct_server.artifacts),
+    ):
+        result = subprocess.run(
+            ["auforget", "--quiet", "main"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 2
         lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
         assert len(lines) == 1 and named in lines[0], result.stderr[-3000:]
@@ -157,16 +197,30 @@ def test_an_unreachable_server_or_bucket_is_one_clear_line(tmp_path, direct_serv
 def dvc_env(tmp_path, bucket):
     def env(project: Path) -> dict[str, str]:
         return {**environment(project), **bucket.env()}
+
     return env
 
 
-def test_dvc_pushes_the_splits_to_the_bucket_and_a_fresh_clone_pulls_them(tmp_path, bucket, dvc_env):
+def test_dvc_pushes_the_splits_to_the_bucket_and_a_fresh_clone_pulls_them(
+    tmp_path, bucket, dvc_env
+):
     project = copy_project(tmp_path / "erin")
     check(["dvc", "repro", "prepare"], project, dvc_env(project))
-    splits = {p.relative_to(project): p.read_bytes() for p in sorted((project / "data" / "splits").rglob("*.csv"))}
+    splits = {
+        p.relative_to(project): p.read_bytes()
+        for p in sorted((project / "data" / "splits").rglob("*.csv"))
+    }
     assert splits
-    check(["dvc", "remote", "add", "-d", "lab", f"s3://{bucket.bucket}/dvc"], project, dvc_env(project))
-    check(["dvc", "remote", "modify", "lab", "endpointurl", bucket.endpoint], project, dvc_env(project))
+    check(
+        ["dvc", "remote", "add", "-d", "lab", f"s3://{bucket.bucket}/dvc"],
+        project,
+        dvc_env(project),
+    )
+    check(
+        ["dvc", "remote", "modify", "lab", "endpointurl", bucket.endpoint],
+        project,
+        dvc_env(project),
+    )
     check(["dvc", "push"], project, dvc_env(project))
     assert bucket.keys("dvc/")
     check(["git", "add", "dvc.lock", ".dvc/config"], project, dvc_env(project))
@@ -176,5 +230,8 @@ def test_dvc_pushes_the_splits_to_the_bucket_and_a_fresh_clone_pulls_them(tmp_pa
     check(["git", "clone", "-q", str(project), str(clone)], tmp_path, dvc_env(clone))
     assert not (clone / "data" / "splits").exists()
     check(["dvc", "pull", "data/splits"], clone, dvc_env(clone))
-    pulled = {p.relative_to(clone): p.read_bytes() for p in sorted((clone / "data" / "splits").rglob("*.csv"))}
+    pulled = {
+        p.relative_to(clone): p.read_bytes()
+        for p in sorted((clone / "data" / "splits").rglob("*.csv"))
+    }
     assert pulled == splits

@@ -11,16 +11,17 @@ Reads the per-sample test predictions of the base emotion model and of the six r
     continuity-corrected chi-square otherwise), p and corrected p;
   - the full pairwise matrix over all seven models in mcnemar_pairwise.csv.
 The run's `retrain.heads` parameter records how many output-layer heads each retrain averaged, so
-the report can say what a recall is an average of.
-These are the single-seed view: the models of the first seed of study.seeds. With several seeds
-forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*` metrics) gives, per emotion and FreezeBk,
-the mean recall difference Bk - B5 over seeds with a t interval (training randomness) and the
-seeds' McNemar tests combined by signed Stouffer (test-image sampling, in a direction every seed
-must share), Holm-corrected across emotions; with one seed the interval is NaN ("n/a").
-Its `excess_*` columns (`seed_excess_*` metrics) subtract, seed by seed, the mean difference of the
-other seven emotions: full fine-tuning can cost every emotion some recall, and these columns ask which
-emotions it costs *more* than the rest (bench/measured/cpu-2026-11-27-transfer-lr/).
+the report can say what a recall is an average of. These are the single-seed view: the models of the
+first seed of study.seeds. With several seeds forgetting_seeds.csv (and `seed_diff_*`, `seed_p_*`
+metrics) gives, per emotion and FreezeBk, the mean recall difference Bk - B5 over seeds with a t
+interval (training randomness) and the seeds' McNemar tests combined by signed Stouffer (test-image
+sampling, in a direction every seed must share), Holm-corrected across emotions; with one seed the
+interval is NaN ("n/a"). Its `excess_*` columns (`seed_excess_*` metrics) subtract, seed by seed,
+the mean difference of the other seven emotions: full fine-tuning can cost every emotion some
+recall, and these columns ask which emotions it costs *more* than the rest
+(bench/measured/cpu-2026-11-27-transfer-lr/).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -37,11 +38,14 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from auforget import artifacts, tracking  # noqa: E402
-from auforget.identity import fingerprint  # noqa: E402
-from auforget.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
-from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
-from auforget.stats import holm, mcnemar, others_mean, seed_interval, stouffer  # noqa: E402
+from auforget.analysis.metrics import plot_file, write_metrics_json  # noqa: E402
+from auforget.analysis.stats import holm, mcnemar, others_mean, seed_interval, stouffer  # noqa: E402
+from auforget.core import artifacts
+from auforget.core.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
+
+# noqa: E402
+from auforget.core.identity import fingerprint  # noqa: E402
+from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +55,21 @@ MODELS = ("base", "b0", "b1", "b2", "b3", "b4", "b5")
 def model_versions(seed: int | None = None, seeds: tuple[int, ...] = ()) -> dict[str, object]:
     """ModelVersion of the base emotion model and of each retrain model trained under `seed` (None:
     the plain aliases, i.e. the study's first seed), with what to run if missing."""
-    sx = "" if seed is None else tracking.seed_suffix(seed, seeds)
+    sx = "" if seed is None else registry.seed_suffix(seed, seeds)
     also = f" --seed {seed}" if sx else ""
-    versions = {"base": tracking.resolve_alias(tracking.EMOTION_MODEL, tracking.BASE_ALIAS + sx,
-                                               hint=f"run `auforget emotion{also}` (or `auforget main`) first")}
+    versions = {
+        "base": registry.resolve_alias(
+            registry.EMOTION_MODEL,
+            registry.BASE_ALIAS + sx,
+            hint=f"run `auforget emotion{also}` (or `auforget main`) first",
+        )
+    }
     for i in FREEZE_LEVELS:
-        versions[f"b{i}"] = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i) + sx,
-                                                   hint=f"run `auforget retrain --freeze {i}{also}` first")
+        versions[f"b{i}"] = registry.resolve_alias(
+            registry.RETRAIN_MODEL,
+            registry.freeze_alias(i) + sx,
+            hint=f"run `auforget retrain --freeze {i}{also}` first",
+        )
     return versions
 
 
@@ -66,21 +78,34 @@ def retrain_heads(versions: dict[str, object]) -> str:
     parameter count as 1): the report says whether a recall comes from one set of output layers
     or from an average of several."""
     client = mlflow.MlflowClient()
-    found = {client.get_run(v.run_id).data.params.get("retrain.heads", "1") for n, v in versions.items() if n != "base"}
+    found = {
+        client.get_run(v.run_id).data.params.get("retrain.heads", "1")
+        for n, v in versions.items()
+        if n != "base"
+    }
     return ", ".join(sorted(found, key=int))
 
 
 def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.DataFrame]:
-    """predictions.csv of each model's run, indexed by sample_id and checked to cover one test set."""
+    """predictions.csv of each model's run, indexed by sample_id and checked to cover one test
+    set."""
     tables = {}
     for name, version in versions.items():
-        path = tracking.run_artifact(version.run_id, artifacts.PREDICTIONS, folder / name)
-        tables[name] = pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id").sort_index()
+        path = stage_runs.run_artifact(version.run_id, artifacts.PREDICTIONS, folder / name)
+        tables[name] = (
+            pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id").sort_index()
+        )
     reference = tables["b5"]
     for name, table in tables.items():
-        if not table.index.equals(reference.index) or not (table["true_label"] == reference["true_label"]).all():
-            raise ValueError(f"the test predictions of {name} (run {versions[name].run_id}) cover other samples than "
-                             f"those of b5 (run {versions['b5'].run_id}); retrain both on the same splits")
+        if (
+            not table.index.equals(reference.index)
+            or not (table["true_label"] == reference["true_label"]).all()
+        ):
+            raise ValueError(
+                f"the test predictions of {name} (run {versions[name].run_id}) cover other "
+                f"samples than those of b5 (run {versions['b5'].run_id}); retrain both on the "
+                "same splits"
+            )
     return tables
 
 
@@ -90,12 +115,16 @@ def recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         row = {"emotion": emotion, "n": int((tables["b5"]["true_label"] == e).sum())}
         for name, table in tables.items():
             of_class = table[table["true_label"] == e]
-            row[name] = float((of_class["pred_label"] == e).mean()) if len(of_class) else float("nan")
+            row[name] = (
+                float((of_class["pred_label"] == e).mean()) if len(of_class) else float("nan")
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def mcnemar_rows(tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]], exact_below: int) -> pd.DataFrame:
+def mcnemar_rows(
+    tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]], exact_below: int
+) -> pd.DataFrame:
     """One row per (pair, emotion); Holm correction across the emotions of each pair."""
     rows = []
     for a, b in pairs:
@@ -105,12 +134,34 @@ def mcnemar_rows(tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]], 
             correct_a = (tables[a]["pred_label"] == e).to_numpy()[mask]
             correct_b = (tables[b]["pred_label"] == e).to_numpy()[mask]
             if mask.sum() == 0:
-                block.append({"model_a": a, "model_b": b, "emotion": emotion, "n": 0, "n01": 0, "n10": 0,
-                              "statistic": float("nan"), "method": "none", "pvalue": float("nan")})
+                block.append(
+                    {
+                        "model_a": a,
+                        "model_b": b,
+                        "emotion": emotion,
+                        "n": 0,
+                        "n01": 0,
+                        "n10": 0,
+                        "statistic": float("nan"),
+                        "method": "none",
+                        "pvalue": float("nan"),
+                    }
+                )
                 continue
             r = mcnemar(correct_a, correct_b, exact_below=exact_below)
-            block.append({"model_a": a, "model_b": b, "emotion": emotion, "n": int(mask.sum()), "n01": r.n01,
-                          "n10": r.n10, "statistic": r.statistic, "method": r.method, "pvalue": r.pvalue})
+            block.append(
+                {
+                    "model_a": a,
+                    "model_b": b,
+                    "emotion": emotion,
+                    "n": int(mask.sum()),
+                    "n01": r.n01,
+                    "n10": r.n10,
+                    "statistic": r.statistic,
+                    "method": r.method,
+                    "pvalue": r.pvalue,
+                }
+            )
         adjusted = holm([row["pvalue"] for row in block])
         for row, p in zip(block, adjusted):
             row["pvalue_holm"] = float(p)
@@ -125,7 +176,9 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
     x = np.arange(len(recalls))
     for i in FREEZE_LEVELS:
         ax.bar(x + (i - 2.5) * width, recalls[f"b{i}"], width, label=f"FreezeB{i}")
-    ax.scatter(x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3)
+    ax.scatter(
+        x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3
+    )
     ax.set_xticks(x, recalls["emotion"])
     ax.set_ylabel("recall (retrained output layers)")
     ax.set_ylim(0, 1)
@@ -138,14 +191,22 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
 
 def forgetting_tables(tables: dict[str, pd.DataFrame], exact_below: int) -> dict[str, pd.DataFrame]:
     """The three tables of the stage, by artifact name: recalls, McNemar vs FreezeB5, all pairs."""
-    return {artifacts.RECALLS_CSV: recall_table(tables),
-            artifacts.MCNEMAR_VS_B5_CSV: mcnemar_rows(tables, [(f"b{k}", "b5") for k in range(5)], exact_below),
-            artifacts.MCNEMAR_PAIRWISE_CSV: mcnemar_rows(tables, list(itertools.combinations(MODELS, 2)),
-                                                         exact_below)}
+    return {
+        artifacts.RECALLS_CSV: recall_table(tables),
+        artifacts.MCNEMAR_VS_B5_CSV: mcnemar_rows(
+            tables, [(f"b{k}", "b5") for k in range(5)], exact_below
+        ),
+        artifacts.MCNEMAR_PAIRWISE_CSV: mcnemar_rows(
+            tables, list(itertools.combinations(MODELS, 2)), exact_below
+        ),
+    }
 
 
-def forgetting_metrics(recalls: pd.DataFrame, vs_b5: pd.DataFrame, alpha: float) -> dict[str, float]:
-    """Recalls and McNemar p-values as flat MLflow metrics; NaN (an emotion without test samples) left out."""
+def forgetting_metrics(
+    recalls: pd.DataFrame, vs_b5: pd.DataFrame, alpha: float
+) -> dict[str, float]:
+    """Recalls and McNemar p-values as flat MLflow metrics; NaN (an emotion without test samples)
+    left out."""
     metrics: dict[str, float] = {}
     for row in recalls.itertuples():
         for name in MODELS:
@@ -157,7 +218,9 @@ def forgetting_metrics(recalls: pd.DataFrame, vs_b5: pd.DataFrame, alpha: float)
     return {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
 
 
-def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFrame]) -> pd.DataFrame:
+def seed_forgetting(
+    recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFrame]
+) -> pd.DataFrame:
     """Across seeds, per emotion and FreezeBk (k < 5): the recall differences Bk - B5 of each seed,
     their mean with a t interval, and the seeds' McNemar p-values combined by signed Stouffer
     (sign = direction of that seed's difference), Holm-corrected across the emotions of each k.
@@ -167,12 +230,24 @@ def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFr
     for k in range(FREEZE_LEVELS[-1]):
         block, per_seed = [], []
         for emotion in EMOTIONS:
-            diffs = [float(_recall(recalls[s], emotion, f"b{k}") - _recall(recalls[s], emotion, "b5")) for s in seeds]
+            diffs = [
+                float(_recall(recalls[s], emotion, f"b{k}") - _recall(recalls[s], emotion, "b5"))
+                for s in seeds
+            ]
             pvalues = [_pvalue(vs_b5[s], emotion, f"b{k}") for s in seeds]
             ci = seed_interval(diffs)
-            block.append({"emotion": emotion, "model": f"b{k}", "n_seeds": ci.n,
-                          "diffs": " ".join(f"{d:+.4f}" for d in diffs), "diff_mean": ci.mean,
-                          "diff_low": ci.low, "diff_high": ci.high, "p_combined": stouffer(pvalues, diffs)})
+            block.append(
+                {
+                    "emotion": emotion,
+                    "model": f"b{k}",
+                    "n_seeds": ci.n,
+                    "diffs": " ".join(f"{d:+.4f}" for d in diffs),
+                    "diff_mean": ci.mean,
+                    "diff_low": ci.low,
+                    "diff_high": ci.high,
+                    "p_combined": stouffer(pvalues, diffs),
+                }
+            )
             per_seed.append(diffs)
         for row, p in zip(block, holm([row["p_combined"] for row in block])):
             row["p_combined_holm"] = float(p)
@@ -183,11 +258,18 @@ def seed_forgetting(recalls: dict[int, pd.DataFrame], vs_b5: dict[int, pd.DataFr
 
 def _add_excess(block: list[dict], per_seed: np.ndarray) -> None:
     """Each emotion's per-seed difference (`per_seed`: emotions x seeds, in block order) minus the
-    other emotions' mean difference in that seed (`stats.others_mean`), with a t interval over seeds."""
+    other emotions' mean difference in that seed (`stats.others_mean`), with a t interval over
+    seeds."""
     for row, values in zip(block, per_seed - others_mean(per_seed)):
         ci = seed_interval(values)
-        row.update({"excess_diffs": " ".join(f"{d:+.4f}" for d in values), "excess_mean": ci.mean,
-                    "excess_low": ci.low, "excess_high": ci.high})
+        row.update(
+            {
+                "excess_diffs": " ".join(f"{d:+.4f}" for d in values),
+                "excess_mean": ci.mean,
+                "excess_low": ci.low,
+                "excess_high": ci.high,
+            }
+        )
 
 
 def _recall(table: pd.DataFrame, emotion: str, model: str) -> float:
@@ -195,7 +277,9 @@ def _recall(table: pd.DataFrame, emotion: str, model: str) -> float:
 
 
 def _pvalue(table: pd.DataFrame, emotion: str, model: str) -> float:
-    return float(table.loc[(table["emotion"] == emotion) & (table["model_a"] == model), "pvalue"].iloc[0])
+    return float(
+        table.loc[(table["emotion"] == emotion) & (table["model_a"] == model), "pvalue"].iloc[0]
+    )
 
 
 def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
@@ -203,8 +287,12 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for row in across.itertuples():
         for part in ("mean", "low", "high"):
-            metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(row, f"diff_{part}")
-            metrics[artifacts.seed_excess_metric(row.emotion, row.model, part)] = getattr(row, f"excess_{part}")
+            metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(
+                row, f"diff_{part}"
+            )
+            metrics[artifacts.seed_excess_metric(row.emotion, row.model, part)] = getattr(
+                row, f"excess_{part}"
+            )
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False)] = row.p_combined
         metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True)] = row.p_combined_holm
     metrics["n_seeds"] = int(across["n_seeds"].max()) if len(across) else 0
@@ -212,39 +300,77 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     return metrics
 
 
-def run_forgetting(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+def run_forgetting(
+    params: Params, *, progress: bool = True, reuse: bool = False
+) -> dict[str, float]:
     cfg, seeds = params.forgetting, params.study.seeds
-    tracking.configure(params.tracking)
+    connection.configure(params.tracking)
     per_seed = {s: model_versions(s, seeds) for s in seeds}
     versions = per_seed[seeds[0]]
-    key = fingerprint("forgetting", flat(cfg), {n: (v.run_id, v.version) for n, v in versions.items()},
-                      *([{s: {n: v.run_id for n, v in vs.items()} for s, vs in per_seed.items()}] if len(seeds) > 1 else []))
-    if reuse and (done := tracking.find_finished_run(key)):
-        metrics = tracking.reused(done, "forgetting")
+    key = fingerprint(
+        "forgetting",
+        flat(cfg),
+        {n: (v.run_id, v.version) for n, v in versions.items()},
+        *(
+            [{s: {n: v.run_id for n, v in vs.items()} for s, vs in per_seed.items()}]
+            if len(seeds) > 1
+            else []
+        ),
+    )
+    if reuse and (done := stage_runs.find_finished_run(key)):
+        metrics = stage_runs.reused(done, "forgetting")
         write_metrics_json("forgetting", metrics)
         return metrics
-    tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()}}
-    with tracking.stage_run("forgetting", {**flat(cfg, "forgetting."), "study.seeds": ",".join(map(str, seeds)),
-                                           "retrain.heads": retrain_heads(versions)},
-                            tags=tags), tempfile.TemporaryDirectory() as tmp:
+    tags = {
+        "auforget.key": key,
+        **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()},
+    }
+    with (
+        stage_runs.stage_run(
+            "forgetting",
+            {
+                **flat(cfg, "forgetting."),
+                "study.seeds": ",".join(map(str, seeds)),
+                "retrain.heads": retrain_heads(versions),
+            },
+            tags=tags,
+        ),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp) / "out"
         out.mkdir()
-        by_seed = {s: forgetting_tables(load_predictions(vs, Path(tmp) / f"downloads-{s}"), cfg.exact_below)
-                   for s, vs in per_seed.items()}
+        by_seed = {
+            s: forgetting_tables(
+                load_predictions(vs, Path(tmp) / f"downloads-{s}"), cfg.exact_below
+            )
+            for s, vs in per_seed.items()
+        }
         tables = by_seed[seeds[0]]
         recalls, vs_b5 = tables[artifacts.RECALLS_CSV], tables[artifacts.MCNEMAR_VS_B5_CSV]
-        across = seed_forgetting({s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
-                                 {s: t[artifacts.MCNEMAR_VS_B5_CSV] for s, t in by_seed.items()})
+        across = seed_forgetting(
+            {s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
+            {s: t[artifacts.MCNEMAR_VS_B5_CSV] for s, t in by_seed.items()},
+        )
         metrics = forgetting_metrics(recalls, vs_b5, cfg.alpha)
-        metrics.update({k: float(v) for k, v in seed_metrics(across, cfg.alpha).items() if not pd.isna(v)})
+        metrics.update(
+            {k: float(v) for k, v in seed_metrics(across, cfg.alpha).items() if not pd.isna(v)}
+        )
         for name, frame in {**tables, artifacts.FORGETTING_SEEDS_CSV: across}.items():
             frame.to_csv(out / name, index=False)
         plot_recalls(recalls, out / artifacts.RECALLS_PNG)
-        shutil.copyfile(out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG))  # dvc plots
+        shutil.copyfile(
+            out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG)
+        )  # dvc plots
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out))
-        log.info("forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after Holm (alpha %s); "
-                 "%d across %d seed(s)", int(metrics["n_significant_vs_b5"]), len(vs_b5), cfg.alpha,
-                 int(metrics["n_significant_across_seeds"]), len(seeds))
+        log.info(
+            "forgetting: %d of %d emotion x model comparisons against FreezeB5 significant after "
+            "Holm (alpha %s); %d across %d seed(s)",
+            int(metrics["n_significant_vs_b5"]),
+            len(vs_b5),
+            cfg.alpha,
+            int(metrics["n_significant_across_seeds"]),
+            len(seeds),
+        )
     write_metrics_json("forgetting", metrics)
     return metrics

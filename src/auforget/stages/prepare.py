@@ -4,6 +4,7 @@ Outputs data/splits/{affectnet,unbc,ckplus}/*.csv (DVC-tracked), metrics/prepare
 class counts and skip counts: DVC metrics) and metrics/prepare_skipped.txt (what was skipped,
 with the first examples of each reason).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,13 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from auforget.config import Params
-from auforget.datasets.affectnet import read_affectnet
-from auforget.datasets.ckplus import read_ckplus
-from auforget.datasets.manifest import Skips
-from auforget.datasets.splits import class_counts, split_affectnet, split_ckplus, split_unbc
-from auforget.datasets.unbc import read_unbc
-from auforget.metrics import METRICS_DIR
+from auforget.analysis.metrics import METRICS_DIR
+from auforget.core.config import Params
+from auforget.data.affectnet import read_affectnet
+from auforget.data.ckplus import read_ckplus
+from auforget.data.manifest import Skips
+from auforget.data.splits import class_counts, split_affectnet, split_ckplus, split_unbc
+from auforget.data.unbc import read_unbc
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,14 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
         "ckplus": split_ckplus(ckplus.manifest, cfg),
     }
     if cfg.verify_images:
-        for name, result, root in (("affectnet", affectnet, data.affectnet_root), ("unbc", unbc, data.unbc_root),
-                                   ("ckplus", ckplus, data.ckplus_root)):
-            outputs[name] = drop_unreadable(outputs[name], Path(root), result.skipped, progress=progress, desc=name)
+        for name, result, root in (
+            ("affectnet", affectnet, data.affectnet_root),
+            ("unbc", unbc, data.unbc_root),
+            ("ckplus", ckplus, data.ckplus_root),
+        ):
+            outputs[name] = drop_unreadable(
+                outputs[name], Path(root), result.skipped, progress=progress, desc=name
+            )
     splits_dir = Path(data.splits_dir)
     metrics: dict[str, float] = {}
     for name, splits in outputs.items():
@@ -58,7 +64,10 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
     for name, result in (("affectnet", affectnet), ("unbc", unbc), ("ckplus", ckplus)):
         metrics.update(result.skipped.as_metrics(f"{name}_"))
         metrics[f"{name}_read"] = len(result.manifest)
-        report.append(f"{name} ({result.layout} layout, {len(result.manifest)} images read): {result.skipped.summary()}")
+        report.append(
+            f"{name} ({result.layout} layout, {len(result.manifest)} images read): "
+            f"{result.skipped.summary()}"
+        )
         if result.skipped.total:
             log.warning("prepare: %s", report[-1])
     METRICS_DIR.mkdir(exist_ok=True)
@@ -68,8 +77,9 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
     return metrics
 
 
-def drop_unreadable(splits: dict[str, pd.DataFrame], root: Path, skipped: Skips, *, progress: bool,
-                    desc: str) -> dict[str, pd.DataFrame]:
+def drop_unreadable(
+    splits: dict[str, pd.DataFrame], root: Path, skipped: Skips, *, progress: bool, desc: str
+) -> dict[str, pd.DataFrame]:
     """Decode every image the splits use and drop (and count) those that fail.
 
     The readers only read image headers, which a truncated JPEG passes; finding it here costs
@@ -86,18 +96,31 @@ def drop_unreadable(splits: dict[str, pd.DataFrame], root: Path, skipped: Skips,
         return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        found = list(tqdm(pool.map(problem, paths), total=len(paths), desc=f"verify {desc} images",
-                          disable=not progress, leave=False))
+        found = list(
+            tqdm(
+                pool.map(problem, paths),
+                total=len(paths),
+                desc=f"verify {desc} images",
+                disable=not progress,
+                leave=False,
+            )
+        )
     bad = set()
     for rel, message in zip(paths, found):
         if message:
             bad.add(rel)
             skipped.add("unreadable_image", message)
     if bad:
-        log.warning("prepare: %s: %d images fail to decode and were left out of the splits", desc, len(bad))
-    return {split: frame[~frame["path"].isin(bad)].reset_index(drop=True) for split, frame in splits.items()}
+        log.warning(
+            "prepare: %s: %d images fail to decode and were left out of the splits", desc, len(bad)
+        )
+    return {
+        split: frame[~frame["path"].isin(bad)].reset_index(drop=True)
+        for split, frame in splits.items()
+    }
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Byte-stable CSV: fixed float format and line endings, so DVC hashes only change with content."""
+    """Byte-stable CSV: fixed float format and line endings, so DVC hashes only change with
+    content."""
     frame.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")

@@ -19,6 +19,7 @@ and retrain runs, aliases `freezeb<i>-seed<s>`), the champion is the first seed'
 the chosen FreezeB (the plain alias `freezeb<i>`), and `champion_seed_stability` (metric and tag)
 says how often the rule, run on one seed's numbers alone, chose the same FreezeB.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,10 +36,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from auforget import artifacts, tracking  # noqa: E402
-from auforget.identity import fingerprint  # noqa: E402
-from auforget.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # noqa: E402
-from auforget.metrics import plot_file, write_metrics_json  # noqa: E402
+from auforget.analysis.metrics import plot_file, write_metrics_json  # noqa: E402
+from auforget.core import artifacts
+from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # noqa: E402
+
+# noqa: E402
+from auforget.core.identity import fingerprint  # noqa: E402
+from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +60,31 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
 def tradeoff_rows(cfg: PromoteConfig, suffix: str = "") -> pd.DataFrame:
     """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
     recalls (retrain run of the same FreezeB model), and which versions and runs they come from.
-    `suffix` picks a seed's models (tracking.seed_suffix; "" = the first seed's)."""
+    `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's)."""
     client = MlflowClient()
     rows = []
     for i in FREEZE_LEVELS:
-        pain = tracking.resolve_alias(tracking.PAIN_MODEL, tracking.freeze_alias(i) + suffix,
-                                      hint=f"run `auforget transfer --freeze {i}` (or `auforget main`) first")
-        retrain = tracking.resolve_alias(tracking.RETRAIN_MODEL, tracking.freeze_alias(i) + suffix,
-                                         hint=f"run `auforget retrain --freeze {i}` (or `auforget main`) first")
+        pain = registry.resolve_alias(
+            registry.PAIN_MODEL,
+            registry.freeze_alias(i) + suffix,
+            hint=f"run `auforget transfer --freeze {i}` (or `auforget main`) first",
+        )
+        retrain = registry.resolve_alias(
+            registry.RETRAIN_MODEL,
+            registry.freeze_alias(i) + suffix,
+            hint=f"run `auforget retrain --freeze {i}` (or `auforget main`) first",
+        )
         pain_metrics = client.get_run(pain.run_id).data.metrics
         emotion_metrics = client.get_run(retrain.run_id).data.metrics
-        row = {"model": f"FreezeB{i}", "freeze": i, "pain_version": str(pain.version), "pain_run": pain.run_id,
-               "retrain_run": retrain.run_id, "pain_recall": pain_metrics[artifacts.test_metric("recall", "pain")],
-               "pain_f1_macro": pain_metrics.get(artifacts.test_metric("f1", "macro"), float("nan"))}
+        row = {
+            "model": f"FreezeB{i}",
+            "freeze": i,
+            "pain_version": str(pain.version),
+            "pain_run": pain.run_id,
+            "retrain_run": retrain.run_id,
+            "pain_recall": pain_metrics[artifacts.test_metric("recall", "pain")],
+            "pain_f1_macro": pain_metrics.get(artifacts.test_metric("f1", "macro"), float("nan")),
+        }
         for emotion in cfg.emotions:
             row[f"recall_{emotion}"] = emotion_metrics[artifacts.test_metric("recall", emotion)]
         rows.append(row)
@@ -82,7 +98,10 @@ def score_models(rows: pd.DataFrame, cfg: PromoteConfig) -> pd.DataFrame:
     objectives = ["pain_recall"] + [f"recall_{e}" for e in cfg.emotions]
     table["pareto"] = pareto_front(table[objectives].to_numpy())
     table["emotion_recall_mean"] = table[[f"recall_{e}" for e in cfg.emotions]].mean(axis=1)
-    table["score"] = cfg.pain_weight * table["pain_recall"] + (1 - cfg.pain_weight) * table["emotion_recall_mean"]
+    table["score"] = (
+        cfg.pain_weight * table["pain_recall"]
+        + (1 - cfg.pain_weight) * table["emotion_recall_mean"]
+    )
     table["eligible"] = table["pareto"] & (table["pain_recall"] >= cfg.min_pain_recall)
     return table
 
@@ -90,9 +109,13 @@ def score_models(rows: pd.DataFrame, cfg: PromoteConfig) -> pd.DataFrame:
 def choose(table: pd.DataFrame) -> pd.Series:
     eligible = table[table["eligible"]]
     if eligible.empty:
-        raise ValueError(f"no FreezeB model is Pareto-optimal with pain recall >= the configured minimum "
-                         f"(best pain recall {table['pain_recall'].max():.3f}); lower promote.min_pain_recall")
-    ranked = eligible.sort_values(["score", "pain_recall", "freeze"], ascending=[False, False, True])
+        raise ValueError(
+            f"no FreezeB model is Pareto-optimal with pain recall >= the configured minimum "
+            f"(best pain recall {table['pain_recall'].max():.3f}); lower promote.min_pain_recall"
+        )
+    ranked = eligible.sort_values(
+        ["score", "pain_recall", "freeze"], ascending=[False, False, True]
+    )
     return ranked.iloc[0]
 
 
@@ -100,7 +123,9 @@ def seed_average(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """The rows of several seeds averaged per FreezeB model; versions and runs stay the first seed's
     (the champion alias goes to that seed's model)."""
     first = next(iter(per_seed.values()))
-    numbers = [c for c in first.columns if c.startswith("recall_") or c in ("pain_recall", "pain_f1_macro")]
+    numbers = [
+        c for c in first.columns if c.startswith("recall_") or c in ("pain_recall", "pain_f1_macro")
+    ]
     mean = pd.concat(per_seed.values()).groupby("freeze", sort=True)[numbers].mean()
     table = first.set_index("freeze").copy()
     table[numbers] = mean.loc[table.index, numbers]
@@ -125,18 +150,40 @@ def stability(choices: dict[int, int], champion_freeze: int) -> float:
 
 def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path) -> None:
     """Figure 6: pain recall against each chosen emotion's recall, Pareto models ringed."""
-    fig, axes = plt.subplots(1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False
+    )
     for ax, emotion in zip(axes[0], cfg.emotions):
         x, y = table[f"recall_{emotion}"], table["pain_recall"]
         ax.scatter(x, y, color="tab:blue", zorder=2)
         front = table[table["pareto"]]
-        ax.scatter(front[f"recall_{emotion}"], front["pain_recall"], s=180, facecolors="none",
-                   edgecolors="tab:orange", linewidths=2, label="Pareto-optimal", zorder=3)
-        ax.scatter([champion[f"recall_{emotion}"]], [champion["pain_recall"]], marker="*", s=300,
-                   color="tab:red", label="champion", zorder=4)
+        ax.scatter(
+            front[f"recall_{emotion}"],
+            front["pain_recall"],
+            s=180,
+            facecolors="none",
+            edgecolors="tab:orange",
+            linewidths=2,
+            label="Pareto-optimal",
+            zorder=3,
+        )
+        ax.scatter(
+            [champion[f"recall_{emotion}"]],
+            [champion["pain_recall"]],
+            marker="*",
+            s=300,
+            color="tab:red",
+            label="champion",
+            zorder=4,
+        )
         for _, row in table.iterrows():
-            ax.annotate(row["model"], (row[f"recall_{emotion}"], row["pain_recall"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=8)
+            ax.annotate(
+                row["model"],
+                (row[f"recall_{emotion}"], row["pain_recall"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
         ax.set_xlabel(f"{emotion} recall (retrained)")
         ax.set_ylabel("pain recall")
         ax.set_xlim(-0.05, 1.05)
@@ -150,8 +197,11 @@ def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, 
 
 
 def rule_text(cfg: PromoteConfig) -> str:
-    return (f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
-            f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * mean emotion recall")
+    return (
+        f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
+        f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * "
+        "mean emotion recall"
+    )
 
 
 def champion_tags(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig) -> dict[str, str]:
@@ -167,25 +217,40 @@ def champion_tags(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig) 
 
 
 def champion_metrics(champion: pd.Series, cfg: PromoteConfig) -> dict[str, float]:
-    return {"champion_freeze": float(champion["freeze"]), "champion_score": float(champion["score"]),
-            "champion_pain_recall": float(champion["pain_recall"]),
-            **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions}}
+    return {
+        "champion_freeze": float(champion["freeze"]),
+        "champion_score": float(champion["score"]),
+        "champion_pain_recall": float(champion["pain_recall"]),
+        **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions},
+    }
 
 
-def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig, key: str,
-                    metrics: dict[str, float], seed_table: pd.DataFrame | None = None) -> None:
+def log_promote_run(
+    table: pd.DataFrame,
+    champion: pd.Series,
+    cfg: PromoteConfig,
+    key: str,
+    metrics: dict[str, float],
+    seed_table: pd.DataFrame | None = None,
+) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
-    with tracking.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}), \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        stage_runs.stage_run("promote", flat(cfg, "promote."), tags={"auforget.key": key}),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp)
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
         if seed_table is not None:
             seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
         plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
-        shutil.copyfile(out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG))  # dvc plots
-        (out / artifacts.RULE_TXT).write_text(f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
-                                              f"{champion['pain_version']})\n")
+        shutil.copyfile(
+            out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG)
+        )  # dvc plots
+        (out / artifacts.RULE_TXT).write_text(
+            f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
+            f"{champion['pain_version']})\n"
+        )
         mlflow.log_artifacts(str(out))
         mlflow.log_metrics(metrics)
         mlflow.set_tag(artifacts.CHAMPION_TAG, champion["model"])
@@ -193,26 +258,44 @@ def log_promote_run(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig
 
 def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg, seeds = params.promote, params.study.seeds
-    tracking.configure(params.tracking)
-    per_seed = {s: tradeoff_rows(cfg, tracking.seed_suffix(s, seeds)) for s in seeds}
+    connection.configure(params.tracking)
+    per_seed = {s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds)) for s in seeds}
     table = score_models(seed_average(per_seed), cfg)
     champion = choose(table)
     choices = seed_choices(per_seed, cfg)
     share = stability(choices, int(champion["freeze"]))
     runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
     key = fingerprint("promote", flat(cfg), *(runs if len(seeds) > 1 else runs[:1]))
-    metrics = {**champion_metrics(champion, cfg), artifacts.SEED_STABILITY: share, "n_seeds": float(len(seeds))}
-    if reuse and (done := tracking.find_finished_run(key)):
-        tracking.reused(done, "promote")
+    metrics = {
+        **champion_metrics(champion, cfg),
+        artifacts.SEED_STABILITY: share,
+        "n_seeds": float(len(seeds)),
+    }
+    if reuse and (done := stage_runs.find_finished_run(key)):
+        stage_runs.reused(done, "promote")
     else:
-        seed_table = pd.concat([rows.assign(seed=s, seed_choice=f"FreezeB{choices[s]}") for s, rows in per_seed.items()])
+        seed_table = pd.concat(
+            [
+                rows.assign(seed=s, seed_choice=f"FreezeB{choices[s]}")
+                for s, rows in per_seed.items()
+            ]
+        )
         log_promote_run(table, champion, cfg, key, metrics, seed_table)
-    stable = (f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
-              f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})")
-    _set_champion(str(champion["pain_version"]), {**champion_tags(table, champion, cfg),
-                                                  artifacts.SEED_STABILITY: stable})
-    log.info("promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s", champion["model"],
-             champion["pain_version"], rule_text(cfg), stable)
+    stable = (
+        f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
+        f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})"
+    )
+    _set_champion(
+        str(champion["pain_version"]),
+        {**champion_tags(table, champion, cfg), artifacts.SEED_STABILITY: stable},
+    )
+    log.info(
+        "promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s",
+        champion["model"],
+        champion["pain_version"],
+        rule_text(cfg),
+        stable,
+    )
     write_metrics_json("promote", metrics)
     return metrics
 
@@ -220,17 +303,19 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
 def _set_champion(version: str, tags: dict[str, str]) -> None:
     """Move the alias and write the tags only where they differ, so a rerun changes nothing."""
     client = MlflowClient()
-    for previous in client.search_model_versions(f"name='{tracking.PAIN_MODEL}'"):
-        if str(previous.version) != version:   # the champion_* tags belong to the champion only
+    for previous in client.search_model_versions(f"name='{registry.PAIN_MODEL}'"):
+        if str(previous.version) != version:  # the champion_* tags belong to the champion only
             for k in [k for k in previous.tags if k.startswith(artifacts.CHAMPION_TAG_PREFIX)]:
-                client.delete_model_version_tag(tracking.PAIN_MODEL, previous.version, k)
-    current = client.get_model_version(tracking.PAIN_MODEL, version)
+                client.delete_model_version_tag(registry.PAIN_MODEL, previous.version, k)
+    current = client.get_model_version(registry.PAIN_MODEL, version)
     for k, v in tags.items():
         if current.tags.get(k) != v:
-            client.set_model_version_tag(tracking.PAIN_MODEL, version, k, v)
+            client.set_model_version_tag(registry.PAIN_MODEL, version, k, v)
     try:
-        holder = client.get_model_version_by_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS).version
+        holder = client.get_model_version_by_alias(
+            registry.PAIN_MODEL, registry.CHAMPION_ALIAS
+        ).version
     except Exception:  # no champion yet
         holder = None
     if str(holder) != version:
-        client.set_registered_model_alias(tracking.PAIN_MODEL, tracking.CHAMPION_ALIAS, version)
+        client.set_registered_model_alias(registry.PAIN_MODEL, registry.CHAMPION_ALIAS, version)

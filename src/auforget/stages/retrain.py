@@ -11,10 +11,11 @@ instead of `retrain`; with `retrain.cached_features: false` each epoch sees fres
 images (flips), as the emotion model did, rather than a cached view.
 What is trained and how is `recipes.retrain_recipe`.
 """
+
 from __future__ import annotations
 
-from auforget.config import Params
-from auforget.recipes import retrain_recipe, run_recipe
+from auforget.core.config import Params
+from auforget.workflow.recipes import retrain_recipe, run_recipe
 
 
 def run_retrain(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:

@@ -1,4 +1,5 @@
 """`synth`: write the built-in synthetic AffectNet, UNBC and CK+ in their native layouts."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from auforget.config import Params
+from auforget.core.config import Params
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,15 @@ def synthetic_is_current(params: Params) -> bool:
     except ValueError:
         return False
     return (written.get("scale"), written.get("seed"), written.get("generator")) == (
-        params.synth.scale, params.synth.seed, generator_version())
+        params.synth.scale,
+        params.synth.seed,
+        generator_version(),
+    )
 
 
 def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
     """Regenerate `synth.out` from scratch (stale files from another scale never linger)."""
-    from auforget.datasets.synthetic import write_synthetic
+    from auforget.data.synthetic import write_synthetic
 
     cfg = params.synth
     out = Path(cfg.out)
@@ -48,7 +52,9 @@ def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
         shutil.rmtree(out)
     if not params.data.synthetic:
         out.mkdir(parents=True)
-        (out / MARKER).write_text(json.dumps({"disabled": "params.yaml data.synthetic is false"}) + "\n")
+        (out / MARKER).write_text(
+            json.dumps({"disabled": "params.yaml data.synthetic is false"}) + "\n"
+        )
         log.info("synth: data.synthetic is false; the real roots in params.yaml are used")
         return {}
     counts = write_synthetic(out, scale=cfg.scale, seed=cfg.seed, progress=progress)

@@ -6,10 +6,11 @@ loss (gamma 2) and pain augmentations. Registers a new `auforget-pain` version, 
 freeze_blocks=i, alias freezeb<i>. What is trained and how is `recipes.transfer_recipe`, which
 tune's trials build too.
 """
+
 from __future__ import annotations
 
-from auforget.config import Params
-from auforget.recipes import run_recipe, transfer_recipe
+from auforget.core.config import Params
+from auforget.workflow.recipes import run_recipe, transfer_recipe
 
 
 def run_transfer(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:

@@ -1,11 +1,12 @@
-"""`report`: one self-contained HTML page with the study's evidence, logged and written to `reports/`.
+"""`report`: one self-contained HTML page with the study's evidence, logged and written to
+`reports/`.
 
 Sections, each from the runs that hold its numbers (run ids are printed beside every table and
 figure, so each number can be found in the MLflow UI):
   Table 1       the six pain models behind auforget-pain@freezeb0..5 (test precision, recall, F1,
                 accuracy) and the base emotion model behind auforget-emotion@base;
-  forgetting    the newest FINISHED `forgetting` run: recall figure, recalls, McNemar tests vs FreezeB5
-                (Holm-corrected) and the pairwise matrix;
+  forgetting    the newest FINISHED `forgetting` run: recall figure, recalls, McNemar tests vs
+                FreezeB5 (Holm-corrected) and the pairwise matrix;
   saliency      the newest FINISHED `saliency-b<k>` run: LRP grids and the top of the AU ranking;
   probes        the newest FINISHED run of each `probes-b<k>-au<au>`: both t-tests and the
                 shuffled-label baseline;
@@ -25,6 +26,7 @@ Three parts: `lookup` finds the runs and downloads their files, `sections` turns
 figures into section HTML, `render` formats cells and assembles the page; this module wires
 them into the stage (reuse, the MLflow run, the file).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,12 +42,14 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Run
 
-from auforget import planted, tracking
-from auforget.identity import fingerprint
-from auforget.config import Params, flat
+from auforget.analysis import planted
+from auforget.core import identity
+from auforget.core.config import Params, flat
+from auforget.core.identity import fingerprint
 from auforget.stages.report import lookup, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
 from auforget.stages.report.render import PageInfo, Section, missing, page
+from auforget.tracking import connection, stage_runs
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,18 @@ def _display_uri(uri: str) -> str:
     return uri
 
 
-def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
-              planted_k: int | None = None, association: pd.DataFrame | None = None,
-              ) -> list[tuple[str, str, Callable[[], Section]]]:
+def _builders(
+    ev: Evidence,
+    alpha: float,
+    folder: Path,
+    seeds: tuple[int, ...] = (0,),
+    planted_k: int | None = None,
+    association: pd.DataFrame | None = None,
+) -> list[tuple[str, str, Callable[[], Section]]]:
     """(anchor, command that makes its evidence, build) per section, in reading order; the
-    planted-truth section only with `planted_k` (synthetic data: FreezeB<k> against the world's truth)."""
+    planted-truth section only with `planted_k` (synthetic data: FreezeB<k> against the world's
+    truth)."""
+
     def problem(name: str) -> str:
         return ev.problems.get(name, "")
 
@@ -75,40 +86,104 @@ def _builders(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] =
         return evidence(run, folder) if run is not None else None
 
     champion = str(ev.champion.version) if ev.champion is not None else None
-    planted = [] if planted_k is None else [("planted", "auforget forgetting", lambda: sections.section_planted(
-        lookup.planted_evidence(ev, planted_k, alpha, seeds, association) if ev.forgetting is not None else None, alpha,
-        problem("forgetting")))]
+    planted = (
+        []
+        if planted_k is None
+        else [
+            (
+                "planted",
+                "auforget forgetting",
+                lambda: sections.section_planted(
+                    lookup.planted_evidence(ev, planted_k, alpha, seeds, association)
+                    if ev.forgetting is not None
+                    else None,
+                    alpha,
+                    problem("forgetting"),
+                ),
+            )
+        ]
+    )
     return [
-        ("table1", "auforget transfer", lambda: sections.section_pain(lookup.pain_models(ev), champion)),
-        ("emotion", "auforget emotion", lambda: sections.section_emotion(lookup.emotion_model(ev), problem("emotion"))),
-        ("forgetting", "auforget forgetting", lambda: sections.section_forgetting(
-            read(ev.forgetting, lookup.forgetting_evidence), alpha, problem("forgetting"))),
-        ("saliency", "auforget saliency", lambda: sections.section_saliency(
-            read(ev.saliency, lookup.saliency_evidence), alpha, problem("saliency"))),
-        ("probes", "auforget probes", lambda: sections.section_probes(
-            [lookup.probe_evidence(run, folder) for run in ev.probes], alpha, problem("probes"))),
-        ("tradeoff", "auforget promote", lambda: sections.section_tradeoff(
-            read(ev.promote, lookup.tradeoff_evidence), problem("promote"))),
-        ("champion", "auforget promote", lambda: sections.section_champion(
-            lookup.champion_evidence(ev), problem("champion"))),
-        ("seeds", "auforget main", lambda: sections.section_seeds(
-            lookup.seed_evidence(ev, seeds, folder) if ev.forgetting is not None else None, alpha,
-            problem("forgetting"))),
+        (
+            "table1",
+            "auforget transfer",
+            lambda: sections.section_pain(lookup.pain_models(ev), champion),
+        ),
+        (
+            "emotion",
+            "auforget emotion",
+            lambda: sections.section_emotion(lookup.emotion_model(ev), problem("emotion")),
+        ),
+        (
+            "forgetting",
+            "auforget forgetting",
+            lambda: sections.section_forgetting(
+                read(ev.forgetting, lookup.forgetting_evidence), alpha, problem("forgetting")
+            ),
+        ),
+        (
+            "saliency",
+            "auforget saliency",
+            lambda: sections.section_saliency(
+                read(ev.saliency, lookup.saliency_evidence), alpha, problem("saliency")
+            ),
+        ),
+        (
+            "probes",
+            "auforget probes",
+            lambda: sections.section_probes(
+                [lookup.probe_evidence(run, folder) for run in ev.probes], alpha, problem("probes")
+            ),
+        ),
+        (
+            "tradeoff",
+            "auforget promote",
+            lambda: sections.section_tradeoff(
+                read(ev.promote, lookup.tradeoff_evidence), problem("promote")
+            ),
+        ),
+        (
+            "champion",
+            "auforget promote",
+            lambda: sections.section_champion(lookup.champion_evidence(ev), problem("champion")),
+        ),
+        (
+            "seeds",
+            "auforget main",
+            lambda: sections.section_seeds(
+                lookup.seed_evidence(ev, seeds, folder) if ev.forgetting is not None else None,
+                alpha,
+                problem("forgetting"),
+            ),
+        ),
         *planted,
     ]
 
 
-def build_sections(ev: Evidence, alpha: float, folder: Path, seeds: tuple[int, ...] = (0,),
-                   planted_k: int | None = None, association: pd.DataFrame | None = None) -> list[Section]:
-    """Every section in reading order; a section whose evidence is broken says so instead of failing."""
+def build_sections(
+    ev: Evidence,
+    alpha: float,
+    folder: Path,
+    seeds: tuple[int, ...] = (0,),
+    planted_k: int | None = None,
+    association: pd.DataFrame | None = None,
+) -> list[Section]:
+    """Every section in reading order; a section whose evidence is broken says so instead of
+    failing."""
     out = []
     for anchor, command, build in _builders(ev, alpha, folder, seeds, planted_k, association):
         try:
             out.append(build())
         except EVIDENCE_ERRORS as exc:
             log.warning("report: section %s is not available: %s", anchor, exc)
-            out.append(Section(anchor, sections.TITLES[anchor],
-                               missing(command, f"its evidence could not be read: {exc}"), False))
+            out.append(
+                Section(
+                    anchor,
+                    sections.TITLES[anchor],
+                    missing(command, f"its evidence could not be read: {exc}"),
+                    False,
+                )
+            )
     return out
 
 
@@ -136,49 +211,81 @@ def _write(path: Path, text: str) -> None:
 
 
 def _restore(run: Run, path: Path, key: str) -> None:
-    """Make sure `path` is the report of the reused run: download it when absent or another report."""
+    """Make sure `path` is the report of the reused run: download it when absent or another
+    report."""
     marker = f'<meta name="{KEY_META}" content="{key}">'
     if path.exists() and marker in path.read_text(encoding="utf-8", errors="replace"):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        local = tracking.run_artifact(run.info.run_id, f"{ARTIFACT_DIR}/{REPORT_FILE}", Path(tmp))
+        local = stage_runs.run_artifact(run.info.run_id, f"{ARTIFACT_DIR}/{REPORT_FILE}", Path(tmp))
         _write(path, local.read_text(encoding="utf-8"))
 
 
 def run_report(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
-    """Write `<report.out>/report.html` from the study's runs and log it; returns the section counts.
+    """Write `<report.out>/report.html` from the study's runs and log it; returns the section
+    counts.
 
     With reuse, a FINISHED report run over the same runs, parameters and code is not repeated;
     its report is downloaded to `report.out` if the file there is missing or another one.
     """
     cfg = params.report
-    tracking.configure(params.tracking)
+    connection.configure(params.tracking)
     ev = collect()
-    association = planted.association_or_none(params.data.splits_dir, "report") if params.data.synthetic else None
-    key = fingerprint("report", flat(cfg), params.data.synthetic, params.forgetting.alpha, ev.identity(),
-                      association.to_csv(index=False) if association is not None else "",
-                      *([params.study.seeds, lookup.seed_run_ids(params.study.seeds)]
-                        if len(params.study.seeds) > 1 else []))
+    association = (
+        planted.association_or_none(params.data.splits_dir, "report")
+        if params.data.synthetic
+        else None
+    )
+    key = fingerprint(
+        "report",
+        flat(cfg),
+        params.data.synthetic,
+        params.forgetting.alpha,
+        ev.identity(),
+        association.to_csv(index=False) if association is not None else "",
+        *(
+            [params.study.seeds, lookup.seed_run_ids(params.study.seeds)]
+            if len(params.study.seeds) > 1
+            else []
+        ),
+    )
     path = Path(cfg.out) / REPORT_FILE
-    if reuse and (done := tracking.find_finished_run(key)):
+    if reuse and (done := stage_runs.find_finished_run(key)):
         with _download_bars(progress):
             _restore(done, path, key)
-        return tracking.reused(done, "report")
+        return stage_runs.reused(done, "report")
     tags = {"auforget.key": key, **{f"auforget.upstream_run.{n}": r for n, r in ev.runs().items()}}
-    with tracking.stage_run("report", flat(cfg, "report."), tags=tags) as run, \
-            tempfile.TemporaryDirectory() as tmp, _download_bars(progress):
+    with (
+        stage_runs.stage_run("report", flat(cfg, "report."), tags=tags) as run,
+        tempfile.TemporaryDirectory() as tmp,
+        _download_bars(progress),
+    ):
         # real data have no planted truth: that section is left out (and the log says so)
         planted_k = params.probes.k if params.data.synthetic else None
         if planted_k is None:
-            log.info("report: no planted-truth section (data.synthetic is false: real data plant nothing)")
-        shown = build_sections(ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association)
-        info = PageInfo(key=key, report_run=run.info.run_id, code_version=tracking.code_version(),
-                        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                        tracking_uri=_display_uri(mlflow.get_tracking_uri()), synthetic=params.data.synthetic)
+            log.info(
+                "report: no planted-truth section (data.synthetic is false: real data plant "
+                "nothing)"
+            )
+        shown = build_sections(
+            ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association
+        )
+        info = PageInfo(
+            key=key,
+            report_run=run.info.run_id,
+            code_version=identity.code_version(),
+            generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            tracking_uri=_display_uri(mlflow.get_tracking_uri()),
+            synthetic=params.data.synthetic,
+        )
         _write(path, page(shown, ev.provenance(), info, key_meta=KEY_META))
-        metrics = {"report_sections": float(sum(s.available for s in shown)),
-                   "report_sections_missing": float(sum(not s.available for s in shown))}
+        metrics = {
+            "report_sections": float(sum(s.available for s in shown)),
+            "report_sections_missing": float(sum(not s.available for s in shown)),
+        }
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(path), artifact_path=ARTIFACT_DIR)
-    log.info("report: %s (%d of %d sections available)", path, metrics["report_sections"], len(shown))
+    log.info(
+        "report: %s (%d of %d sections available)", path, metrics["report_sections"], len(shown)
+    )
     return metrics

@@ -4,6 +4,7 @@ Pure functions of their arguments (no MLflow, no files), so the page can be test
 tables. The page fits the window: a table wider than the text column scrolls inside its own box
 (`div.scroll`) and figures shrink to the column, so nothing runs off the right edge.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,29 +18,33 @@ import pandas as pd
 _SIG = "\u2063sig\u2063"  # marks a significant p-value cell; escape-proof, replaced after to_html
 
 STUDY = (
-    "This report reproduces Prajod et al., <em>Do Deep Neural Networks Forget Facial Action Units?</em> "
-    "A VGG16 emotion model trained on AffectNet (eight expressions) is fine-tuned for pain detection on "
-    "UNBC-McMaster six times, with its first <i>i</i> convolutional blocks frozen (FreezeB0 &hellip; FreezeB5). "
-    "To measure what each pain model forgot about emotions, its convolutional blocks are kept and only new "
-    "emotion output layers are retrained on AffectNet; per-emotion recalls are compared with McNemar's test "
-    "against FreezeB5, whose convolutional blocks are still the emotion model's. LRP difference maps "
-    "(FreezeB5 &minus; FreezeB<i>k</i>) show which facial regions, i.e. action units, lost their evidence; "
-    "linear concept probes on CK+ test whether the last convolutional block still encodes such action units; "
-    "and the pain model with the best pain/emotion trade-off is promoted to <code>auforget-pain@champion</code>."
+    "This report reproduces Prajod et al., <em>Do Deep Neural Networks Forget Facial Action "
+    "Units?</em> A VGG16 emotion model trained on AffectNet (eight expressions) is fine-tuned "
+    "for pain detection on UNBC-McMaster six times, with its first <i>i</i> convolutional blocks "
+    "frozen (FreezeB0 &hellip; FreezeB5). To measure what each pain model forgot about emotions, "
+    "its convolutional blocks are kept and only new emotion output layers are retrained on "
+    "AffectNet; per-emotion recalls are compared with McNemar's test against FreezeB5, whose "
+    "convolutional blocks are still the emotion model's. LRP difference maps (FreezeB5 &minus; "
+    "FreezeB<i>k</i>) show which facial regions, i.e. action units, lost their evidence; linear "
+    "concept probes on CK+ test whether the last convolutional block still encodes such action "
+    "units; and the pain model with the best pain/emotion trade-off is promoted to "
+    "<code>auforget-pain@champion</code>."
 )
 SYNTHETIC = (
     "<strong>Synthetic data.</strong> This run used the built-in synthetic datasets "
-    "(<code>data.synthetic: true</code> in params.yaml; drawn faces written by <code>auforget synth</code>), "
-    "not AffectNet, UNBC-McMaster or CK+. The numbers show that the pipeline works end to end; they say "
-    "nothing about the study's findings."
+    "(<code>data.synthetic: true</code> in params.yaml; drawn faces written by <code>auforget "
+    "synth</code>), not AffectNet, UNBC-McMaster or CK+. The numbers show that the pipeline "
+    "works end to end; they say nothing about the study's findings."
 )
 
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 72rem;
-       padding: 0 1rem; color: #1d2430; line-height: 1.45; overflow-wrap: anywhere; }
-h1 { font-size: 1.7rem; margin-bottom: .2rem; } h2 { border-bottom: 2px solid #d8dee9; padding-bottom: .2rem;
-       margin-top: 2.2rem; } h3 { margin-top: 1.4rem; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 72rem; padding: 0 1rem; color: #1d2430; line-height: 1.45;
+       overflow-wrap: anywhere; }
+h1 { font-size: 1.7rem; margin-bottom: .2rem; }
+h2 { border-bottom: 2px solid #d8dee9; padding-bottom: .2rem; margin-top: 2.2rem; }
+h3 { margin-top: 1.4rem; }
 div.scroll { max-width: 100%; overflow-x: auto; margin: .6rem 0 1rem; }
 table.data { border-collapse: collapse; font-size: .86rem; overflow-wrap: normal; }
 table.data th, table.data td { border: 1px solid #d8dee9; padding: .25rem .55rem; text-align: right;
@@ -71,11 +76,11 @@ class Section:
 class PageInfo:
     """What the page header says about where the report came from."""
 
-    key: str                 # reuse key, also written into a <meta> tag
+    key: str  # reuse key, also written into a <meta> tag
     report_run: str
-    generated: str           # e.g. "2026-01-31 12:00 UTC"
+    generated: str  # e.g. "2026-01-31 12:00 UTC"
     code_version: str
-    tracking_uri: str        # shown as given: strip credentials before
+    tracking_uri: str  # shown as given: strip credentials before
     synthetic: bool
 
 
@@ -137,33 +142,59 @@ def runs_line(**runs: str) -> str:
 
 def missing(command: str, reason: str = "") -> str:
     extra = f" ({esc(reason)})" if reason else ""
-    return f'<p class="missing"><strong>not available:</strong> run <code>{esc(command)}</code>{extra}</p>'
+    return (
+        '<p class="missing"><strong>not available:</strong> run '
+        f"<code>{esc(command)}</code>{extra}</p>"
+    )
 
 
 def _header(info: PageInfo) -> list[str]:
-    header = ["<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>", f"<p>{STUDY}</p>"]
+    header = [
+        "<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>",
+        f"<p>{STUDY}</p>",
+    ]
     if info.synthetic:
         header.append(f'<p class="note">{SYNTHETIC}</p>')
-    header.append(f'<p class="meta">Generated {esc(info.generated)} &middot; code version <code>{esc(info.code_version)}'
-                  f"</code> &middot; tracking URI <code>{esc(info.tracking_uri)}</code> "
-                  f"&middot; report run <code>{esc(info.report_run)}</code></p>")
-    header.append("<p class=\"meta\">Every table and figure names the MLflow run it comes from; search for the run id "
-                  "in the MLflow UI to see its parameters and artifacts.</p>")
+    header.append(
+        f'<p class="meta">Generated {esc(info.generated)} &middot; code version '
+        f"<code>{esc(info.code_version)}</code> &middot; tracking URI "
+        f"<code>{esc(info.tracking_uri)}</code> "
+        f"&middot; report run <code>{esc(info.report_run)}</code></p>"
+    )
+    header.append(
+        '<p class="meta">Every table and figure names the MLflow run it comes from; search for '
+        "the run id in the MLflow UI to see its parameters and artifacts.</p>"
+    )
     return header
 
 
-def page(sections: list[Section], provenance: dict[str, str], info: PageInfo, *, key_meta: str) -> str:
+def page(
+    sections: list[Section], provenance: dict[str, str], info: PageInfo, *, key_meta: str
+) -> str:
     """The whole self-contained page: header, contents, the sections, and the runs behind them
     (`provenance`: what -> run id)."""
-    nav = "".join(f'<li><a href="#{s.anchor}">{esc(s.title)}</a>{"" if s.available else " (not available)"}</li>'
-                  for s in sections)
-    body = [f'<section id="{s.anchor}"><h2>{esc(s.title)}</h2>\n{s.body}\n</section>' for s in sections]
+    nav = "".join(
+        f'<li><a href="#{s.anchor}">{esc(s.title)}</a>'
+        f"{'' if s.available else ' (not available)'}</li>"
+        for s in sections
+    )
+    body = [
+        f'<section id="{s.anchor}"><h2>{esc(s.title)}</h2>\n{s.body}\n</section>' for s in sections
+    ]
     runs = pd.DataFrame([{"evidence": k, "run": v} for k, v in provenance.items()])
-    body.append('<section id="runs"><h2>Runs behind this report</h2>'
-                + (table(runs) if len(runs) else "<p>none</p>") + "</section>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f'<meta name="{key_meta}" content="{esc(info.key)}">\n'
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<title>auforget study report</title>\n"
-            f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(_header(info))
-            + f"\n<nav><ol>{nav}</ol></nav>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+    body.append(
+        '<section id="runs"><h2>Runs behind this report</h2>'
+        + (table(runs) if len(runs) else "<p>none</p>")
+        + "</section>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="{key_meta}" content="{esc(info.key)}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>auforget study report</title>\n"
+        f"<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(_header(info))
+        + f"\n<nav><ol>{nav}</ol></nav>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )

@@ -4,6 +4,7 @@
 An input of None means the stage behind the section has not run; the section then says which
 command to run instead of showing anything.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,12 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from auforget import artifacts, tracking
-from auforget.config import EMOTIONS, FREEZE_LEVELS
-from auforget.stats import seed_interval, top_share
+from auforget.analysis.stats import seed_interval, top_share
+from auforget.core import artifacts
+from auforget.core.config import EMOTIONS, FREEZE_LEVELS
 from auforget.stages.report.render import Section, esc, image, missing, runs_line, table
+from auforget.tracking import registry
 
-TOP_REGIONS = 5          # rows of the AU ranking shown per emotion
+TOP_REGIONS = 5  # rows of the AU ranking shown per emotion
 PROBE_STAGE = re.compile(r"^probes-b(\d+)-au(\d+)$")
 NAN = float("nan")
 
@@ -32,8 +34,18 @@ TITLES = {
     "seeds": "Across training seeds: means with 95% intervals",
     "planted": "Planted truth: what the synthetic world hid, and what the study recovered",
 }
-RANKING_SHOWN = ("emotion", "region", "aus", "mass_share", "reference_share", "null_share", "effect_size", "p_value",
-                 "p_holm", "n_images")
+RANKING_SHOWN = (
+    "emotion",
+    "region",
+    "aus",
+    "mass_share",
+    "reference_share",
+    "null_share",
+    "effect_size",
+    "p_value",
+    "p_holm",
+    "n_images",
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,7 @@ class ModelRun:
     version: str
     run_id: str
     metrics: Mapping[str, float]
-    frozen_blocks: object = ""   # transfer.freeze as the run logged it
+    frozen_blocks: object = ""  # transfer.freeze as the run logged it
 
 
 @dataclass(frozen=True)
@@ -53,22 +65,22 @@ class ForgettingEvidence:
     recalls: pd.DataFrame | None = None
     vs_b5: pd.DataFrame | None = None
     pairwise: pd.DataFrame | None = None
-    heads: str | None = None    # the retrains' retrain.heads, as the forgetting run recorded it
+    heads: str | None = None  # the retrains' retrain.heads, as the forgetting run recorded it
 
 
 @dataclass(frozen=True)
 class SaliencyEvidence:
     run_id: str
-    stage: str                                              # saliency-b<k>
+    stage: str  # saliency-b<k>
     notes: str | None = None
     ranking: pd.DataFrame | None = None
-    grids: dict[str, bytes] = field(default_factory=dict)   # emotion -> PNG, in display order
+    grids: dict[str, bytes] = field(default_factory=dict)  # emotion -> PNG, in display order
 
 
 @dataclass(frozen=True)
 class ProbeEvidence:
     run_id: str
-    stage: str                                              # probes-b<k>-au<au>
+    stage: str  # probes-b<k>-au<au>
     metrics: Mapping[str, float]
     variant: str = ""
     conclusion: str = ""
@@ -88,7 +100,7 @@ class ChampionEvidence:
     version: str
     run_id: str
     tags: Mapping[str, str]
-    promoted: str | None = None     # what the newest promote run chose, to catch a stale alias
+    promoted: str | None = None  # what the newest promote run chose, to catch a stale alias
 
 
 def probe_order(stage: str) -> tuple[int, int]:
@@ -102,25 +114,34 @@ def _unavailable(anchor: str, command: str, reason: str = "") -> Section:
 
 
 def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Section:
-    """Table 1 from the pain models by number of frozen blocks; `champion` = the champion's version."""
+    """Table 1 from the pain models by number of frozen blocks; `champion` = the champion's
+    version."""
     if not models:
         return _unavailable("table1", "auforget transfer --freeze <i>  (i = 0..5)")
     rows = []
     for i, model in sorted(models.items()):
-        row = {"model": f"FreezeB{i}" + (" \u2605" if model.version == champion else ""),
-               "frozen blocks": model.frozen_blocks, "version": model.version}
+        row = {
+            "model": f"FreezeB{i}" + (" \u2605" if model.version == champion else ""),
+            "frozen blocks": model.frozen_blocks,
+            "version": model.version,
+        }
         for measure in ("precision", "recall", "f1"):
             for cls in ("pain", "no_pain", "macro"):
-                row[f"{measure} {cls}"] = model.metrics.get(artifacts.test_metric(measure, cls), NAN)
+                row[f"{measure} {cls}"] = model.metrics.get(
+                    artifacts.test_metric(measure, cls), NAN
+                )
         row["accuracy"] = model.metrics.get(artifacts.test_metric("accuracy"), NAN)
         row["run"] = model.run_id
         rows.append(row)
     body = table(pd.DataFrame(rows))
-    body += ("<p>Test-set precision, recall and F1 per class (pain = PSPI &gt; 0) and their macro average, for the "
-             "pain model with the first <i>i</i> conv blocks frozen during transfer "
-             f"(<code>{tracking.PAIN_MODEL}@freezeb&lt;i&gt;</code>). \u2605 = the promoted champion.</p>")
+    body += (
+        "<p>Test-set precision, recall and F1 per class (pain = PSPI &gt; 0) and their macro "
+        "average, for the pain model with the first <i>i</i> conv blocks frozen during transfer "
+        f"(<code>{registry.PAIN_MODEL}@freezeb&lt;i&gt;</code>). \u2605 = the promoted "
+        "champion.</p>"
+    )
     for i in (i for i in FREEZE_LEVELS if i not in models):
-        body += missing(f"auforget transfer --freeze {i}", f"no {tracking.PAIN_MODEL}@freezeb{i}")
+        body += missing(f"auforget transfer --freeze {i}", f"no {registry.PAIN_MODEL}@freezeb{i}")
     return Section("table1", TITLES["table1"], body, True)
 
 
@@ -132,24 +153,38 @@ def section_emotion(model: ModelRun | None, problem: str = "") -> Section:
     row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in EMOTIONS})
     row["macro recall"] = m.get(artifacts.test_metric("recall", "macro"), NAN)
     row["accuracy"] = m.get(artifacts.test_metric("accuracy"), NAN)
-    body = ("<p>Test recall per emotion of <code>" + esc(f"{tracking.EMOTION_MODEL}@{tracking.BASE_ALIAS}")
-            + "</code>, the model every pain model starts from.</p>" + table(pd.DataFrame([row]))
-            + runs_line(emotion=model.run_id))
+    body = (
+        "<p>Test recall per emotion of <code>"
+        + esc(f"{registry.EMOTION_MODEL}@{registry.BASE_ALIAS}")
+        + "</code>, the model every pain model starts from.</p>"
+        + table(pd.DataFrame([row]))
+        + runs_line(emotion=model.run_id)
+    )
     return Section("emotion", TITLES["emotion"], body, True)
 
 
 def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float) -> list[str]:
-    parts = ["<h3>McNemar's test, FreezeB<i>k</i> vs FreezeB5, per emotion</h3>",
-             f"<p>Holm-corrected across the eight emotions of each pair; highlighted: p &lt; {alpha:g} "
-             "(n01 / n10: test images only model_a / only model_b classifies correctly).</p>"]
+    parts = [
+        "<h3>McNemar's test, FreezeB<i>k</i> vs FreezeB5, per emotion</h3>",
+        f"<p>Holm-corrected across the eight emotions of each pair; highlighted: p &lt; {alpha:g} "
+        "(n01 / n10: test images only model_a / only model_b classifies correctly).</p>",
+    ]
     if {"emotion", "model_a", "pvalue_holm"} <= set(tests.columns):
         pivot = tests.pivot(index="emotion", columns="model_a", values="pvalue_holm")
-        pivot = pivot.reindex([e for e in EMOTIONS if e in pivot.index] + [e for e in pivot.index if e not in EMOTIONS])
+        pivot = pivot.reindex(
+            [e for e in EMOTIONS if e in pivot.index]
+            + [e for e in pivot.index if e not in EMOTIONS]
+        )
         pivot.columns = [f"{c} vs b5 (Holm p)" for c in pivot.columns]
         pivot = pivot.reset_index()
-        parts.append(table(pivot, p_columns=tuple(c for c in pivot.columns if c != "emotion"), alpha=alpha))
-    parts.append("<details><summary>all McNemar tests against FreezeB5</summary>"
-                 + table(tests, p_columns=("pvalue", "pvalue_holm"), alpha=alpha) + "</details>")
+        parts.append(
+            table(pivot, p_columns=tuple(c for c in pivot.columns if c != "emotion"), alpha=alpha)
+        )
+    parts.append(
+        "<details><summary>all McNemar tests against FreezeB5</summary>"
+        + table(tests, p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
+        + "</details>"
+    )
     return parts
 
 
@@ -170,19 +205,28 @@ def section_forgetting(ev: ForgettingEvidence | None, alpha: float, problem: str
     if ev.recalls_png is not None:
         parts.append(image(ev.recalls_png, "recall per emotion for each FreezeB model"))
     if ev.recalls is not None:
-        parts.append(f"<h3>Recall per emotion (retrained output layers{_heads_note(ev.heads)}; "
-                     "base = the emotion model itself)</h3>")
+        parts.append(
+            f"<h3>Recall per emotion (retrained output layers{_heads_note(ev.heads)}; "
+            "base = the emotion model itself)</h3>"
+        )
         parts.append(table(ev.recalls))
     if ev.vs_b5 is not None:
         parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha))
     else:
-        parts.append(missing("auforget forgetting", f"the forgetting run has no {artifacts.MCNEMAR_VS_B5_CSV}"))
+        parts.append(
+            missing(
+                "auforget forgetting", f"the forgetting run has no {artifacts.MCNEMAR_VS_B5_CSV}"
+            )
+        )
     if ev.pairwise is not None:
         pairs = ev.pairwise
         n_sig = int((pairs["pvalue_holm"] < alpha).sum()) if "pvalue_holm" in pairs else 0
-        parts.append(f"<details><summary>pairwise McNemar tests between all seven models ({n_sig} of {len(pairs)} "
-                     f"significant after Holm)</summary>"
-                     + table(pairs, p_columns=("pvalue", "pvalue_holm"), alpha=alpha) + "</details>")
+        parts.append(
+            f"<details><summary>pairwise McNemar tests between all seven models ({n_sig} of "
+            f"{len(pairs)} significant after Holm)</summary>"
+            + table(pairs, p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
+            + "</details>"
+        )
     return Section("forgetting", TITLES["forgetting"], "\n".join(parts), True)
 
 
@@ -195,8 +239,13 @@ def _ranking_tops(ranking: pd.DataFrame, alpha: float) -> list[str]:
     labels = list(dict.fromkeys(ranking["emotion"])) if "emotion" in ranking else [None]
     for label in sorted(labels, key=lambda e: (e == "all", str(e))):
         rows = ranking if label is None else ranking[ranking["emotion"] == label]
-        rows = rows.sort_values("effect_size", ascending=False, na_position="last").head(TOP_REGIONS)
-        parts.append(f"<h3>Top {TOP_REGIONS} AU regions: {esc(label if label is not None else 'all images')}</h3>")
+        rows = rows.sort_values("effect_size", ascending=False, na_position="last").head(
+            TOP_REGIONS
+        )
+        parts.append(
+            f"<h3>Top {TOP_REGIONS} AU regions: "
+            f"{esc(label if label is not None else 'all images')}</h3>"
+        )
         parts.append(table(rows[columns], p_columns=("p_value", "p_holm"), alpha=alpha))
     return parts
 
@@ -205,21 +254,27 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
     if ev is None:
         return _unavailable("saliency", "auforget saliency", problem)
     k = esc(ev.stage.rsplit("-b", 1)[-1])
-    parts = [f"<p>Test images that FreezeB5 classifies correctly and FreezeB{k} does not: LRP relevance of "
-             f"both models for the true class and their difference (B5 &minus; B{k}, positive part): where "
-             "FreezeB5 still finds evidence the pain transfer removed. The ranking measures how much of the difference "
-             "falls in each action unit's facial region (by default beyond FreezeB5's own share of relevance there, "
-             "<b>reference_share</b>, so that places every map lights up do not win by default; the notes say which) "
-             "against the same region moved elsewhere on the face "
-             "(effect size; p one-sided Monte Carlo, Holm-corrected across regions; highlighted: "
-             f"p &lt; {alpha:g}).</p>",
-             runs_line(**{ev.stage: ev.run_id})]
+    parts = [
+        f"<p>Test images that FreezeB5 classifies correctly and FreezeB{k} does not: LRP "
+        f"relevance of both models for the true class and their difference (B5 &minus; B{k}, "
+        "positive part): where FreezeB5 still finds evidence the pain transfer removed. The "
+        "ranking measures how much of the difference falls in each action unit's facial region "
+        "(by default beyond FreezeB5's own share of relevance there, <b>reference_share</b>, so "
+        "that places every map lights up do not win by default; the notes say which) against the "
+        "same region moved elsewhere on the face (effect size; p one-sided Monte Carlo, "
+        f"Holm-corrected across regions; highlighted: p &lt; {alpha:g}).</p>",
+        runs_line(**{ev.stage: ev.run_id}),
+    ]
     if ev.notes is not None:
         parts.append(f"<pre>{esc(ev.notes.strip())}</pre>")
     if ev.ranking is not None:
         parts.extend(_ranking_tops(ev.ranking, alpha))
     else:
-        parts.append(missing(f"auforget saliency --k {k}", f"the saliency run has no {artifacts.AU_RANKING_CSV}"))
+        parts.append(
+            missing(
+                f"auforget saliency --k {k}", f"the saliency run has no {artifacts.AU_RANKING_CSV}"
+            )
+        )
     for emotion, png in ev.grids.items():
         parts.append(f"<h3>{esc(emotion)}: input | FreezeB5 | FreezeB{k} | B5 &minus; B{k}</h3>")
         parts.append(image(png, f"LRP maps for {emotion}"))
@@ -229,14 +284,20 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
 def _probe_row(ev: ProbeEvidence) -> dict[str, object]:
     k, au = probe_order(ev.stage)
     m, bk = ev.metrics, f"b{k}"
-    return {"probe": ev.stage, "AU": au, "faces": ev.variant,
-            "F1 B5": m.get(artifacts.probe_f1_mean("b5"), NAN), "F1 Bk": m.get(artifacts.probe_f1_mean(bk), NAN),
-            "t": m.get(artifacts.PROBE_T, NAN), "p": m.get(artifacts.PROBE_P, NAN),
-            "t corrected": m.get(artifacts.PROBE_T_CORRECTED, NAN),
-            "p corrected": m.get(artifacts.PROBE_P_CORRECTED, NAN),
-            "baseline F1 B5": m.get(artifacts.probe_baseline("b5"), NAN),
-            "baseline F1 Bk": m.get(artifacts.probe_baseline(bk), NAN),
-            "run": ev.run_id}
+    return {
+        "probe": ev.stage,
+        "AU": au,
+        "faces": ev.variant,
+        "F1 B5": m.get(artifacts.probe_f1_mean("b5"), NAN),
+        "F1 Bk": m.get(artifacts.probe_f1_mean(bk), NAN),
+        "t": m.get(artifacts.PROBE_T, NAN),
+        "p": m.get(artifacts.PROBE_P, NAN),
+        "t corrected": m.get(artifacts.PROBE_T_CORRECTED, NAN),
+        "p corrected": m.get(artifacts.PROBE_P_CORRECTED, NAN),
+        "baseline F1 B5": m.get(artifacts.probe_baseline("b5"), NAN),
+        "baseline F1 Bk": m.get(artifacts.probe_baseline(bk), NAN),
+        "run": ev.run_id,
+    }
 
 
 def section_probes(probes: list[ProbeEvidence], alpha: float, problem: str = "") -> Section:
@@ -250,14 +311,21 @@ def section_probes(probes: list[ProbeEvidence], alpha: float, problem: str = "")
             details.append(f"<p>{esc(ev.conclusion)}</p>")
         if ev.png is not None:
             details.append(image(ev.png, f"probe F1 per seed, {ev.stage}"))
-    body = ("<p>A linear SVM per model on the last conv block's features, the same stratified folds for both, "
-            "repeated over many seeds. <b>t / p</b>: the paired t-test of the study over the per-seed mean F1; "
-            "<b>t corrected / p corrected</b>: the corrected resampled t-test (Nadeau &amp; Bengio), which allows for "
-            "the overlap of training sets across repetitions; <b>baseline</b>: mean F1 of the same probe on shuffled "
-            f"labels, the chance level. Bk = the model named in the probe (FreezeB<i>k</i>). Highlighted: p &lt; "
-            f"{alpha:g}.</p>"
-            + table(pd.DataFrame([_probe_row(ev) for ev in probes]), p_columns=("p", "p corrected"), alpha=alpha)
-            + "\n".join(details))
+    body = (
+        "<p>A linear SVM per model on the last conv block's features, the same stratified folds "
+        "for both, repeated over many seeds. <b>t / p</b>: the paired t-test of the study over "
+        "the per-seed mean F1; <b>t corrected / p corrected</b>: the corrected resampled t-test "
+        "(Nadeau &amp; Bengio), which allows for the overlap of training sets across "
+        "repetitions; <b>baseline</b>: mean F1 of the same probe on shuffled labels, the chance "
+        "level. Bk = the model named in the probe (FreezeB<i>k</i>). Highlighted: p &lt; "
+        f"{alpha:g}.</p>"
+        + table(
+            pd.DataFrame([_probe_row(ev) for ev in probes]),
+            p_columns=("p", "p corrected"),
+            alpha=alpha,
+        )
+        + "\n".join(details)
+    )
     return Section("probes", TITLES["probes"], body, True)
 
 
@@ -270,7 +338,10 @@ def section_tradeoff(ev: TradeoffEvidence | None, problem: str = "") -> Section:
     if ev.table is not None:
         parts.append(table(ev.table))
     if ev.rule is not None:
-        parts.append(f"<p>The rule and its choice ({artifacts.RULE_TXT}):</p><pre>{esc(ev.rule.strip())}</pre>")
+        parts.append(
+            "<p>The rule and its choice "
+            f"({artifacts.RULE_TXT}):</p><pre>{esc(ev.rule.strip())}</pre>"
+        )
     return Section("tradeoff", TITLES["tradeoff"], "\n".join(parts), True)
 
 
@@ -286,32 +357,45 @@ def section_champion(ev: ChampionEvidence | None, problem: str = "") -> Section:
         return _unavailable("champion", "auforget promote", problem)
     tags = dict(ev.tags)
     name = f"FreezeB{tags['freeze_blocks']}" if "freeze_blocks" in tags else f"version {ev.version}"
-    parts = [f"<p><strong>{esc(name)}</strong> is <code>{esc(tracking.PAIN_MODEL)}@{tracking.CHAMPION_ALIAS}</code> "
-             f"(version {esc(ev.version)}).</p>"]
+    parts = [
+        f"<p><strong>{esc(name)}</strong> is "
+        f"<code>{esc(registry.PAIN_MODEL)}@{registry.CHAMPION_ALIAS}</code> (version "
+        f"{esc(ev.version)}).</p>"
+    ]
     if artifacts.CHAMPION_RULE_TAG in tags:
         parts.append(f"<p>Why: {esc(tags[artifacts.CHAMPION_RULE_TAG])}.</p>")
-    rows = [{"tag": k, "value": _as_number(v)} for k, v in sorted(tags.items())
-            if k.startswith(artifacts.CHAMPION_TAG_PREFIX) and k != artifacts.CHAMPION_RULE_TAG]
+    rows = [
+        {"tag": k, "value": _as_number(v)}
+        for k, v in sorted(tags.items())
+        if k.startswith(artifacts.CHAMPION_TAG_PREFIX) and k != artifacts.CHAMPION_RULE_TAG
+    ]
     if rows:
         parts.append(table(pd.DataFrame(rows)))
     if ev.promoted and ev.promoted != name:
-        parts.append(f'<p class="note">The newest promote run chose {esc(ev.promoted)}, but the alias points at '
-                     f"{esc(name)}: run <code>auforget promote</code> again.</p>")
-    parts.append(runs_line(**{f"{tracking.PAIN_MODEL} version {ev.version}": ev.run_id}))
+        parts.append(
+            f'<p class="note">The newest promote run chose {esc(ev.promoted)}, but the alias '
+            f"points at {esc(name)}: run <code>auforget promote</code> again.</p>"
+        )
+    parts.append(runs_line(**{f"{registry.PAIN_MODEL} version {ev.version}": ev.run_id}))
     return Section("champion", TITLES["champion"], "\n".join(parts), True)
 
 
 # ---------------------------------------------------------------- across training seeds
+
 
 @dataclass(frozen=True)
 class SeedEvidence:
     """What the across-seed section shows, per seed of study.seeds."""
 
     seeds: tuple[int, ...]
-    forgetting: pd.DataFrame | None = None                   # forgetting_seeds.csv of the forgetting run
-    probe_diffs: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # "B0 vs B5, AU14" -> seed -> F1 B5 - Bk
-    top_regions: Mapping[str, Mapping[int, str]] = field(default_factory=dict)    # "surprise (B0 vs B5)" -> seed -> region
-    stability: str | None = None                              # the champion's champion_seed_stability tag
+    forgetting: pd.DataFrame | None = None  # forgetting_seeds.csv of the forgetting run
+    probe_diffs: Mapping[str, Mapping[int, float]] = field(
+        default_factory=dict
+    )  # "B0 vs B5, AU14" -> seed -> F1 B5 - Bk
+    top_regions: Mapping[str, Mapping[int, str]] = field(
+        default_factory=dict
+    )  # "surprise (B0 vs B5)" -> seed -> region
+    stability: str | None = None  # the champion's champion_seed_stability tag
     run_ids: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -326,7 +410,11 @@ def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
     Bk - B5 with its interval, and the combined test's Holm p."""
     rows: dict[str, dict[str, object]] = {}
     for row in frame.itertuples():
-        interval = (f"[{row.diff_low:+.3f}, {row.diff_high:+.3f}]" if pd.notna(row.diff_low) else "[n/a (one seed)]")
+        interval = (
+            f"[{row.diff_low:+.3f}, {row.diff_high:+.3f}]"
+            if pd.notna(row.diff_low)
+            else "[n/a (one seed)]"
+        )
         cells = rows.setdefault(row.emotion, {"emotion": row.emotion})
         cells[f"{row.model} - b5"] = f"{row.diff_mean:+.3f} {interval}"
         cells[f"{row.model} p (Holm)"] = row.p_combined_holm
@@ -334,7 +422,8 @@ def seed_forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_excess_table(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """forgetting_seeds.csv's excess_* columns as shown (None for a forgetting run from before them)."""
+    """forgetting_seeds.csv's excess_* columns as shown (None for a forgetting run from before
+    them)."""
     if "excess_mean" not in frame.columns:
         return None
     rows: dict[str, dict[str, object]] = {}
@@ -342,15 +431,26 @@ def seed_excess_table(frame: pd.DataFrame) -> pd.DataFrame | None:
         if pd.isna(row.excess_mean):
             shown = "n/a (no recall)"
         else:
-            shown = f"{row.excess_mean:+.3f} " + (f"[{row.excess_low:+.3f}, {row.excess_high:+.3f}]"
-                                                   if pd.notna(row.excess_low) else "[n/a (one seed)]")
+            shown = f"{row.excess_mean:+.3f} " + (
+                f"[{row.excess_low:+.3f}, {row.excess_high:+.3f}]"
+                if pd.notna(row.excess_low)
+                else "[n/a (one seed)]"
+            )
         rows.setdefault(row.emotion, {"emotion": row.emotion})[f"{row.model} - b5"] = shown
     return pd.DataFrame(list(rows.values()))
 
 
 def seed_probe_table(diffs: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"probe": name, **_with_interval(list(by_seed.values())),
-                          "per seed": " ".join(f"{v:+.3f}" for v in by_seed.values())} for name, by_seed in diffs.items()])
+    return pd.DataFrame(
+        [
+            {
+                "probe": name,
+                **_with_interval(list(by_seed.values())),
+                "per seed": " ".join(f"{v:+.3f}" for v in by_seed.values()),
+            }
+            for name, by_seed in diffs.items()
+        ]
+    )
 
 
 def seed_region_table(tops: Mapping[str, Mapping[int, str]]) -> pd.DataFrame:
@@ -358,9 +458,15 @@ def seed_region_table(tops: Mapping[str, Mapping[int, str]]) -> pd.DataFrame:
     rows = []
     for name, by_seed in tops.items():
         shares = top_share([[region] for region in by_seed.values()])
-        rows.append({"emotion": name, "n_seeds": len(by_seed),
-                     "top region (share of seeds)": ", ".join(f"{r} {v:.0%}" for r, v in
-                                                              sorted(shares.items(), key=lambda kv: -kv[1]))})
+        rows.append(
+            {
+                "emotion": name,
+                "n_seeds": len(by_seed),
+                "top region (share of seeds)": ", ".join(
+                    f"{r} {v:.0%}" for r, v in sorted(shares.items(), key=lambda kv: -kv[1])
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -370,47 +476,73 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
     if ev is None:
         return _unavailable("seeds", "auforget main", problem)
     if ev.forgetting is None or not len(ev.forgetting):
-        return _unavailable("seeds", "auforget forgetting", f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}")
+        return _unavailable(
+            "seeds",
+            "auforget forgetting",
+            f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}",
+        )
     n = len(ev.seeds)
-    parts = [runs_line(**ev.run_ids) if ev.run_ids else "",
-             f"<p>{n} training seed{'s' if n != 1 else ''} ({esc(', '.join(map(str, ev.seeds)))}): every model was "
-             "trained once per seed. Intervals are two-sided 95% t intervals over seeds (training randomness); the "
-             "combined p joins each seed's McNemar test (test-image sampling) by signed Stouffer, so a difference "
-             "must point the same way in every seed.</p>"]
+    parts = [
+        runs_line(**ev.run_ids) if ev.run_ids else "",
+        f"<p>{n} training seed{'s' if n != 1 else ''} ({esc(', '.join(map(str, ev.seeds)))}): "
+        "every model was trained once per seed. Intervals are two-sided 95% t intervals over "
+        "seeds (training randomness); the combined p joins each seed's McNemar test (test-image "
+        "sampling) by signed Stouffer, so a difference must point the same way in every seed.</p>",
+    ]
     if n < 2:
-        parts.append("<p><strong>One seed:</strong> intervals are n/a and the combined p is that seed's own "
-                     "McNemar p; set <code>study.seeds</code> to several seeds for findings about recipes.</p>")
+        parts.append(
+            "<p><strong>One seed:</strong> intervals are n/a and the combined p is that seed's "
+            "own McNemar p; set <code>study.seeds</code> to several seeds for findings about "
+            "recipes.</p>"
+        )
     shown = seed_forgetting_table(ev.forgetting)
-    parts += ["<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% interval]</h3>",
-              table(shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha)]
+    parts += [
+        "<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% "
+        "interval]</h3>",
+        table(
+            shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha
+        ),
+    ]
     if (excess := seed_excess_table(ev.forgetting)) is not None:
-        parts += ["<h3>The same, minus the other seven emotions' mean difference in each seed</h3>",
-                  "<p>Fine-tuning blocks for pain can cost every emotion some recall; below zero here, an emotion "
-                  "lost more than the others did, which is forgetting specific to it.</p>", table(excess)]
+        parts += [
+            "<h3>The same, minus the other seven emotions' mean difference in each seed</h3>",
+            "<p>Fine-tuning blocks for pain can cost every emotion some recall; below zero here, "
+            "an emotion lost more than the others did, which is forgetting specific to it.</p>",
+            table(excess),
+        ]
     if ev.probe_diffs:
-        parts += ["<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>", table(seed_probe_table(ev.probe_diffs))]
+        parts += [
+            "<h3>Concept probes: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>",
+            table(seed_probe_table(ev.probe_diffs)),
+        ]
     if ev.top_regions:
-        parts += ["<h3>AU ranking: how often each region ranks first</h3>", table(seed_region_table(ev.top_regions))]
+        parts += [
+            "<h3>AU ranking: how often each region ranks first</h3>",
+            table(seed_region_table(ev.top_regions)),
+        ]
     if ev.stability:
-        parts.append(f"<p>Promotion on seed-averaged recalls; the rule on each seed alone chose the champion in "
-                     f"{esc(ev.stability)}.</p>")
+        parts.append(
+            "<p>Promotion on seed-averaged recalls; the rule on each seed alone chose the "
+            f"champion in {esc(ev.stability)}.</p>"
+        )
     return Section("seeds", TITLES["seeds"], "\n".join(p for p in parts if p), True)
 
 
 # ---------------------------------------------------------------- planted truth (synthetic data)
+
 
 @dataclass(frozen=True)
 class PlantedEvidence:
     """`planted.compare`'s table and paragraph for FreezeB`k` vs FreezeB5, and the world's truth."""
 
     k: int
-    table: pd.DataFrame                                       # planted.COLUMNS, one row per expectation
+    table: pd.DataFrame  # planted.COLUMNS, one row per expectation
     text: str
-    truth: pd.DataFrame | None = None                         # planted.planted_truth()
+    truth: pd.DataFrame | None = None  # planted.planted_truth()
     run_ids: Mapping[str, str] = field(default_factory=dict)
-    seeds_table: pd.DataFrame | None = None                   # planted.compare_seeds, several seeds only
+    seeds_table: pd.DataFrame | None = None  # planted.compare_seeds, several seeds only
     seeds_text: str = ""
-    association: pd.DataFrame | None = None                   # planted.pain_association of the UNBC train split
+    association: pd.DataFrame | None = None  # planted.pain_association of the UNBC train split
 
 
 def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "") -> Section:
@@ -419,28 +551,47 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
     if ev is None:
         return _unavailable("planted", "auforget forgetting", problem)
     if not len(ev.table):
-        return _unavailable("planted", "auforget main", f"no forgetting, saliency or probe numbers for FreezeB{ev.k}")
+        return _unavailable(
+            "planted",
+            "auforget main",
+            f"no forgetting, saliency or probe numbers for FreezeB{ev.k}",
+        )
 
     def shown(checks: pd.DataFrame) -> pd.DataFrame:
-        return checks.assign(recovered=[{True: "yes", False: "no"}.get(v, "no verdict") for v in checks["recovered"]])
+        return checks.assign(
+            recovered=[{True: "yes", False: "no"}.get(v, "no verdict") for v in checks["recovered"]]
+        )
 
     parts = [runs_line(**ev.run_ids) if ev.run_ids else ""]
     if ev.seeds_table is not None and len(ev.seeds_table):
-        parts += ["<h3>Across training seeds</h3>", f"<p>{esc(ev.seeds_text)}</p>",
-                  table(shown(ev.seeds_table), p_columns=("p",), alpha=alpha),
-                  "<h3>The first seed's networks</h3>"]
-    parts += [f"<p>{esc(ev.text)}</p>", table(shown(ev.table), p_columns=("p",), alpha=alpha),
-             "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of FreezeB5 minus "
-             f"FreezeB{ev.k}; for a top region its effect size; across seeds the mean over seeds, and for a top "
-             "region the share of seeds in which an expected region ranks first). Controls are emotions with a "
-             "PSPI AU among their strongest AUs: they count as kept unless significantly worse. Rows with no verdict are "
-             "not counted: ones this world leaves open, and the drops beyond the other emotions, for which no rule "
-             "has been chosen (the expected column says which).</p>"]
+        parts += [
+            "<h3>Across training seeds</h3>",
+            f"<p>{esc(ev.seeds_text)}</p>",
+            table(shown(ev.seeds_table), p_columns=("p",), alpha=alpha),
+            "<h3>The first seed's networks</h3>",
+        ]
+    parts += [
+        f"<p>{esc(ev.text)}</p>",
+        table(shown(ev.table), p_columns=("p",), alpha=alpha),
+        "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of "
+        f"FreezeB5 minus FreezeB{ev.k}; for a top region its effect size; across seeds the mean "
+        "over seeds, and for a top region the share of seeds in which an expected region ranks "
+        "first). Controls are emotions with a PSPI AU among their strongest AUs: they count as "
+        "kept unless significantly worse. Rows with no verdict are not counted: ones this world "
+        "leaves open, and the drops beyond the other emotions, for which no rule has been chosen "
+        "(the expected column says which).</p>",
+    ]
     if ev.truth is not None:
-        parts += ["<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>", table(ev.truth)]
+        parts += [
+            "<h3>The planted truth: each emotion's AUs and how the pain data use them</h3>",
+            table(ev.truth),
+        ]
     if ev.association is not None:
-        parts += ["<h3>How the pain training frames use each AU, measured</h3>",
-                  "<p>Share of the UNBC train split's pain and no-pain frames that show each AU, and its phi "
-                  "coefficient with the pain label: what pain training can exploit, beside what the generator "
-                  "declares (PSPI, nuisance, other, absent).</p>", table(ev.association)]
+        parts += [
+            "<h3>How the pain training frames use each AU, measured</h3>",
+            "<p>Share of the UNBC train split's pain and no-pain frames that show each AU, and "
+            "its phi coefficient with the pain label: what pain training can exploit, beside "
+            "what the generator declares (PSPI, nuisance, other, absent).</p>",
+            table(ev.association),
+        ]
     return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)

@@ -1,0 +1,110 @@
+"""The names of what the stages write to MLflow and read back: artifact paths, metric keys, tags.
+
+A producer writes with these names and every consumer (the analysis stages, the report, the
+tests) reads with them, so renaming a file here renames it everywhere; a name spelled by hand
+on one side would instead drift silently into a "not available" section of the report. Paths
+are relative to the run's artifact root. Registry names and aliases live in `tracking/registry.py`.
+"""
+
+from __future__ import annotations
+
+# ---- emotion / transfer / retrain (written by fitting.train_and_record and
+# metrics.write_confusion)
+PREDICTIONS = (
+    "predictions.csv"  # sample_id, true_label, pred_label, true_name, pred_name, prob_<class>
+)
+TEST_METRICS = "test_metrics.json"
+CONFUSION_CSV = "confusion_matrix.csv"
+CONFUSION_PNG = "confusion_matrix.png"
+TEST_PREFIX = "test_"
+
+
+def test_metric(measure: str, cls: str | None = None) -> str:
+    """`test_<measure>_<class>` (measure precision / recall / f1, class a class name or "macro"),
+    or `test_<measure>` without a class (accuracy)."""
+    return f"{TEST_PREFIX}{measure}" + (f"_{cls}" if cls is not None else "")
+
+
+# ---- forgetting
+RECALLS_CSV = "recalls.csv"  # emotion, n, base, b0..b5
+RECALLS_PNG = "recalls.png"  # the study's Figure 3
+MCNEMAR_VS_B5_CSV = "mcnemar_vs_b5.csv"
+MCNEMAR_PAIRWISE_CSV = "mcnemar_pairwise.csv"
+
+
+def recall_metric(emotion: str, model: str) -> str:
+    return f"recall_{emotion}_{model}"
+
+
+def mcnemar_metric(emotion: str, model: str, *, holm: bool) -> str:
+    return f"mcnemar_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
+
+
+# Across the seeds of study.seeds (one row per emotion and FreezeBk, k < 5): mean recall
+# difference Bk - B5 over seeds with its t interval, and the seeds' McNemar tests combined.
+# Columns: emotion, model, n_seeds, diffs, diff_mean, diff_low, diff_high, p_combined,
+# p_combined_holm, excess_diffs, excess_mean, excess_low, excess_high.
+FORGETTING_SEEDS_CSV = "forgetting_seeds.csv"
+
+
+def seed_diff_metric(emotion: str, model: str, part: str) -> str:
+    """seed_diff_<part>_<emotion>_<model>_vs_b5, part mean | low | high."""
+    return f"seed_diff_{part}_{emotion}_{model}_vs_b5"
+
+
+def seed_excess_metric(emotion: str, model: str, part: str) -> str:
+    """seed_excess_<part>_<emotion>_<model>_vs_b5: the recall difference minus the other emotions'
+    mean."""
+    return f"seed_excess_{part}_{emotion}_{model}_vs_b5"
+
+
+def seed_p_metric(emotion: str, model: str, *, holm: bool) -> str:
+    return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
+
+
+# ---- saliency (one run per k, stage name saliency-b<k>)
+SALIENCY_DIR = "saliency"
+SALIENCY_NOTES = f"{SALIENCY_DIR}/notes.txt"
+AU_RANKING_CSV = f"{SALIENCY_DIR}/au_ranking.csv"
+GRID_SUFFIX = "_grid.png"  # saliency/<emotion>_grid.png
+MAPS_SUFFIX = "_maps.npz"  # saliency/<emotion>_maps.npz
+EMOTION_RANKING_SUFFIX = "_au_ranking.csv"
+
+
+def saliency_file(emotion: str, suffix: str) -> str:
+    """saliency/<emotion><suffix>, e.g. saliency_file("surprise", GRID_SUFFIX)."""
+    return f"{SALIENCY_DIR}/{emotion}{suffix}"
+
+
+# ---- probes (one run per k and AU, stage name probes-b<k>-au<au>)
+PROBES_DIR = "probes"
+PROBE_F1_CSV = f"{PROBES_DIR}/probe_f1.csv"
+PROBE_BASELINE_CSV = f"{PROBES_DIR}/probe_baseline_f1.csv"
+PROBE_F1_PNG = f"{PROBES_DIR}/probe_f1.png"
+PROBE_CONCLUSION = f"{PROBES_DIR}/conclusion.txt"
+PROBE_T, PROBE_P = "probe_t", "probe_p"
+PROBE_T_CORRECTED, PROBE_P_CORRECTED = "probe_t_corrected", "probe_p_corrected"
+VARIANT_TAG = "auforget.variant"  # peak or peak_mouthless: which CK+ faces the probe saw
+CONCLUSION_TAG = "auforget.conclusion"
+
+
+def probe_f1_mean(model: str) -> str:
+    """probe_f1_mean_<model>, model b5 or b<k>."""
+    return f"probe_f1_mean_{model}"
+
+
+def probe_baseline(model: str) -> str:
+    return f"probe_baseline_f1_{model}"
+
+
+# ---- promote
+TRADEOFF_CSV = "tradeoff.csv"
+TRADEOFF_PNG = "tradeoff.png"  # the study's Figure 6
+RULE_TXT = "rule.txt"
+CHAMPION_TAG = "auforget.champion"  # on the promote run: FreezeB<i> it chose
+CHAMPION_RULE_TAG = "champion_rule"  # on the champion model version, with champion_<number> tags
+CHAMPION_TAG_PREFIX = "champion_"
+# tradeoff.csv's rows for every seed, with a seed column and its own choice
+TRADEOFF_SEEDS_CSV = "tradeoff_seeds.csv"
+# share of seeds whose own choice is the seed-averaged champion (metric and tag)
+SEED_STABILITY = "champion_seed_stability"

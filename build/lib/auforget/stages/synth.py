@@ -1,0 +1,64 @@
+"""`synth`: write the built-in synthetic AffectNet, UNBC and CK+ in their native layouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from auforget.core.config import Params
+
+log = logging.getLogger(__name__)
+
+MARKER = "SYNTHETIC.json"
+
+
+def generator_version() -> str:
+    """Content hash of the generator's code: regenerate when it changes."""
+    import hashlib
+
+    folder = Path(__file__).resolve().parent.parent / "datasets"
+    h = hashlib.sha256()
+    for name in ("synthetic.py", "faces.py"):
+        if (folder / name).exists():
+            h.update((folder / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def synthetic_is_current(params: Params) -> bool:
+    """True when synth.out already holds this scale and seed, written by this generator code."""
+    marker = Path(params.synth.out) / MARKER
+    if not marker.exists():
+        return False
+    try:
+        written = json.loads(marker.read_text())
+    except ValueError:
+        return False
+    return (written.get("scale"), written.get("seed"), written.get("generator")) == (
+        params.synth.scale,
+        params.synth.seed,
+        generator_version(),
+    )
+
+
+def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
+    """Regenerate `synth.out` from scratch (stale files from another scale never linger)."""
+    from auforget.data.synthetic import write_synthetic
+
+    cfg = params.synth
+    out = Path(cfg.out)
+    if out.exists():
+        shutil.rmtree(out)
+    if not params.data.synthetic:
+        out.mkdir(parents=True)
+        (out / MARKER).write_text(
+            json.dumps({"disabled": "params.yaml data.synthetic is false"}) + "\n"
+        )
+        log.info("synth: data.synthetic is false; the real roots in params.yaml are used")
+        return {}
+    counts = write_synthetic(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
+    marker = {"scale": cfg.scale, "seed": cfg.seed, "generator": generator_version(), **counts}
+    (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    log.info("synth: wrote %s to %s", counts, out)
+    return counts

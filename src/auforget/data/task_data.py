@@ -1,0 +1,119 @@
+"""Task data: the split manifests a training task reads, and how they become tensors.
+
+`load_task_data` is the one reader of data/splits/<dataset>/{train,val,test}.csv (with the
+clear "run prepare first" error); `emotion_task` and `pain_task` say which dataset, classes,
+augmentation preset and image size each of the study's two tasks uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params
+from auforget.core.identity import manifest_digest
+from auforget.core.profiles import get_profile
+from auforget.data.images import ManifestImages, preset
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TaskData:
+    """The three split manifests of one dataset and how to turn them into tensors."""
+
+    name: str
+    root: Path
+    splits: dict[str, pd.DataFrame]
+    class_names: tuple[str, ...]
+    train_preset: str
+    image_size: int
+    decoder: str = "pil"
+
+    def dataset(self, split: str, augment: bool = False) -> ManifestImages:
+        transform = preset(self.train_preset if augment else "eval", self.image_size)
+        return ManifestImages(self.splits[split], self.root, transform, decoder=self.decoder)
+
+    def files_digest(self) -> str:
+        """Content hash of the split manifests: part of a run's identity for resume and reuse
+        (with the JPEG decoder when it is not Pillow: the decoders' pixels differ slightly)."""
+        digest = manifest_digest(*(self.splits[split] for split in SPLITS))
+        return digest if self.decoder == "pil" else f"{digest}-{self.decoder}"
+
+    def split_sizes(self) -> dict[str, int]:
+        """`data.n_<split>` run parameters."""
+        return {f"data.n_{split}": len(frame) for split, frame in self.splits.items()}
+
+
+def load_task_data(
+    name: str,
+    splits_dir: str | Path,
+    root: str | Path,
+    class_names: tuple[str, ...],
+    train_preset: str,
+    image_size: int,
+    max_train: int = 0,
+    seed: int = 0,
+    decoder: str = "pil",
+) -> TaskData:
+    """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not
+    run."""
+    splits = {}
+    for split in SPLITS:
+        path = Path(splits_dir) / name / f"{split}.csv"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"split manifest {path} is missing: run `auforget prepare` "
+                f"(or `dvc repro prepare`) first"
+            )
+        frame = pd.read_csv(
+            path, dtype={"sample_id": str, "path": str, "landmarks": str}, keep_default_na=False
+        )
+        if frame.empty:
+            raise ValueError(f"split manifest {path} has no rows")
+        bad = sorted(set(frame["label"]) - set(range(len(class_names))))
+        if bad:
+            raise ValueError(
+                f"{path}: labels {bad} are outside 0..{len(class_names) - 1} "
+                f"({', '.join(class_names)})"
+            )
+        splits[split] = frame
+    if max_train and len(splits["train"]) > max_train:
+        splits["train"] = splits["train"].sample(n=max_train, random_state=seed).sort_index()
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset root {root} for {name} does not exist (params.yaml data.*_root)"
+        )
+    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder)
+
+
+def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskData:
+    """AffectNet, eight emotions, flips (the emotion and retrain stages); `max_train` > 0 keeps
+    that many training images, drawn with `seed`."""
+    return load_task_data(
+        "affectnet",
+        params.data.splits_dir,
+        params.data.affectnet_root,
+        EMOTIONS,
+        "emotion",
+        get_profile(params.model.profile).image_size,
+        max_train=max_train,
+        seed=seed,
+        decoder=params.data.decoder,
+    )
+
+
+def pain_task(params: Params) -> TaskData:
+    """UNBC-McMaster, pain vs no pain, the pain augmentations (the transfer stage)."""
+    return load_task_data(
+        "unbc",
+        params.data.splits_dir,
+        params.data.unbc_root,
+        PAIN_CLASSES,
+        "pain",
+        get_profile(params.model.profile).image_size,
+        decoder=params.data.decoder,
+    )
