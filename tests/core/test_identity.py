@@ -35,6 +35,15 @@ def test_lazy_and_relative_imports_are_followed():
     assert "auforget.nn.features" in identity.step_modules(identity.stage_module("retrain"))
 
 
+def test_package_data_a_module_reads_counts_as_its_code():
+    """data/faces.py reads face_template.json, so the template is a source of every step that
+    imports faces (dvc.yaml's synth deps, the identity), listed right after the module."""
+    sources = [p.as_posix() for p in identity.step_sources(identity.stage_module("synth"))]
+    faces = sources.index("auforget/data/faces.py")
+    assert sources[faces + 1] == "auforget/data/face_template.json"
+    assert not any(p.suffix == ".json" for p in identity.step_sources("auforget.core.config"))
+
+
 def test_the_fingerprint_follows_the_step_code_only(tmp_path, monkeypatch):
     """Same parts, same identity; an edit outside the step's modules leaves it, one inside changes
     it."""

@@ -8,7 +8,9 @@ Why only the modules the step imports: a run's result can depend on no other cod
 the whole package made an edit to the report's wording retrain every network of a study. The
 modules are found by reading the import statements of the step's module and of everything it
 imports in turn (lazy imports inside functions included), so the set errs on the side of more
-code, never less. dvc.yaml's deps name the same files (`step_sources`; a test keeps them in step).
+code, never less. A module's package data counts as its code: a file next to the module that its
+source names in a string (data/faces.py reads face_template.json). dvc.yaml's deps name the same
+files (`step_sources`; a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import ast
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PACKAGE = PACKAGE_DIR.name
+_FILE_NAME = re.compile(r"[\w.-]{1,100}\.\w+")  # a bare file name, as package data is named
 
 
 def _module_file(module: str) -> Path | None:
@@ -62,6 +66,20 @@ def _imports(path: Path) -> set[str]:
     return {name for name in found if _module_file(name) is not None}
 
 
+def _data_files(path: Path) -> list[Path]:
+    """Files next to the module `path` (not modules) that its source names in a string constant:
+    the package data it reads, e.g. "face_template.json" in data/faces.py."""
+    names = {
+        node.value
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _FILE_NAME.fullmatch(node.value)
+        and not node.value.endswith(".py")
+    }
+    return sorted(path.parent / name for name in names if (path.parent / name).is_file())
+
+
 @functools.cache
 def step_modules(module: str) -> tuple[str, ...]:
     """Every module of this package that `module` imports, directly or not, with itself and the
@@ -83,8 +101,13 @@ def step_modules(module: str) -> tuple[str, ...]:
 
 
 def step_sources(module: str) -> list[Path]:
-    """The source files of step_modules(module), relative to the package's parent (src/)."""
-    return [_module_file(name).relative_to(PACKAGE_DIR.parent) for name in step_modules(module)]
+    """The source files of step_modules(module), each followed by the package data it reads,
+    relative to the package's parent (src/)."""
+    files = []
+    for name in step_modules(module):
+        path = _module_file(name)
+        files += [path, *_data_files(path)]
+    return [path.relative_to(PACKAGE_DIR.parent) for path in files]
 
 
 def stage_module(stage: str) -> str:
@@ -93,10 +116,10 @@ def stage_module(stage: str) -> str:
 
 
 def code_version(module: str | None = None) -> str:
-    """Content hash of the source `module` depends on (step_modules), or of the whole package
-    when no module is given (the version a report page names)."""
+    """Content hash of the source `module` depends on (step_sources), or of the whole package
+    (modules and package data) when no module is given (the version a report page names)."""
     if module is None:
-        files = sorted(PACKAGE_DIR.rglob("*.py"))
+        files = sorted([*PACKAGE_DIR.rglob("*.py"), *PACKAGE_DIR.rglob("*.json")])
     else:
         files = [PACKAGE_DIR.parent / rel for rel in step_sources(module)]
     h = hashlib.sha256()

@@ -15,14 +15,14 @@ MARKER = "SYNTHETIC.json"
 
 
 def generator_version() -> str:
-    """Content hash of the generator's code: regenerate when it changes."""
+    """Content hash of the generator's code and the face template it draws from: regenerate when
+    they change."""
     import hashlib
 
-    folder = Path(__file__).resolve().parent.parent / "datasets"
+    folder = Path(__file__).resolve().parent.parent / "data"
     h = hashlib.sha256()
-    for name in ("synthetic.py", "faces.py"):
-        if (folder / name).exists():
-            h.update((folder / name).read_bytes())
+    for name in ("synthetic.py", "faces.py", "face_template.json"):
+        h.update((folder / name).read_bytes())  # a missing file is an error, not an empty hash
     return h.hexdigest()[:12]
 
 
