@@ -4,7 +4,7 @@ import pytest
 
 from auforget.core.config import Params, flat, load_params
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_repository_params_yaml_loads_and_matches_the_study():
@@ -89,7 +89,7 @@ def test_dataclass_defaults_equal_params_yaml():
     """A missing params.yaml (or a missing key) means the study's shipped values, not other ones."""
     import dataclasses
 
-    shipped, defaults = load_params(Path(__file__).resolve().parents[1] / "params.yaml"), Params()
+    shipped, defaults = load_params(REPO / "params.yaml"), Params()
     differ = [
         f"{s.name}.{f.name}: {getattr(getattr(defaults, s.name), f.name)!r} != "
         f"{getattr(getattr(shipped, s.name), f.name)!r}"
@@ -110,4 +110,4 @@ def test_study_seeds_must_be_distinct_whole_numbers(tmp_path, seeds, expected):
     with pytest.raises(ValueError, match="study.seeds") as error:
         load_params(path)
     assert expected in str(error.value)
-    assert load_params(Path(__file__).parents[1] / "params-paper.yaml").study.seeds == (0, 1, 2)
+    assert load_params(REPO / "params-paper.yaml").study.seeds == (0, 1, 2)
