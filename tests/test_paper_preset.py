@@ -56,7 +56,8 @@ def test_the_paper_preset_sets_every_key_params_yaml_has():
     params = load_params(REPO / "params-paper.yaml")
     assert params.model.profile == "paper" and not params.model.from_scratch
     assert params.emotion.lr == 0.01 and params.prepare.unbc_pool_draw == "random"
-    assert params.retrain.same_as_emotion and not params.retrain.cached_features
+    assert params.retrain.same_as_emotion and params.retrain.cached_features
+    assert params.retrain.augmented_views == "exact"  # fresh flips, from a two-view cache
 
 
 # The longest test of the default run (8.1 min in a fresh-clone .ci/run on a 2-core AVX2 machine,

@@ -111,3 +111,14 @@ def test_study_seeds_must_be_distinct_whole_numbers(tmp_path, seeds, expected):
         load_params(path)
     assert expected in str(error.value)
     assert load_params(REPO / "params-paper.yaml").study.seeds == (0, 1, 2)
+
+
+def test_augmented_views_takes_a_count_or_exact_where_the_views_are_finite():
+    assert Params().with_overrides("retrain", augmented_views="exact").retrain.augmented_views == (
+        "exact"
+    )
+    assert Params().with_overrides("retrain", augmented_views="3").retrain.augmented_views == 3
+    with pytest.raises(ValueError, match="transfer.augmented_views: 'exact' needs a recipe"):
+        Params().with_overrides("transfer", augmented_views="exact")
+    with pytest.raises(ValueError, match="retrain.augmented_views: expected a whole number"):
+        Params().with_overrides("retrain", augmented_views="some")

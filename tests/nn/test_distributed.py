@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from auforget.nn.distributed import ShardSampler
 from tests.project import environment, run
 
-RECORDED = Path(__file__).parent / "stages" / "tiny_study_metrics.json"
+RECORDED = Path(__file__).parents[1] / "stages" / "tiny_study_metrics.json"
 
 
 def test_training_shares_split_each_epoch_without_overlap_and_reshuffle():

@@ -29,7 +29,7 @@ from auforget.workflow.executors import (
 from tests.project import environment, run
 from tests.servers import free_port
 
-RECORDED = Path(__file__).parent / "stages" / "tiny_study_metrics.json"
+RECORDED = Path(__file__).parents[1] / "stages" / "tiny_study_metrics.json"
 
 
 def _fresh(prepared: Path, dst: Path) -> Path:

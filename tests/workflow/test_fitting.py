@@ -138,3 +138,44 @@ def test_several_heads_need_every_block_frozen(task, tmp_path):
             heads=2,
             progress=False,
         )
+
+
+def test_exact_two_view_cache_trains_the_head_the_image_route_trains(task, tmp_path):
+    """retrain.augmented_views: exact. Both routes draw the same flips (one torch.rand(1) per
+    image, the cached route from FlipDrawn, the image route from RandomHorizontalFlip) in the
+    same order, so the heads differ only by the cache's float16 rounding of the features."""
+    blocks, data, _ = task
+    heads = []
+    for cached, views in ((False, 0), (True, "exact"), (True, 1)):
+        model = replace_head(copy.deepcopy(blocks), len(EMOTIONS), seed=SETTINGS.seed)
+        fit_on_task(
+            model,
+            data,
+            FocalLoss(0.0),
+            SETTINGS,
+            batch_size=16,
+            cached=cached,
+            views=views,
+            checkpoint_dir=tmp_path / str(views),
+            key=f"k{views}",
+            device=torch.device("cpu"),
+            progress=False,
+        )
+        heads.append(model.head.state_dict())
+    image, exact, one_view = heads
+
+    def gap(a, b):
+        return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+    assert gap(exact, blocks.head.state_dict()) > 1e-2  # training moved the weights ...
+    assert gap(image, exact) < 1e-4  # ... both routes alike (2e-6 on x86-64, 2026-12-06) ...
+    assert gap(image, one_view) > 100 * gap(image, exact)  # ... unlike one fixed cached view
+
+
+def test_exact_views_are_an_error_for_the_pain_recipe(tiny_data):
+    from auforget.data.task_data import pain_task
+    from auforget.workflow.fitting import exact_view_sets
+
+    model = freeze_blocks(build_vgg16("small", 2), N_BLOCKS)
+    with pytest.raises(ValueError, match="finite set"):
+        exact_view_sets(model, pain_task(tiny_data), batch_size=8, device=torch.device("cpu"))

@@ -169,11 +169,12 @@ class TransferConfig:
     gamma: float = 2.0
     patience: int = 6
     cached_features: bool = True
-    augmented_views: int = 4
+    augmented_views: int | str = 4
 
     def __post_init__(self) -> None:
         _training_checks("transfer", self)
         _freeze("transfer.freeze", self.freeze)
+        _views("transfer", self, exact=False)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class RetrainConfig:
     lr_schedule: str = "constant"
     patience: int = 3
     cached_features: bool = True
-    augmented_views: int = 1
+    augmented_views: int | str = 1  # or "exact": both views of the flip-only emotion recipe
     max_train_images: int = 0
     same_as_emotion: bool = False
     heads: int = 10
@@ -196,6 +197,7 @@ class RetrainConfig:
     def __post_init__(self) -> None:
         _training_checks("retrain", self)
         _freeze("retrain.freeze", self.freeze)
+        _views("retrain", self, exact=True)
         VALID["retrain.heads"] = ">= 1"
         if self.heads < 1:
             raise ValueError(
@@ -435,6 +437,30 @@ def _freeze(where: str, value: int) -> None:
         raise ValueError(
             f"{where}: {value} is not a number of frozen conv blocks; expected 0..{N_BLOCKS}"
         )
+
+
+def _views(section: str, cfg: Any, *, exact: bool) -> None:
+    """augmented_views: a whole number of cached augmented views >= 0, or (where the section's
+    recipe has a finite set of views: the emotion recipe's flips) "exact"."""
+    where = f"{section}.augmented_views"
+    VALID[where] = ">= 0" + (" | exact" if exact else "")
+    value = cfg.augmented_views
+    if isinstance(value, str) and value.strip().lower() == "exact":
+        if not exact:
+            raise ValueError(
+                f"{where}: 'exact' needs a recipe whose views are a finite set (the emotion "
+                f"recipe's flips); the pain recipe draws affine transforms from a continuum: "
+                f"give a number of cached views"
+            )
+        object.__setattr__(cfg, "augmented_views", "exact")
+        return
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != float(value) or number < 0:
+        raise ValueError(f"{where}: expected a whole number >= 0 or 'exact', got {value!r}")
+    object.__setattr__(cfg, "augmented_views", number)
 
 
 def _training_checks(section: str, cfg: Any) -> None:

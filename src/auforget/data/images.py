@@ -337,6 +337,10 @@ def _apply(transforms: v2.Compose, img):
 class _Preset:
     """A Compose that starts with the deterministic resize (ManifestImages keeps its output)."""
 
+    # The distinct views the preset can produce, when they are a finite set (None: a continuum,
+    # e.g. the pain recipe's affine transforms).
+    finite_views: tuple[str, ...] | None = None
+
     image_size: int
     transforms: v2.Compose
 
@@ -378,8 +382,13 @@ class EmotionTrainPreset(_Preset):
     """The study's emotion (AffectNet) augmentation: the eval preset plus a random
     horizontal flip (p = 0.5)."""
 
+    # Its views are a finite set -- the face, or the face mirrored -- so a cache of both views'
+    # features reproduces "fresh augmentation every epoch" exactly (retrain.augmented_views: exact).
+    finite_views = ("plain", "flipped")
+
     def __init__(self, *, image_size: int, flip_p: float = 0.5):
         self.image_size = size = _check_size(image_size)
+        self.flip_p = flip_p
         self.transforms = v2.Compose(
             [
                 v2.Resize((size, size), antialias=True),

@@ -6,6 +6,13 @@ stored outputs gives the same kind of model at a fraction of the cost. Augmentat
 as a fixed number of augmented views per image, each drawn once with its own seed; with
 views = 0 the cache holds the plain (un-augmented) images.
 
+views = "exact" (EXACT) is for recipes whose augmentation has a finite set of views -- the
+emotion recipe's random flip has two: the face and its mirror image. The cache then holds both
+views of every image, and `FlipDrawn` draws one per image each time it is read, with the same
+coin (torch.rand(1) < p) that RandomHorizontalFlip tosses. That is the distribution of fresh
+flips every epoch, exactly, for one pass over two views instead of every epoch's decoding and
+convolving.
+
 At the paper's size the cache does not fit in memory (273k AffectNet training images x 25,088
 block-5 outputs is 27 GB as float32), so it lives on disk: one flat float16 file per cache
 (half the bytes; ReLU outputs of VGG16 are far inside float16's range and precision is not the
@@ -43,6 +50,7 @@ from auforget.nn.training import make_loader, stop_point
 log = logging.getLogger(__name__)
 
 FEATURE_CACHE = Path("cache/features")
+EXACT = "exact"  # views: both views of a two-view (flip-only) recipe, drawn afresh each read
 STORE_DTYPE = np.float16
 DISK_HEADROOM = 2**30  # leave 1 GiB free on the cache's disk
 
@@ -83,6 +91,31 @@ class FeatureStore(Dataset):
         return torch.from_numpy(
             flat.astype(np.float32).reshape(len(self), *self.shape)
         ), torch.from_numpy(self.labels)
+
+
+class FlipDrawn(Dataset):
+    """One of two cached views per image, drawn at each read: row i of `store` (the face) or row
+    i + n (its mirror image) with probability `p`.
+
+    The coin is torch.rand(1) < p from torch's global generator, the draw RandomHorizontalFlip
+    makes, so with the same seed and sample order the views drawn are those the image route
+    would draw (fit seeds torch every epoch).
+    """
+
+    def __init__(self, store: FeatureStore, p: float = 0.5):
+        if len(store) % 2:
+            raise ValueError(
+                f"a two-view cache has an even number of rows, {store.path} has {len(store)}"
+            )
+        self.store, self.p, self.n = store, float(p), len(store) // 2
+        self.labels = store.labels[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        flipped = bool(torch.rand(1) < self.p)
+        return self.store[int(i) + self.n * flipped]
 
 
 def cache_bytes(n_rows: int, feature_dim: int) -> int:
@@ -143,13 +176,16 @@ def extract_features(
     *,
     batch_size: int,
     device: torch.device,
-    views: int = 0,
+    views: int | str = 0,
     seed: int = 0,
     progress: bool = True,
     desc: str = "features",
     folder: Path | None = None,
 ) -> FeatureStore:
     """Last-conv-block outputs of every image (`max(views, 1)` passes) with their labels, on disk.
+
+    views = EXACT: two passes over the plain (eval-preset) images, the second mirrored; rows
+    [0, n) hold the faces and [n, 2n) their mirror images (read them through FlipDrawn).
 
     `dataset` must already carry the transform wanted: the plain eval preset for views = 0, the
     training augmentation otherwise. A cache with the same key in `folder` is reused. Raises
@@ -158,7 +194,7 @@ def extract_features(
     if len(dataset) == 0:
         raise ValueError(f"{desc}: no images to extract features from")
     folder = Path(folder or FEATURE_CACHE)
-    passes = max(views, 1)
+    passes = 2 if views == EXACT else max(int(views), 1)
     side = model.profile.feature_side
     shape = (model.profile.widths[-1], side, side)
     key = cache_key(model, dataset, views=views, seed=seed)
@@ -210,7 +246,7 @@ def _write_rows(
     *,
     batch_size: int,
     device: torch.device,
-    views: int,
+    views: int | str,
     seed: int,
     progress: bool,
     desc: str,
@@ -219,21 +255,24 @@ def _write_rows(
     labels."""
     model.eval()
     model.to(device)
-    labels = np.empty(len(dataset) * max(views, 1), dtype=np.int64)
+    passes = 2 if views == EXACT else max(int(views), 1)
+    labels = np.empty(len(dataset) * passes, dtype=np.int64)
     row = 0
     with open(path, "wb") as out:
-        for view in range(max(views, 1)):
+        for view in range(passes):
             view_seed = seed * 7_919 + view
             torch.manual_seed(view_seed)  # augmentation in the main process (CPU: no workers)
             loader = make_loader(dataset, batch_size, shuffle=False, seed=view_seed, device=device)
-            label = f"{desc} view {view + 1}/{views}" if views else desc
+            label = f"{desc} view {view + 1}/{passes}" if views else desc
+            mirror = views == EXACT and view == 1
             for images, y in tqdm(
                 loader, desc=label, leave=False, disable=not progress, unit="batch"
             ):
                 stop_point()
-                feats = model.features(images.to(device, non_blocking=True)).to(
-                    "cpu", torch.float16
-                )
+                images = images.to(device, non_blocking=True)
+                if mirror:  # flipping commutes with the per-channel normalisation
+                    images = torch.flip(images, dims=[-1])
+                feats = model.features(images).to("cpu", torch.float16)
                 out.write(feats.contiguous().numpy().tobytes())
                 labels[row : row + len(feats)] = torch.as_tensor(y).numpy()
                 row += len(feats)

@@ -25,7 +25,7 @@ from auforget.analysis.metrics import classification_metrics, predictions_table,
 from auforget.core import artifacts
 from auforget.data.task_data import TaskData
 from auforget.nn.backbones import N_BLOCKS, VGG16Blocks, merge_heads, replace_head
-from auforget.nn.features import CacheDoesNotFit, extract_features
+from auforget.nn.features import EXACT, CacheDoesNotFit, FlipDrawn, extract_features
 from auforget.nn.training import (
     FitResult,
     FitSettings,
@@ -44,7 +44,7 @@ def cached_sets(
     data: TaskData,
     *,
     batch_size: int,
-    views: int,
+    views: int | str,
     seed: int,
     device: torch.device,
     progress: bool = True,
@@ -56,6 +56,10 @@ def cached_sets(
         raise ValueError(
             f"cached features need all {N_BLOCKS} conv blocks frozen; this model has "
             f"{model.frozen_blocks}"
+        )
+    if views == EXACT:
+        return exact_view_sets(
+            model, data, batch_size=batch_size, device=device, progress=progress, desc=desc
         )
     train = extract_features(
         model,
@@ -78,6 +82,45 @@ def cached_sets(
     return train, val
 
 
+def exact_view_sets(
+    model: VGG16Blocks,
+    data: TaskData,
+    *,
+    batch_size: int,
+    device: torch.device,
+    progress: bool = True,
+    desc: str = "fit",
+) -> tuple[Dataset, Dataset]:
+    """Train features of both views of a flip-only recipe, one drawn per image at each read
+    (features.FlipDrawn), and the val features; a ValueError for a recipe whose views are not
+    the finite set {face, mirror image}."""
+    recipe = data.dataset("train", augment=True).transform
+    if getattr(recipe, "finite_views", None) != ("plain", "flipped"):
+        raise ValueError(
+            f"augmented_views: exact needs a recipe whose views are a finite set (the emotion "
+            f"recipe's flips); {data.name}'s training recipe {type(recipe).__name__} draws from "
+            f"a continuum of views: set augmented_views to a number of cached views, or 0"
+        )
+    store = extract_features(
+        model,
+        data.dataset("train"),
+        batch_size=batch_size,
+        device=device,
+        views=EXACT,
+        progress=progress,
+        desc=f"{desc} cache train",
+    )
+    val = extract_features(
+        model,
+        data.dataset("val"),
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        desc=f"{desc} cache val",
+    )
+    return FlipDrawn(store, recipe.flip_p), val
+
+
 # head i of an ensemble trains with seed + i * stride: no clash with the next chain's seed
 HEAD_SEED_STRIDE = 10_000
 
@@ -96,7 +139,7 @@ def fit_on_task(
     *,
     batch_size: int,
     cached: bool,
-    views: int,
+    views: int | str,
     checkpoint_dir: Path,
     key: str = "",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
@@ -195,7 +238,7 @@ def train_and_record(
     *,
     batch_size: int,
     cached: bool,
-    views: int,
+    views: int | str,
     checkpoint_dir: Path,
     key: str,
     progress: bool = True,

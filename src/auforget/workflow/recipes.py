@@ -81,7 +81,7 @@ class Recipe:
     settings: FitSettings
     batch_size: int
     cached: bool  # train only the head, on conv features extracted once
-    views: int  # augmented views per image in that cache
+    views: int | str  # augmented views per image in that cache, or "exact" (both flip views)
     identity: tuple  # fingerprint parts; the upstream run and version are added
     run_params: dict[str, Any]
     registration: Registration
