@@ -61,7 +61,7 @@ PLANTED_CHECKS = (
 # Probed AUs whose expectation this world does not settle; their rows are shown, not counted. AU5
 # was first expected less decodable (it is absent from the pain data) and was not, in any of 3
 # seeds (F1 drop -0.046 [-0.148, +0.057]); a world that drew widened eyes in pain and no-pain
-# frames alike made it -0.079 in one seed (bench/measured/cpu-2026-11-26-au5-nuisance-world/).
+# frames alike made it -0.079 in one seed (experiments/2026-11-26-au5-nuisance-world/).
 UNSETTLED_PROBES: dict[int, str] = {
     5: "absent from the pain data, but the probe's crop (mouth cropped away) keeps the brows and "
     "eyes, where PSPI's AU4, AU6, AU7 and AU43 act, and AU7 and AU43 move the same upper-lid "
@@ -70,9 +70,9 @@ UNSETTLED_PROBES: dict[int, str] = {
 
 # Shown beside each forgotten emotion's recall, with no verdict: its drop minus the other seven
 # emotions' mean drop. Full fine-tuning costs every emotion recall (over thirteen seeds sad +0.078,
-# anger +0.052 and disgust +0.051 against contempt's +0.071; bench/measured/cpu-2026-11-27-regions/
+# anger +0.052 and disgust +0.051 against contempt's +0.071; experiments/2026-11-27-regions/
 # pooled.py), so whether the planted forgetting is *specific* shows here; judging it is a rule the
-# team has not chosen (README, bench/measured/cpu-2026-11-27-transfer-lr/).
+# team has not chosen (README, experiments/2026-11-27-transfer-lr/).
 EXCESS_CHECK = "recall beyond the others"
 _SALIENCY_EFFECT = (
     "au_effect_"  # the saliency stage's au_effect_<region>_<emotion> (not yet in artifacts)

@@ -11,7 +11,7 @@ Profiles:
          quick runs use it.
   small96  small's network at 96 px (block 5's map 3 x 3 instead of 2 x 2), the demo's: about
          twice small's cost per image, and where the demo's FreezeB0 forgets contempt, which at
-         64 px it did not (bench/measured/cpu-2026-11-27-capacity/).
+         64 px it did not (experiments/2026-11-27-capacity/).
 """
 
 from __future__ import annotations

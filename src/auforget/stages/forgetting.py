@@ -19,7 +19,7 @@ sampling, in a direction every seed must share), Holm-corrected across emotions;
 interval is NaN ("n/a"). Its `excess_*` columns (`seed_excess_*` metrics) subtract, seed by seed,
 the mean difference of the other seven emotions: full fine-tuning can cost every emotion some
 recall, and these columns ask which emotions it costs *more* than the rest
-(bench/measured/cpu-2026-11-27-transfer-lr/).
+(experiments/2026-11-27-transfer-lr/).
 """
 
 from __future__ import annotations

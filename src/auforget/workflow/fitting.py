@@ -156,7 +156,7 @@ def fit_on_task(
     With `heads` > 1 (all blocks frozen) it trains that many heads from their own seeds on the
     same features and leaves their mean (`models.merge_heads`) as the model's head: what frozen
     blocks support, with less of one random start's luck in it
-    (bench/measured/cpu-2026-11-27-head-noise/). Head 0 logs its epochs under the usual names,
+    (experiments/2026-11-27-head-noise/). Head 0 logs its epochs under the usual names,
     head i under `head<i>/` (train_and_record adds the merged head's `ensemble_val_*`); each
     head has its own checkpoint folder, so a run that dies resumes at the head it was training.
     Returns head 0's FitResult.
