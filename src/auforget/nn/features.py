@@ -10,8 +10,8 @@ views = "exact" (EXACT) is for recipes whose augmentation has a finite set of vi
 emotion recipe's random flip has two: the face and its mirror image. The cache then holds both
 views of every image, and `FlipDrawn` draws one per image each time it is read, with the same
 coin (torch.rand(1) < p) that RandomHorizontalFlip tosses. That is the distribution of fresh
-flips every epoch, exactly, for one pass over two views instead of every epoch's decoding and
-convolving.
+flips every epoch, exactly, for one decode of each image and two forward passes (the batch
+and its mirror image) instead of every epoch's decoding and convolving.
 
 At the paper's size the cache does not fit in memory (273k AffectNet training images x 25,088
 block-5 outputs is 27 GB as float32), so it lives on disk: one flat float16 file per cache
@@ -255,7 +255,11 @@ def _write_rows(
     labels."""
     model.eval()
     model.to(device)
-    passes = 2 if views == EXACT else max(int(views), 1)
+    if views == EXACT:
+        return _write_both_views(
+            model, dataset, path, batch_size=batch_size, device=device, progress=progress, desc=desc
+        )
+    passes = max(int(views), 1)
     labels = np.empty(len(dataset) * passes, dtype=np.int64)
     row = 0
     with open(path, "wb") as out:
@@ -264,16 +268,46 @@ def _write_rows(
             torch.manual_seed(view_seed)  # augmentation in the main process (CPU: no workers)
             loader = make_loader(dataset, batch_size, shuffle=False, seed=view_seed, device=device)
             label = f"{desc} view {view + 1}/{passes}" if views else desc
-            mirror = views == EXACT and view == 1
             for images, y in tqdm(
                 loader, desc=label, leave=False, disable=not progress, unit="batch"
             ):
                 stop_point()
-                images = images.to(device, non_blocking=True)
-                if mirror:  # flipping commutes with the per-channel normalisation
-                    images = torch.flip(images, dims=[-1])
-                feats = model.features(images).to("cpu", torch.float16)
+                feats = model.features(images.to(device, non_blocking=True)).to(
+                    "cpu", torch.float16
+                )
                 out.write(feats.contiguous().numpy().tobytes())
                 labels[row : row + len(feats)] = torch.as_tensor(y).numpy()
                 row += len(feats)
     return labels[:row]
+
+
+def _write_both_views(
+    model: VGG16Blocks,
+    dataset: Dataset,
+    path: Path,
+    *,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+    desc: str,
+) -> np.ndarray:
+    """One pass over the plain images (each decoded once), the blocks run on every batch and on
+    its mirror image: rows [0, n) hold the faces' features, [n, 2n) their mirror images'."""
+    n = len(dataset)
+    labels = np.empty(2 * n, dtype=np.int64)
+    row = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        loader = make_loader(dataset, batch_size, shuffle=False, seed=0, device=device)
+        for images, y in tqdm(loader, desc=f"{desc} (2 views)", leave=False, disable=not progress):
+            stop_point()
+            images = images.to(device, non_blocking=True)
+            for offset, batch in ((row, images), (n + row, torch.flip(images, dims=[-1]))):
+                # flipping commutes with the preset's per-channel normalisation
+                feats = model.features(batch).to("cpu", torch.float16).contiguous().numpy()
+                os.pwrite(fd, feats.tobytes(), offset * feats[0].nbytes)
+                labels[offset : offset + len(feats)] = torch.as_tensor(y).numpy()
+            row += len(images)
+    finally:
+        os.close(fd)
+    return labels
