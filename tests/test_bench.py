@@ -1,0 +1,27 @@
+"""The benchmarks still run: each bench that CI smokes runs its `--smoke` size through the real
+code and prints its side-by-side line (the figures themselves are measured by hand,
+docs/measured-cost.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_cached_head_bench_compares_images_cached_and_exact_two_view_routes(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_cached_head.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert [
+        line.split()[0] for line in lines if line.split()[:1] in (["images"], ["cached"], ["exact"])
+    ] == ["images", "cached", "exact"]
+    assert any(line.startswith("exact two-view route:") for line in lines), result.stdout
