@@ -8,6 +8,8 @@ batch size and photo-like JPEGs (512 px, face box 76-94 % of the side, as bench_
                   deterministic cuDNN as `pick_device` sets it): the card's rate for our loop
   gpu-ours-fast   as gpu-ours with cuDNN autotuning instead of deterministic kernels: what
                   determinism costs
+  gpu-compiled    as gpu-ours with the model under torch.compile (inductor, default mode) and a
+                  fused SGD: the step toward the card's limit, still with deterministic cuDNN
   reference       the textbook loop: fp32, images decoded in the main process
   ours            `train_one_epoch` fed by `make_loader` (all cores but one decoding into
                   pinned memory), epochs re-started as in `fit`
@@ -15,8 +17,11 @@ batch size and photo-like JPEGs (512 px, face box 76-94 % of the side, as bench_
                   feature cache): bound by the loader, not the card
   loader          `make_loader`'s batches copied to the device, no model: the loader's own rate
 
-On a GPU each route also reports the mean GPU utilisation sampled every 0.1 s (NVML). The
-loader keeps up when `ours` reaches `gpu-ours`. On a CPU every route runs the same plain code.
+On a GPU each route also reports the mean GPU utilisation sampled every 0.1 s (NVML) and its
+model-FLOP utilisation: images/s x the training step's FLOPs per image (cost_model.step_flops,
+2 FLOPs per multiply-add, forward + both backward passes) / `--peak-tflops`. The loader keeps up
+when `ours` reaches `gpu-ours`. On a CPU every route runs the same plain code but gpu-compiled,
+which compiles there too (a rehearsal of the GPU run).
 
     python bench/bench_throughput.py [--profile paper] [--batch-size 32] [--seconds 15] [--smoke]
 """
@@ -35,6 +40,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from bench_loader import write_jpegs
+from cost_model import step_flops
 from torch.utils.data import DataLoader
 
 from auforget.data.images import ManifestImages, preset, resolve_decoder
@@ -48,7 +54,16 @@ from auforget.nn.training import (
     train_one_epoch,
 )
 
-ROUTES = ("gpu-fp32", "gpu-ours", "gpu-ours-fast", "reference", "ours", "ours-frozen5", "loader")
+ROUTES = (
+    "gpu-fp32",
+    "gpu-ours",
+    "gpu-ours-fast",
+    "gpu-compiled",
+    "reference",
+    "ours",
+    "ours-frozen5",
+    "loader",
+)
 
 
 class TimedBatches:
@@ -163,6 +178,10 @@ def run_route(route: str, args, dataset, device, utilisation: Utilisation) -> di
     if ours and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, FitSettings(1, 0.01, 0.9, 0.0, 1, 0))
+    if route == "gpu-compiled":
+        fused = {"fused": True} if device.type == "cuda" else {}
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, **fused)
+        model = torch.compile(model)
     loss_fn = FocalLoss(5.0)
     if route.startswith("gpu-"):
         images, labels = next(iter(DataLoader(dataset, batch_size=args.batch_size)))
@@ -200,6 +219,9 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--decoder", default="simplejpeg", help="params-paper.yaml's decoder")
     parser.add_argument("--routes", default=",".join(ROUTES))
+    parser.add_argument(
+        "--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)"
+    )
     parser.add_argument("--out", default="", help="JSON results file (default bench/results/...)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     args = parser.parse_args()
@@ -221,6 +243,9 @@ def main() -> None:
             results[route] = run_route(route, args, dataset, device, utilisation)
             r = results[route]
             util = "" if r["gpu_util_pct"] is None else f", GPU {r['gpu_util_pct']:.0f} %"
+            if device.type == "cuda" and route != "loader" and args.profile == "paper":
+                r["mfu"] = r["images_per_s"] * step_flops(0, True) / (args.peak_tflops * 1e12)
+                util += f", MFU {r['mfu']:.1%} of {args.peak_tflops:.0f} TFLOPS"
             print(
                 f"{route:14} {r['images_per_s']:8.1f} images/s "
                 f"({r['images']} images in {r['seconds']:.1f} s{util})",
