@@ -131,12 +131,21 @@ def test_loaded_with_the_package_it_is_our_class_with_named_blocks(logged):
     assert torch.allclose(loaded.eval()(x), logged["model"](x))
 
 
+def test_the_model_carries_the_whole_package_under_code(logged):
+    """code/auforget is the package (every layer and its data files), not the folder that
+    model_export.py sits in: a clean environment imports the pickled classes from it."""
+    code = logged["path"] / "code" / "auforget"
+    for rel in ("__init__.py", "nn/backbones.py", "core/profiles.py", "core/renamed.py"):
+        assert (code / rel).is_file(), rel
+    assert not (code / "model_export.py").exists()
+
+
 def test_requirements_are_pinned_and_small(logged):
     reqs = (logged["path"] / "requirements.txt").read_text().split()
     names = {Requirement(r).name for r in reqs}
     assert names == {"torch", "cloudpickle", "mlflow-skinny", "numpy", "pandas"}
     assert all("==" in r for r in reqs)
-    assert (logged["path"] / "code" / "auforget" / "models.py").exists()
+    assert (logged["path"] / "code" / "auforget" / "nn" / "backbones.py").exists()
     assert not list((logged["path"] / "code").rglob("__pycache__"))
 
 

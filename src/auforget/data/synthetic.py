@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -232,8 +233,10 @@ def _run(jobs: list, fn: Callable, workers: int | None, progress: bool, desc: st
             # locks a forked child inherits mid-use and then waits on forever.
             methods = mp.get_all_start_methods()
             ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-            with ctx.Pool(workers) as pool:
-                for result in pool.imap(
+            # A process pool that raises when a worker dies (BrokenProcessPool) rather than
+            # waiting for its lost tasks for ever, as multiprocessing.Pool.imap does.
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for result in pool.map(
                     fn, jobs, chunksize=max(1, min(24, len(jobs) // (4 * workers)))
                 ):
                     results.append(result)

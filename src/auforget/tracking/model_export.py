@@ -37,7 +37,7 @@ from auforget.nn.backbones import VGG16Blocks
 
 log = logging.getLogger(__name__)
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # src/auforget: the whole package, not tracking/
 # What a clean environment needs to unpickle and serve the model (see module docstring).
 REQUIREMENTS = ("torch", "cloudpickle", "mlflow-skinny", "numpy", "pandas")
 
