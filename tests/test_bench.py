@@ -25,3 +25,19 @@ def test_the_cached_head_bench_compares_images_cached_and_exact_two_view_routes(
         line.split()[0] for line in lines if line.split()[:1] in (["images"], ["cached"], ["exact"])
     ] == ["images", "cached", "exact"]
     assert any(line.startswith("exact two-view route:") for line in lines), result.stdout
+
+
+def test_the_image_store_bench_compares_the_store_with_the_jpeg_routes(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_image_store.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    ratios = [line for line in result.stdout.splitlines() if line.startswith("ratio ")]
+    assert [line.split()[3] for line in ratios] == ["eval:", "emotion:", "pain:"], result.stdout
+    assert all(" store " in line and "x jpeg, " in line for line in ratios), ratios
+    assert all(line.endswith("x kept") for line in ratios), ratios
+    assert any(line.startswith("build 32 px:") for line in result.stdout.splitlines())

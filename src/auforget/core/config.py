@@ -43,9 +43,15 @@ class DataConfig:
     ckplus_root: str = "data/raw/synthetic/ckplus"
     splits_dir: str = "data/splits"
     decoder: str = "pil"
+    # true: each split's faces decoded and resized once into a uint8 store on disk
+    # (data/image_store.py), augmented per batch on the device (data/batch_augment.py)
+    image_store: bool = False
 
     def __post_init__(self) -> None:
         _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))
+        VALID["data.image_store"] = "true | false"
+        if not isinstance(self.image_store, bool):
+            raise ValueError(f"data.image_store: expected true or false, got {self.image_store!r}")
 
 
 @dataclass(frozen=True)

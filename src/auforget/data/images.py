@@ -292,6 +292,24 @@ class ManifestImages(torch.utils.data.Dataset):
             _remember(key, face)
         return face
 
+    def resized_uint8(self, i: int) -> torch.Tensor:
+        """Row i's face after the preset's deterministic resize, as a (3, S, S) uint8 tensor: the
+        pixels __getitem__ hands the preset's random steps, read by the same decoder with the same
+        errors (what image_store.py keeps, so that only the random steps remain per epoch)."""
+        if not isinstance(self.transform, _Preset):
+            raise TypeError(f"resized_uint8 needs a preset transform, not {self.transform!r}")
+        if self.decoder == "pil" or not self._paths[i].lower().endswith(_JPEG_SUFFIXES):
+            return torch.from_numpy(np.array(self.transform.resize(self.face(i)))).permute(2, 0, 1)
+        where = f"manifest row {i}, sample_id={self._ids[i]!r}, path={self._paths[i]!r}"
+        face = read_face_tensor(
+            self.root / self._paths[i],
+            tuple(self._boxes[i]),
+            where,
+            decoder=self.decoder,
+            min_side=self.transform.image_size,
+        )
+        return torch.as_tensor(self.transform.resize(face))
+
     def face(self, i: int) -> Image.Image:
         """Row i's face crop as an RGB PIL image, before any transform."""
         where = f"manifest row {i}, sample_id={self._ids[i]!r}, path={self._paths[i]!r}"

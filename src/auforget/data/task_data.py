@@ -2,7 +2,9 @@
 
 `load_task_data` is the one reader of data/splits/<dataset>/{train,val,test}.csv (with the
 clear "run prepare first" error); `emotion_task` and `pain_task` say which dataset, classes,
-augmentation preset and image size each of the study's two tasks uses.
+augmentation preset and image size each of the study's two tasks uses. With
+`data.image_store: true` a split is read from its decode-once image store (image_store.py) and
+augmented per batch on the device (batch_augment.py) instead of face by face in the loader.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pandas as pd
 from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params
 from auforget.core.identity import manifest_digest
 from auforget.core.profiles import get_profile
+from auforget.data.batch_augment import batch_preset
+from auforget.data.image_store import StoreImages, open_store
 from auforget.data.images import ManifestImages, preset
 
 SPLITS = ("train", "val", "test")
@@ -31,16 +35,32 @@ class TaskData:
     train_preset: str
     image_size: int
     decoder: str = "pil"
+    image_store: bool = False
 
-    def dataset(self, split: str, augment: bool = False) -> ManifestImages:
-        transform = preset(self.train_preset if augment else "eval", self.image_size)
+    def dataset(self, split: str, augment: bool = False) -> ManifestImages | StoreImages:
+        """The split's (face, label) pairs with the training recipe (`augment`) or the eval one:
+        faces decoded and transformed one by one, or with `image_store` the split's store
+        (built on first use) with the recipe's batch preset, which make_loader applies."""
+        name = self.train_preset if augment else "eval"
+        if self.image_store:
+            return open_store(
+                self.splits[split],
+                self.root,
+                batch_preset(name, self.image_size),
+                decoder=self.decoder,
+                desc=f"{self.name} {split} image store",
+            )
+        transform = preset(name, self.image_size)
         return ManifestImages(self.splits[split], self.root, transform, decoder=self.decoder)
 
     def files_digest(self) -> str:
         """Content hash of the split manifests: part of a run's identity for resume and reuse
-        (with the JPEG decoder when it is not Pillow: the decoders' pixels differ slightly)."""
+        (with the JPEG decoder when it is not Pillow: the decoders' pixels differ slightly; and
+        "-store" for the image-store route, whose batched augmentation draws other numbers)."""
         digest = manifest_digest(*(self.splits[split] for split in SPLITS))
-        return digest if self.decoder == "pil" else f"{digest}-{self.decoder}"
+        if self.decoder != "pil":
+            digest = f"{digest}-{self.decoder}"
+        return f"{digest}-store" if self.image_store else digest
 
     def split_sizes(self) -> dict[str, int]:
         """`data.n_<split>` run parameters."""
@@ -57,9 +77,10 @@ def load_task_data(
     max_train: int = 0,
     seed: int = 0,
     decoder: str = "pil",
+    image_store: bool = False,
 ) -> TaskData:
     """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not
-    run."""
+    run; `image_store` makes the task's datasets read decode-once image stores."""
     splits = {}
     for split in SPLITS:
         path = Path(splits_dir) / name / f"{split}.csv"
@@ -87,7 +108,7 @@ def load_task_data(
         raise FileNotFoundError(
             f"dataset root {root} for {name} does not exist (params.yaml data.*_root)"
         )
-    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder)
+    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder, image_store)
 
 
 def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskData:
@@ -103,6 +124,7 @@ def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskDa
         max_train=max_train,
         seed=seed,
         decoder=params.data.decoder,
+        image_store=params.data.image_store,
     )
 
 
@@ -116,4 +138,5 @@ def pain_task(params: Params) -> TaskData:
         "pain",
         get_profile(params.model.profile).image_size,
         decoder=params.data.decoder,
+        image_store=params.data.image_store,
     )

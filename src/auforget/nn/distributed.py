@@ -169,6 +169,7 @@ def shard(loader: DataLoader, *, train: bool, seed: int) -> DataLoader:
         sampler=sampler,
         num_workers=loader.num_workers,
         pin_memory=loader.pin_memory,
+        collate_fn=loader.collate_fn,  # an image store's: stack, to the device, batch preset
         **extra,
     )
 

@@ -140,31 +140,27 @@ def check_cache_size(
 
 
 def cache_key(model: VGG16Blocks, dataset: Dataset, *, views: int, seed: int) -> str | None:
-    """What a cache's contents depend on, hashed; None when the dataset is not a manifest of
-    images."""
+    """What a cache's contents depend on, hashed; None when the dataset is neither a manifest of
+    images nor an image store (whose key already hashes its manifest, root, size, decoder and
+    files; its batch preset is hashed here)."""
     from auforget.core.identity import code_version
+    from auforget.data.image_store import StoreImages
     from auforget.data.images import ManifestImages
 
-    if not isinstance(dataset, ManifestImages):
+    if not isinstance(dataset, (ManifestImages, StoreImages)):
         return None
     h = hashlib.sha256()
     for name, tensor in model.blocks.state_dict().items():
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     h.update(pd.util.hash_pandas_object(dataset.manifest, index=False).values.tobytes())
-    transform = getattr(dataset.transform, "transforms", dataset.transform)
+    if isinstance(dataset, StoreImages):
+        source = ["image store", dataset.key, repr(dataset.transform)]
+    else:
+        transform = getattr(dataset.transform, "transforms", dataset.transform)
+        source = [str(dataset.root), repr(transform), dataset.decoder]
     h.update(
-        json.dumps(
-            [
-                code_version(__name__),
-                str(dataset.root),
-                repr(transform),
-                dataset.decoder,
-                views,
-                seed,
-                repr(model.profile),
-            ]
-        ).encode()
+        json.dumps([code_version(__name__), *source, views, seed, repr(model.profile)]).encode()
     )
     return h.hexdigest()[:24]
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from auforget.analysis.metrics import classification_metrics
+from auforget.data.image_store import StoreImages
 from auforget.nn import distributed
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,23 @@ def make_loader(
     3,000 images/s on an H100-class card, about 200 images/s per worker; bench/bench_loader.py)
     into pinned memory; on a CPU the main process does it, because workers would only compete
     with torch for the same cores. `workers` overrides the count.
+
+    An image store (data.image_store: true) is read in the main process -- a row is a copy out
+    of a memory map, nothing to decode -- and each batch is stacked, moved to `device` and
+    augmented there by the store's batch preset (its collate_fn), so the loop receives batches
+    ready for the model, as from the per-image route.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
+    if isinstance(dataset, StoreImages):
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=0,
+            collate_fn=dataset.collate(device),
+        )
     cuda = device is not None and device.type == "cuda"
     if workers is None:
         cores = (

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from auforget.data.image_store import StoreImages
 from auforget.nn.distributed import broadcast, init, is_leader, rank, world_size
 from auforget.nn.training import fit, pick_device
 
@@ -45,17 +46,25 @@ def follow() -> None:
     """Follower: join each `fit` the leader announces until it says the stage is done."""
     while (job := broadcast(None)) is not None:
         log.info("rank %d: joining %s", rank(), job.desc)
+        device = pick_device()
         with tempfile.TemporaryDirectory() as scratch:  # followers never write checkpoints
             fit(
                 job.model,
-                DataLoader(job.train_set, job.batch_size),
-                DataLoader(job.val_set, job.batch_size),
+                _loader(job.train_set, job.batch_size, device),
+                _loader(job.val_set, job.batch_size, device),
                 job.loss_fn,
                 job.settings,
                 class_names=job.class_names,
                 checkpoint_dir=Path(scratch),
                 fingerprint=job.fingerprint,
-                device=pick_device(),
+                device=device,
                 progress=False,
                 desc=job.desc,
             )
+
+
+def _loader(dataset: Dataset, batch_size: int, device) -> DataLoader:
+    """A follower's loader, which fit shards: an image store's batches also go through its
+    collate_fn (stacked, moved to the device, augmented there), as make_loader does."""
+    collate = dataset.collate(device) if isinstance(dataset, StoreImages) else None
+    return DataLoader(dataset, batch_size, collate_fn=collate)
