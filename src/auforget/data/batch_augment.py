@@ -12,9 +12,10 @@ augmentation whatever the device. The draws are batched (all angles, then all sh
 the numbers differ from the per-image presets' for the same seed; their distributions are the
 same (tests/data/test_batch_augment.py).
 
-Normalisation comes first here (images.py normalises last): the affine warp and the flip are
+The pain recipe normalises first (images.py normalises last): the affine warp and the flip are
 linear in the pixels and the normalisation is per channel, so the order does not change the
-result, except that a pixel moved in from outside the face is filled with 0 after normalisation,
+result (the emotion recipe flips the uint8 faces, then normalises, for the same reason), except
+that in the warp a pixel moved in from outside the face is filled with 0 after normalisation,
 which is the ImageNet mean colour exactly (images.py fills with it rounded to whole uint8
 levels, at most 0.5/255 away) -- and the warp interpolates the exact values rather than
 rounding to uint8 after it as torchvision does (at most 0.5/255 per pixel).
@@ -50,11 +51,8 @@ def draw_flips(n: int, p: float) -> torch.Tensor:
 
 
 def flip_where(images: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-    """The batch with each image mirrored left-right where `flips` (B,) is True (in place: only
-    the flipped images are copied, and `images` is the preset's own normalised batch)."""
-    chosen = flips.nonzero().squeeze(1).to(images.device)
-    images[chosen] = images[chosen].flip(-1)
-    return images
+    """A copy of the batch with each image mirrored left-right where `flips` (B,) is True."""
+    return torch.where(flips.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
 
 
 class BatchEvalPreset:
@@ -85,7 +83,9 @@ class BatchEmotionPreset:
         self.flip_p = flip_p
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return flip_where(normalise(images), draw_flips(len(images), self.flip_p))
+        # flipped as uint8, before normalising: a quarter of the bytes of a float flip (the
+        # normalisation is per channel, so the order does not change the result)
+        return normalise(flip_where(images, draw_flips(len(images), self.flip_p)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(image_size={self.image_size}, flip_p={self.flip_p})"
