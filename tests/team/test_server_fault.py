@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from auforget.core.config import load_params
 from auforget.stages.prepare import run_prepare
 from auforget.stages.synth import run_synth
-from auforget.tracking import claims, stage_runs
+from auforget.tracking import claims, connection
 from tests.project import copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 
@@ -229,7 +229,7 @@ def test_the_next_command_here_closes_what_a_dead_process_here_left_and_nothing_
     experiment = client.create_experiment("auforget")
     runs = {
         who: client.create_run(
-            experiment, run_name=who, tags={stage_runs.HOLDER_TAG: holder}
+            experiment, run_name=who, tags={connection.HOLDER_TAG: holder}
         ).info.run_id
         for who, holder in holders.items()
     }
@@ -244,7 +244,7 @@ def test_the_next_command_here_closes_what_a_dead_process_here_left_and_nothing_
         for who, holder in holders.items()
     }
 
-    assert stage_runs.fail_abandoned_runs(client) == [runs["gone"]]
+    assert connection.fail_abandoned_runs(client) == [runs["gone"]]
     assert claims.expire_gone_holders(client, "auforget") == ["gone"]
 
     status = {who: client.get_run(run_id).info.status for who, run_id in runs.items()}
