@@ -29,7 +29,7 @@ from auforget.nn.backbones import build_vgg16, freeze_blocks, get_profile
 from auforget.nn.features import extract_features
 from auforget.nn.losses import FocalLoss, class_balanced_weights
 from auforget.nn.training import FitSettings, fit, make_loader, predict
-from auforget.workflow.fitting import exact_view_sets
+from auforget.workflow.fitting import cached_sets
 
 
 def base_blocks(work: Path):
@@ -88,8 +88,8 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as ckpt:
             if route == "exact":
-                train, val = exact_view_sets(
-                    model, data, batch_size=64, device=device, progress=False
+                train, val = cached_sets(
+                    model, data, batch_size=64, views="exact", seed=0, device=device, progress=False
                 )
             elif route == "cached":
                 train = extract_features(

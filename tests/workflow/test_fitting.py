@@ -174,8 +174,8 @@ def test_exact_two_view_cache_trains_the_head_the_image_route_trains(task, tmp_p
 
 def test_exact_views_are_an_error_for_the_pain_recipe(tiny_data):
     from auforget.data.task_data import pain_task
-    from auforget.workflow.fitting import exact_view_sets
+    from auforget.workflow.fitting import exact_train_views
 
     model = freeze_blocks(build_vgg16("small", 2), N_BLOCKS)
     with pytest.raises(ValueError, match="finite set"):
-        exact_view_sets(model, pain_task(tiny_data), batch_size=8, device=torch.device("cpu"))
+        exact_train_views(model, pain_task(tiny_data), batch_size=8, device=torch.device("cpu"))

@@ -58,19 +58,20 @@ def cached_sets(
             f"{model.frozen_blocks}"
         )
     if views == EXACT:
-        return exact_view_sets(
+        train = exact_train_views(
             model, data, batch_size=batch_size, device=device, progress=progress, desc=desc
         )
-    train = extract_features(
-        model,
-        data.dataset("train", augment=views > 0),
-        batch_size=batch_size,
-        device=device,
-        views=views,
-        seed=seed,
-        progress=progress,
-        desc=f"{desc} cache train",
-    )
+    else:
+        train = extract_features(
+            model,
+            data.dataset("train", augment=views > 0),
+            batch_size=batch_size,
+            device=device,
+            views=views,
+            seed=seed,
+            progress=progress,
+            desc=f"{desc} cache train",
+        )
     val = extract_features(
         model,
         data.dataset("val"),
@@ -82,7 +83,7 @@ def cached_sets(
     return train, val
 
 
-def exact_view_sets(
+def exact_train_views(
     model: VGG16Blocks,
     data: TaskData,
     *,
@@ -90,10 +91,10 @@ def exact_view_sets(
     device: torch.device,
     progress: bool = True,
     desc: str = "fit",
-) -> tuple[Dataset, Dataset]:
+) -> Dataset:
     """Train features of both views of a flip-only recipe, one drawn per image at each read
-    (features.FlipDrawn), and the val features; a ValueError for a recipe whose views are not
-    the finite set {face, mirror image}."""
+    (features.FlipDrawn); a ValueError for a recipe whose views are not the finite set {face,
+    mirror image}."""
     recipe = data.dataset("train", augment=True).transform
     if getattr(recipe, "finite_views", None) != ("plain", "flipped"):
         raise ValueError(
@@ -110,15 +111,7 @@ def exact_view_sets(
         progress=progress,
         desc=f"{desc} cache train",
     )
-    val = extract_features(
-        model,
-        data.dataset("val"),
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-        desc=f"{desc} cache val",
-    )
-    return FlipDrawn(store, recipe.flip_p), val
+    return FlipDrawn(store, recipe.flip_p)
 
 
 # head i of an ensemble trains with seed + i * stride: no clash with the next chain's seed
