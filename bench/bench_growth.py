@@ -17,6 +17,12 @@ Steps:
   head      2 epochs of the retrain head on a disk store of random block-5 features with as many
             rows as the scale's AffectNet train split ("paper": 273,269), no images needed: the
             memory of the cached route up to the paper's row count, in minutes
+  retrain-images  2 epochs of the retrain head on freshly flipped images (the blocks run each epoch)
+  retrain-exact   the exact two-view cache (one decode, two forward passes) + the same 2 epochs
+  jpeg      one epoch of the emotion recipe's batches through the per-image JPEG path
+  store     the decode-once image store built, then one epoch of the same batches from it, with
+            the flip batched in torch (data.image_store)
+Side by side, retrain-images against retrain-exact and jpeg against store give the ratios.
 """
 
 from __future__ import annotations
@@ -31,7 +37,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("prepare", "features", "retrain", "probes", "head")
+STEPS = (
+    "prepare",
+    "features",
+    "retrain",
+    "probes",
+    "head",
+    "retrain-images",
+    "retrain-exact",
+    "jpeg",
+    "store",
+)
 HEAD_ROWS = {"tiny": 112, "demo": 2_280, "large": 28_500, "paper": 273_269}
 
 
@@ -126,6 +142,48 @@ def step(name: str, scale: str, workdir: Path) -> dict:
                 views=1,
                 progress=False,
                 folder=Path("cache/features"),
+            )
+    elif name in ("retrain-images", "retrain-exact", "jpeg", "store"):
+        import shutil
+
+        from auforget.workflow.fitting import cached_sets
+
+        store = name == "store"
+        data = load_task_data(
+            "affectnet",
+            params.data.splits_dir,
+            params.data.affectnet_root,
+            EMOTIONS,
+            "emotion",
+            size,
+            image_store=store,
+        )
+        rows = len(data.splits["train"])
+        shutil.rmtree("cache", ignore_errors=True)
+        settings = FitSettings(
+            epochs=2, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=5, seed=0
+        )
+        if name in ("jpeg", "store"):  # one epoch of augmented batches, no model
+            for _ in make_loader(data.dataset("train", augment=True), 64, shuffle=True, seed=0):
+                pass
+        else:
+            if name == "retrain-exact":
+                train, val = cached_sets(
+                    model, data, batch_size=64, views="exact", seed=0, device=cpu, progress=False
+                )
+                net = model.head
+            else:
+                train, val = data.dataset("train", augment=True), data.dataset("val")
+                net = model
+            fit(
+                net,
+                make_loader(train, 64, shuffle=True, seed=0),
+                make_loader(val, 64, shuffle=False, seed=0),
+                FocalLoss(5.0),
+                settings,
+                class_names=EMOTIONS,
+                checkpoint_dir=workdir / scale / f"ckpt-{name}",
+                progress=False,
             )
     else:  # probes
         import pandas as pd
