@@ -55,7 +55,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from torch.utils.data import Dataset
 
 from auforget.core.config import (
@@ -251,11 +251,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                         grace_period=GRACE_S,
                         **{_RETRY_ARG: _RetryStale(max_retry=2)},
                     )
-            except IntegrityError:
+            except (IntegrityError, ProgrammingError) as exc:
                 # Workers started together on a fresh database all create Optuna's tables; on
-                # PostgreSQL the losers of that race get a unique violation (pg_type). The winner's
-                # tables are there a moment later.
-                if attempt == CREATE_TRIES - 1:
+                # PostgreSQL the losers of that race get a unique violation (pg_type) or, when
+                # they reach CREATE TYPE second, "type ... already exists" (DuplicateObject). The
+                # winner's tables are there a moment later.
+                lost_race = isinstance(exc, IntegrityError) or "already exists" in str(exc)
+                if not lost_race or attempt == CREATE_TRIES - 1:
                     raise
                 log.info(
                     "tune: another worker is creating the Optuna tables in %s; trying again",
