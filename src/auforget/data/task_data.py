@@ -9,7 +9,7 @@ augmented per batch on the device (batch_augment.py) instead of face by face in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,10 @@ class TaskData:
     image_size: int
     decoder: str = "pil"
     image_store: bool = False
+    # split -> its store's folder, once opened: the key stats every file of the split, which
+    # takes seconds at AffectNet's size, and a step asks for a split's dataset several times
+    # (each recipe, the feature cache's views); one look per split and TaskData is enough.
+    _stores: dict[str, Path] = field(default_factory=dict, repr=False, compare=False)
 
     def dataset(self, split: str, augment: bool = False) -> ManifestImages | StoreImages:
         """The split's (face, label) pairs with the training recipe (`augment`) or the eval one:
@@ -43,13 +47,18 @@ class TaskData:
         (built on first use) with the recipe's batch preset, which make_loader applies."""
         name = self.train_preset if augment else "eval"
         if self.image_store:
-            return open_store(
+            transform = batch_preset(name, self.image_size)
+            if split in self._stores:
+                return StoreImages(self._stores[split], transform, self.splits[split])
+            store = open_store(
                 self.splits[split],
                 self.root,
-                batch_preset(name, self.image_size),
+                transform,
                 decoder=self.decoder,
                 desc=f"{self.name} {split} image store",
             )
+            self._stores[split] = store.folder
+            return store
         transform = preset(name, self.image_size)
         return ManifestImages(self.splits[split], self.root, transform, decoder=self.decoder)
 
