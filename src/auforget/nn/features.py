@@ -180,8 +180,9 @@ def extract_features(
 ) -> FeatureStore:
     """Last-conv-block outputs of every image (`max(views, 1)` passes) with their labels, on disk.
 
-    views = EXACT: two passes over the plain (eval-preset) images, the second mirrored; rows
-    [0, n) hold the faces and [n, 2n) their mirror images (read them through FlipDrawn).
+    views = EXACT: one pass over the plain (eval-preset) images, the blocks run on each batch and
+    on its mirror image; rows [0, n) hold the faces and [n, 2n) their mirror images (read them
+    through FlipDrawn).
 
     `dataset` must already carry the transform wanted: the plain eval preset for views = 0, the
     training augmentation otherwise. A cache with the same key in `folder` is reused. Raises
@@ -190,7 +191,7 @@ def extract_features(
     if len(dataset) == 0:
         raise ValueError(f"{desc}: no images to extract features from")
     folder = Path(folder or FEATURE_CACHE)
-    passes = 2 if views == EXACT else max(int(views), 1)
+    passes = _passes(views)
     side = model.profile.feature_side
     shape = (model.profile.widths[-1], side, side)
     key = cache_key(model, dataset, views=views, seed=seed)
@@ -235,6 +236,12 @@ def extract_features(
     return FeatureStore(folder / key / "features.bin", shape, labels)
 
 
+def _passes(views: int | str) -> int:
+    """Rows per image in a cache: both flip views for EXACT, else the augmented views (the
+    plain image once for 0)."""
+    return 2 if views == EXACT else max(int(views), 1)
+
+
 def _write_rows(
     model: VGG16Blocks,
     dataset: Dataset,
@@ -255,7 +262,7 @@ def _write_rows(
         return _write_both_views(
             model, dataset, path, batch_size=batch_size, device=device, progress=progress, desc=desc
         )
-    passes = max(int(views), 1)
+    passes = _passes(views)
     labels = np.empty(len(dataset) * passes, dtype=np.int64)
     row = 0
     with open(path, "wb") as out:
