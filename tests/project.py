@@ -12,6 +12,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PARAMS = {
+    # The JPEG route: tiny_study_metrics.json holds its numbers (the store route has its own
+    # tests, tests/data/test_image_store.py, and runs in the micro studies and the paper smoke).
+    "data": {"image_store": False},
     "synth": {"scale": "tiny"},
     "prepare": {"unbc_pool_per_class": 24, "unbc_val_size": 8},
     "emotion": {"epochs": 2, "batch_size": 16},

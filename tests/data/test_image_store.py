@@ -136,7 +136,8 @@ def test_the_feature_cache_key_covers_the_store_and_its_preset(faces):
 def test_task_data_reads_the_store_only_when_asked(tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     on = tiny_data.with_overrides("data", image_store=True)
-    plain, stored = pain_task(tiny_data), pain_task(on)
+    off = tiny_data.with_overrides("data", image_store=False)
+    plain, stored = pain_task(off), pain_task(on)
     assert isinstance(plain.dataset("train", augment=True), ManifestImages)
     train = stored.dataset("train", augment=True)
     assert isinstance(train, StoreImages) and isinstance(train.transform, BatchPainPreset)

@@ -45,7 +45,7 @@ class DataConfig:
     decoder: str = "pil"
     # true: each split's faces decoded and resized once into a uint8 store on disk
     # (data/image_store.py), augmented per batch on the device (data/batch_augment.py)
-    image_store: bool = False
+    image_store: bool = True
 
     def __post_init__(self) -> None:
         _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))
