@@ -351,12 +351,17 @@ def _load_models(
     """The retrained FreezeB5 and FreezeBk models (of the seed `sx` names), on `device`, in eval
     mode."""
     models = []
+    name = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
     for i in (REFERENCE, k):
         alias = registry.freeze_alias(i) + sx
         model, _ = registry.load_model(
-            registry.RETRAIN_MODEL, alias, hint=_hint(i), profile=params.model.profile
+            name,
+            alias,
+            hint=_hint(i),
+            profile=params.model.profile,
+            backbone=params.model.backbone,
         )
-        models.append(_check_module(model, f"{registry.RETRAIN_MODEL}@{alias}").to(device).eval())
+        models.append(_check_module(model, f"{name}@{alias}").to(device).eval())
     return models[0], models[1]
 
 
@@ -422,7 +427,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         )
     if cfg.max_images < 0:
         raise ValueError(f"saliency.max_images must be 0 (all) or positive, got {cfg.max_images}")
-    size = get_profile(params.model.profile).image_size
+    size = get_profile(params.model.profile, params.model.backbone).image_size
     data = load_task_data(
         "affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size
     )
@@ -430,8 +435,9 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     # the retrained models of retrain.seed (main runs one saliency step per seed of study.seeds)
     sx = registry.seed_suffix(params.retrain.seed, params.study.seeds)
     ref_alias, k_alias = registry.freeze_alias(REFERENCE) + sx, registry.freeze_alias(cfg.k) + sx
-    v5 = registry.resolve_alias(registry.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
-    vk = registry.resolve_alias(registry.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
+    retrain = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
+    v5 = registry.resolve_alias(retrain, ref_alias, hint=_hint(REFERENCE))
+    vk = registry.resolve_alias(retrain, k_alias, hint=_hint(cfg.k))
     key = fingerprint(
         "saliency",
         flat(cfg),
