@@ -16,7 +16,9 @@ Logged under `saliency/`: per emotion `<emotion>_grid.png` (input | B5 | Bk | B5
 manifest has none) and `<emotion>_au_ranking.csv`; `au_ranking.csv` over all selected images
 (emotion "all"); `notes.txt`. Metrics `saliency_n_<emotion>`, `saliency_qualifying_<emotion>`,
 `saliency_no_landmarks_<emotion>`, `au_effect_<region>_<emotion>` (also for "all"); tags
-`auforget.top_region_<emotion>`.
+`auforget.top_region_<emotion>`; `auforget.attribution` and the metric
+`saliency_integrated_gradients` say whether the maps are LRP or (a backbone without a proven
+LRP rule: ViT) Integrated Gradients.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 
 REFERENCE = 5  # FreezeB5: every conv block frozen during the pain transfer, so nothing forgotten
 BATCH = 16  # images per relevance pass
+ATTRIBUTION_TAG = "auforget.attribution"  # the method's sentence (lrp.method_note)
+IG_METRIC = "saliency_integrated_gradients"  # 1: the maps are Integrated Gradients, not LRP
 RANKED_BY = {
     "beyond_b5": "the difference's share of a region beyond FreezeB5's own share of it",
     "difference": "the difference's share of a region",
@@ -498,6 +502,11 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             f"of B5 - B{cfg.k} ({cfg.difference}), normalised; AU regions ranked by "
             f"{RANKED_BY[cfg.ranking]}."
         ]
+        # a backbone without a proven LRP rule (ViT) is explained with Integrated Gradients:
+        # said in the notes, a tag and a metric, never silently (lrp.method)
+        attribution = lrp.method_note(b5_model)
+        notes.append(f"attribution: {attribution}")
+        mlflow.set_tag(ATTRIBUTION_TAG, attribution)
         tables = write_rankings(
             results, out, cfg.k, cfg.seed, notes, beyond_b5=cfg.ranking == "beyond_b5"
         )
@@ -507,6 +516,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
                 log.info("saliency: %s: top AU region %s", table["emotion"].iloc[0], top)
         (out / Path(artifacts.SALIENCY_NOTES).name).write_text("\n".join(notes) + "\n")
         metrics = saliency_metrics(results, tables)
+        metrics[IG_METRIC] = float(lrp.method(b5_model) == lrp.INTEGRATED_GRADIENTS)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json(f"saliency{sx}", metrics)

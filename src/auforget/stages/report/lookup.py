@@ -240,6 +240,7 @@ def saliency_evidence(run: Run, folder: Path) -> SaliencyEvidence:
         _text(run, artifacts.SALIENCY_NOTES, folder),
         _csv(run, artifacts.AU_RANKING_CSV, folder, dtype={"aus": str}),
         grids,
+        run.data.tags.get("auforget.attribution", ""),
     )
 
 
