@@ -110,3 +110,9 @@ CHAMPION_TAG_PREFIX = "champion_"
 TRADEOFF_SEEDS_CSV = "tradeoff_seeds.csv"
 # share of seeds whose own choice is the seed-averaged champion (metric and tag)
 SEED_STABILITY = "champion_seed_stability"
+
+
+# ---- compare
+COMPARE_HTML = "compare.html"  # <compare.out>/compare.html, also logged to the compare run
+COMPARE_CSV = "compare.csv"  # every backbone's FreezeB rows, scored by promote's rule
+ACROSS_ALIAS = "champion-across-backbones"  # on the champion's auforget-pain[-<backbone>] version

@@ -312,6 +312,22 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    # the backbones whose studies `compare` puts side by side (those without one are named)
+    backbones: tuple[str, ...] = BACKBONES
+    out: str = "reports"
+
+    def __post_init__(self) -> None:
+        VALID["compare.backbones"] = " | ".join(BACKBONES)
+        bad = [b for b in self.backbones if b not in BACKBONES]
+        if bad or not self.backbones:
+            raise ValueError(
+                f"compare.backbones: {list(self.backbones)} is not a non-empty list of "
+                f"backbones; valid backbones are {list(BACKBONES)}"
+            )
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -328,6 +344,7 @@ class Params:
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
     def __post_init__(self) -> None:
         # freeze levels are checked against the backbone's stage count, known only here
