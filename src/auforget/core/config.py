@@ -363,6 +363,19 @@ class Params:
                 f"study.freeze_levels: {bad} exceed the {n} stages of model.backbone "
                 f"{self.model.backbone!r} (profile {self.model.profile!r}); expected 0..{n}"
             )
+        if self.study.freeze_levels and n not in self.study.freeze_levels:
+            raise ValueError(
+                f"study.freeze_levels: {list(self.study.freeze_levels)} lacks {n}, every stage of "
+                f"model.backbone {self.model.backbone!r} frozen: the model every other level is "
+                "compared with"
+            )
+        for where, k in (("saliency.k", self.saliency.k), ("probes.k", self.probes.k)):
+            if self.study.freeze_levels and k not in self.study.freeze_levels:
+                raise ValueError(
+                    f"{where}: {k} is not among study.freeze_levels "
+                    f"{list(self.study.freeze_levels)}; main compares FreezeB{k} with "
+                    f"FreezeB{n}, so it must train it"
+                )
 
     @property
     def n_stages(self) -> int:

@@ -149,7 +149,8 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     manifest, variant = ckplus_manifest(params, cfg.au)
     labels = au_labels(manifest["aus"], cfg.au)
     connection.configure(params.tracking)
-    names = {"b5": 5, f"b{cfg.k}": cfg.k}
+    # the reference keeps the name b5: every stage frozen (params.n_stages, 5 for VGG16)
+    names = {"b5": params.n_stages, f"b{cfg.k}": cfg.k}
     # the pain models of transfer.seed (main runs one probes step per seed of study.seeds)
     sx = registry.seed_suffix(params.transfer.seed, params.study.seeds)
     versions = {

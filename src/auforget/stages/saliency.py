@@ -54,6 +54,7 @@ from auforget.tracking.model_export import log_splits
 log = logging.getLogger(__name__)
 
 REFERENCE = 5  # FreezeB5: every conv block frozen during the pain transfer, so nothing forgotten
+# (another backbone: its stage count, Params.n_stages; the names keep "b5" for the reference)
 BATCH = 16  # images per relevance pass
 ATTRIBUTION_TAG = "auforget.attribution"  # the method's sentence (lrp.method_note)
 IG_METRIC = "saliency_integrated_gradients"  # 1: the maps are Integrated Gradients, not LRP
@@ -356,7 +357,7 @@ def _load_models(
     mode."""
     models = []
     name = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
-    for i in (REFERENCE, k):
+    for i in (params.n_stages, k):
         alias = registry.freeze_alias(i) + sx
         model, _ = registry.load_model(
             name,
@@ -424,10 +425,11 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     """LRP and difference maps (FreezeB5 vs FreezeB<k>) with a ranked table of AU regions; returns
     the metrics."""
     cfg = params.saliency
-    if cfg.k == REFERENCE:
+    ref = params.n_stages  # every stage frozen: 5 for VGG16
+    if cfg.k == ref:
         raise ValueError(
-            f"saliency.k must be 0..4: FreezeB{cfg.k} would be compared with FreezeB{REFERENCE}, "
-            "itself"
+            f"saliency.k must be 0..{ref - 1}: FreezeB{cfg.k} would be compared with "
+            f"FreezeB{ref}, itself"
         )
     if cfg.max_images < 0:
         raise ValueError(f"saliency.max_images must be 0 (all) or positive, got {cfg.max_images}")
@@ -438,9 +440,9 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     connection.configure(params.tracking)
     # the retrained models of retrain.seed (main runs one saliency step per seed of study.seeds)
     sx = registry.seed_suffix(params.retrain.seed, params.study.seeds)
-    ref_alias, k_alias = registry.freeze_alias(REFERENCE) + sx, registry.freeze_alias(cfg.k) + sx
+    ref_alias, k_alias = registry.freeze_alias(ref) + sx, registry.freeze_alias(cfg.k) + sx
     retrain = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
-    v5 = registry.resolve_alias(retrain, ref_alias, hint=_hint(REFERENCE))
+    v5 = registry.resolve_alias(retrain, ref_alias, hint=_hint(ref))
     vk = registry.resolve_alias(retrain, k_alias, hint=_hint(cfg.k))
     key = fingerprint(
         "saliency",
