@@ -34,3 +34,12 @@ def test_main_runs_the_study_on_another_backbone(backbone, tmp_path):
     assert ig == (1.0 if backbone == "vit_b_16" else 0.0)
     assert ("Integrated Gradients" in saliency.data.tags["auforget.attribution"]) == bool(ig)
     assert (project / "reports" / "report.html").is_file()
+    # the comparison page through the executable: this backbone alone, the others named missing
+    run(["auforget", "--quiet", "compare"], project)
+    page = (project / "reports" / "compare.html").read_text()
+    assert f"Champion across backbones: {backbone} B" in page
+    assert "without a registered study: vgg16" in page
+    across = client.get_model_version_by_alias(
+        f"auforget-pain-{backbone}", "champion-across-backbones"
+    )
+    assert str(across.version) == str(champion.version)  # one backbone: the same rule, same pick
