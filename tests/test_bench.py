@@ -42,3 +42,20 @@ def test_the_image_store_bench_compares_the_store_with_the_jpeg_routes(tmp_path)
     assert all(" store " in line and "x jpeg, " in line for line in ratios), ratios
     assert all(line.endswith("x kept") for line in ratios), ratios
     assert any(line.startswith("build 32 px:") for line in result.stdout.splitlines())
+
+
+def test_the_backbone_bench_prints_each_backbone_beside_vgg16(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_backbones.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    table = [r for r in rows if len(r) == 6 and r[1] in ("train", "frozen")]
+    assert [(r[0], r[1]) for r in table] == [
+        (b, route) for route in ("train", "frozen") for b in ("vgg16", "resnet50", "vit_b_16")
+    ]
+    assert all(r[-1] == "1.00x" for r in table if r[0] == "vgg16"), table

@@ -22,7 +22,8 @@ from auforget.core.config import Params
 REPO = Path(__file__).resolve().parents[1]
 MLPROJECT = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-NOT_DVC = {"main", "tune"}  # whole-study and search commands: CLI and MLproject only (README)
+NOT_DVC = {"main", "tune", "compare"}  # whole-study, search and cross-study commands: CLI and
+# MLproject only (README)
 
 
 def cli_args(command: str) -> list[str]:

@@ -99,6 +99,10 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("n_trials", "stage", "freeze", "epochs", "tune_lr", "storage", "study_name", "seed"),
     ),
     "report": ("write the HTML study report", ("out",)),
+    "compare": (
+        "put the studies of several backbones side by side on one page",
+        ("backbones", "out"),
+    ),
     "main": ("run the whole study, reusing finished steps", ()),
 }
 

@@ -36,8 +36,10 @@ def recall_metric(emotion: str, model: str) -> str:
     return f"recall_{emotion}_{model}"
 
 
-def mcnemar_metric(emotion: str, model: str, *, holm: bool) -> str:
-    return f"mcnemar_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
+def mcnemar_metric(emotion: str, model: str, *, holm: bool, ref: str = "b5") -> str:
+    """`ref`: the fully frozen model compared with (b5 for VGG16, ResNet-50 and the small ViTs;
+    b<n> for a backbone of n stages)."""
+    return f"mcnemar_p_{'holm_' if holm else ''}{emotion}_{model}_vs_{ref}"
 
 
 # Across the seeds of study.seeds (one row per emotion and FreezeBk, k < 5): mean recall
@@ -47,19 +49,19 @@ def mcnemar_metric(emotion: str, model: str, *, holm: bool) -> str:
 FORGETTING_SEEDS_CSV = "forgetting_seeds.csv"
 
 
-def seed_diff_metric(emotion: str, model: str, part: str) -> str:
+def seed_diff_metric(emotion: str, model: str, part: str, ref: str = "b5") -> str:
     """seed_diff_<part>_<emotion>_<model>_vs_b5, part mean | low | high."""
-    return f"seed_diff_{part}_{emotion}_{model}_vs_b5"
+    return f"seed_diff_{part}_{emotion}_{model}_vs_{ref}"
 
 
-def seed_excess_metric(emotion: str, model: str, part: str) -> str:
+def seed_excess_metric(emotion: str, model: str, part: str, ref: str = "b5") -> str:
     """seed_excess_<part>_<emotion>_<model>_vs_b5: the recall difference minus the other emotions'
     mean."""
-    return f"seed_excess_{part}_{emotion}_{model}_vs_b5"
+    return f"seed_excess_{part}_{emotion}_{model}_vs_{ref}"
 
 
-def seed_p_metric(emotion: str, model: str, *, holm: bool) -> str:
-    return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
+def seed_p_metric(emotion: str, model: str, *, holm: bool, ref: str = "b5") -> str:
+    return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_{ref}"
 
 
 # ---- saliency (one run per k, stage name saliency-b<k>)
@@ -108,3 +110,9 @@ CHAMPION_TAG_PREFIX = "champion_"
 TRADEOFF_SEEDS_CSV = "tradeoff_seeds.csv"
 # share of seeds whose own choice is the seed-averaged champion (metric and tag)
 SEED_STABILITY = "champion_seed_stability"
+
+
+# ---- compare
+COMPARE_HTML = "compare.html"  # <compare.out>/compare.html, also logged to the compare run
+COMPARE_CSV = "compare.csv"  # every backbone's FreezeB rows, scored by promote's rule
+ACROSS_ALIAS = "champion-across-backbones"  # on the champion's auforget-pain[-<backbone>] version

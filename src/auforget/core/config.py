@@ -27,10 +27,12 @@ EMOTIONS = (
     "anger",
     "contempt",
 )  # AffectNet codes 0-7
-N_BLOCKS = 5  # VGG16's conv blocks (models.py builds them)
+from auforget.core.profiles import BACKBONES, MAX_STAGES, N_BLOCKS, get_profile  # noqa: E402
+
 FREEZE_LEVELS = tuple(
     range(N_BLOCKS + 1)
-)  # FreezeB0 .. FreezeB5: how many leading blocks a pain model froze
+)  # FreezeB0 .. FreezeB5 of VGG16: how many leading blocks a pain model froze (other backbones:
+#  Params.freeze_levels)
 MODEL_PROFILES = ("small", "small96", "paper")  # the networks models.PROFILES defines
 PAIN_CLASSES = ("no_pain", "pain")
 
@@ -97,9 +99,11 @@ class ModelConfig:
     profile: str = "small96"
     imagenet_weights: str = ""
     from_scratch: bool = False
+    backbone: str = "vgg16"  # vgg16 | resnet50 | vit_b_16 (nn/adapters.py, docs/backbones.md)
 
     def __post_init__(self) -> None:
         _choice("model.profile", self.profile, MODEL_PROFILES)
+        _choice("model.backbone", self.backbone, BACKBONES)
         # Checked when params.yaml is read, not when the emotion step builds its model: on the
         # paper's data that is after the whole prepare step.
         if self.imagenet_weights and self.profile != "paper":
@@ -134,9 +138,19 @@ class StudyConfig:
     # `main` trains every model (emotion, FreezeB0..B5, their retrains) once per seed: each seed
     # overrides emotion.seed, transfer.seed and retrain.seed, so a finding is about the recipe.
     seeds: tuple[int, ...] = (0,)
+    # the FreezeB<k> levels main trains; empty = every level 0..n of the backbone (Params checks
+    # them against its stage count). Deep backbones pick a subset, e.g. ViT-B/16's 0,3,6,9,12,13.
+    freeze_levels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         VALID["study.seeds"] = "a non-empty list of distinct whole numbers >= 0"
+        VALID["study.freeze_levels"] = "empty (all) or distinct stage counts 0..n of the backbone"
+        levels = self.freeze_levels
+        if len(set(levels)) != len(levels) or any(k < 0 or k > MAX_STAGES for k in levels):
+            raise ValueError(
+                f"study.freeze_levels: {list(levels)} is not a list of distinct stage counts "
+                f"0..{MAX_STAGES}"
+            )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError(
                 f"study.seeds: {list(self.seeds)} is not a non-empty list of distinct seeds >= 0"
@@ -298,6 +312,22 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    # the backbones whose studies `compare` puts side by side (those without one are named)
+    backbones: tuple[str, ...] = BACKBONES
+    out: str = "reports"
+
+    def __post_init__(self) -> None:
+        VALID["compare.backbones"] = " | ".join(BACKBONES)
+        bad = [b for b in self.backbones if b not in BACKBONES]
+        if bad or not self.backbones:
+            raise ValueError(
+                f"compare.backbones: {list(self.backbones)} is not a non-empty list of "
+                f"backbones; valid backbones are {list(BACKBONES)}"
+            )
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -314,6 +344,48 @@ class Params:
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+    def __post_init__(self) -> None:
+        # freeze levels are checked against the backbone's stage count, known only here
+        n = self.n_stages
+        for where, cfg, name in (
+            ("transfer.freeze", self.transfer, "freeze"),
+            ("retrain.freeze", self.retrain, "freeze"),
+            ("saliency.k", self.saliency, "k"),
+            ("probes.k", self.probes, "k"),
+            ("tune.freeze", self.tune, "freeze"),
+        ):
+            _freeze(where, getattr(cfg, name), n)
+        bad = [k for k in self.study.freeze_levels if k > n]
+        if bad:
+            raise ValueError(
+                f"study.freeze_levels: {bad} exceed the {n} stages of model.backbone "
+                f"{self.model.backbone!r} (profile {self.model.profile!r}); expected 0..{n}"
+            )
+        if self.study.freeze_levels and n not in self.study.freeze_levels:
+            raise ValueError(
+                f"study.freeze_levels: {list(self.study.freeze_levels)} lacks {n}, every stage of "
+                f"model.backbone {self.model.backbone!r} frozen: the model every other level is "
+                "compared with"
+            )
+        for where, k in (("saliency.k", self.saliency.k), ("probes.k", self.probes.k)):
+            if self.study.freeze_levels and k not in self.study.freeze_levels:
+                raise ValueError(
+                    f"{where}: {k} is not among study.freeze_levels "
+                    f"{list(self.study.freeze_levels)}; main compares FreezeB{k} with "
+                    f"FreezeB{n}, so it must train it"
+                )
+
+    @property
+    def n_stages(self) -> int:
+        """How many leading stages the model's backbone can freeze (VGG16: 5 conv blocks)."""
+        return get_profile(self.model.profile, self.model.backbone).n_stages
+
+    @property
+    def freeze_levels(self) -> tuple[int, ...]:
+        """The FreezeB<k> levels the study trains, ascending: study.freeze_levels, else 0..n."""
+        return tuple(sorted(self.study.freeze_levels)) or tuple(range(self.n_stages + 1))
 
     def with_overrides(self, section: str, **values: Any) -> "Params":
         """Return a copy where `section`'s fields named in `values` are replaced.
@@ -437,12 +509,14 @@ def _range(where: str, value: float, low: float, high: float) -> None:
         raise ValueError(f"{where}: {value} is outside [{low}, {high}]")
 
 
-def _freeze(where: str, value: int) -> None:
-    VALID[where] = f"0 to {N_BLOCKS}"
-    if value not in FREEZE_LEVELS:
-        raise ValueError(
-            f"{where}: {value} is not a number of frozen conv blocks; expected 0..{N_BLOCKS}"
-        )
+def _freeze(where: str, value: int, stages: int | None = None) -> None:
+    """A number of frozen leading stages: 0..n, n the backbone's stages once Params knows it, the
+    most any backbone has while a section is read alone."""
+    n = MAX_STAGES if stages is None else stages
+    if stages is not None:
+        VALID[where] = f"0 to {n}"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= n:
+        raise ValueError(f"{where}: {value} is not a number of frozen conv blocks; expected 0..{n}")
 
 
 def _views(section: str, cfg: Any, *, exact: bool) -> None:

@@ -129,7 +129,7 @@ def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskDa
         params.data.affectnet_root,
         EMOTIONS,
         "emotion",
-        get_profile(params.model.profile).image_size,
+        get_profile(params.model.profile, params.model.backbone).image_size,
         max_train=max_train,
         seed=seed,
         decoder=params.data.decoder,
@@ -145,7 +145,7 @@ def pain_task(params: Params) -> TaskData:
         params.data.unbc_root,
         PAIN_CLASSES,
         "pain",
-        get_profile(params.model.profile).image_size,
+        get_profile(params.model.profile, params.model.backbone).image_size,
         decoder=params.data.decoder,
         image_store=params.data.image_store,
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from auforget.core.config import N_BLOCKS, ModelConfig
+from auforget.core.config import N_BLOCKS, ModelConfig  # noqa: F401  (N_BLOCKS: importers read it here)
 from auforget.core.profiles import PROFILES, Profile, get_profile  # noqa: F401  (old pickles name auforget.models.Profile)
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,15 @@ def build_vgg16(profile: str | Profile, n_classes: int) -> VGG16Blocks:
 
 
 def freeze_blocks(model: VGG16Blocks, n: int) -> VGG16Blocks:
-    """Freeze the first `n` conv blocks (0..5) and unfreeze the rest; the head stays trainable.
+    """Freeze the first `n` stages (VGG16's conv blocks: 0..5; any model with `blocks` and a
+    `head`, e.g. staged.StagedNet) and unfreeze the rest; the head stays trainable.
 
     Reversible: calling it again with another n sets the state from scratch.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= N_BLOCKS:
+    stages = len(model.blocks)
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= stages:
         raise ValueError(
-            f"freeze_blocks: n must be an integer in 0..{N_BLOCKS} (number of leading conv blocks "
+            f"freeze_blocks: n must be an integer in 0..{stages} (number of leading conv blocks "
             f"to freeze), got {n!r}"
         )
     for i, block in enumerate(model.blocks):

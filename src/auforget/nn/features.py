@@ -192,8 +192,7 @@ def extract_features(
         raise ValueError(f"{desc}: no images to extract features from")
     folder = Path(folder or FEATURE_CACHE)
     passes = _passes(views)
-    side = model.profile.feature_side
-    shape = (model.profile.widths[-1], side, side)
+    shape = tuple(model.profile.feature_shape)  # the pooled last stage, per image
     key = cache_key(model, dataset, views=views, seed=seed)
     if key and (folder / key / "meta.json").exists():
         meta = json.loads((folder / key / "meta.json").read_text())

@@ -15,6 +15,12 @@ Composites are looked up by name (`COMPOSITES`); `composite()` adds zennit's
 folds each BatchNorm2d into the convolution before it for the duration of the attribution only.
 `relevance()` registers the composite inside its context, runs the model in eval mode and leaves
 it exactly as it was: same training flags, same parameters and buffers, no hooks.
+
+Per backbone (`method`): VGG16 as above; ResNet-50 with zennit's `ResNetCanonizer` (batch norm
+merged into the convolutions, and each Bottleneck's residual sum made a module that the Norm rule
+splits in proportion to its two inputs); ViT-B/16 has no LRP rule proven here (attention and
+LayerNorm need AttnLRP's rules), so its maps are Captum's Integrated Gradients of the target logit
+from a zero (mean-image) baseline, and the method's name says so wherever a map is used.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
+from torchvision.models.resnet import Bottleneck
 from zennit.canonizers import Canonizer, SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
 from zennit.core import Composite
+from zennit.torchvision import ResNetCanonizer
 
 from auforget.data.images import IMAGENET_MEAN, IMAGENET_STD
 
@@ -92,6 +100,31 @@ COMPOSITES: dict[str, Callable[..., Composite]] = {
     "epsilon_alpha2_beta1": _epsilon_alpha2_beta1,
 }
 DEFAULT_COMPOSITE = "epsilon_zplus"
+LRP = "lrp"
+INTEGRATED_GRADIENTS = "integrated_gradients"
+IG_STEPS = 32  # Riemann steps of Integrated Gradients; completeness holds to about 1 % here
+
+
+def method(model: nn.Module) -> str:
+    """How `model`'s maps are drawn: "lrp" (VGG16, ResNet-50) or "integrated_gradients" (a
+    backbone without a proven LRP rule: ViT)."""
+    backbone = getattr(getattr(model, "profile", None), "backbone", "vgg16")
+    return INTEGRATED_GRADIENTS if backbone == "vit_b_16" else LRP
+
+
+def method_note(model: nn.Module, composite_name: str = DEFAULT_COMPOSITE) -> str:
+    """One sentence naming the attribution method, for a run's notes, tags and the report."""
+    if method(model) == INTEGRATED_GRADIENTS:
+        return (
+            f"Integrated Gradients (Captum, {IG_STEPS} steps, zero baseline in normalised "
+            "pixels), not LRP: no LRP rule is proven for this backbone's attention layers"
+        )
+    canon = "ResNetCanonizer" if _is_resnet(model) else "SequentialMergeBatchNorm where needed"
+    return f"LRP ({composite_name}, {canon})"
+
+
+def _is_resnet(model: nn.Module) -> bool:
+    return getattr(getattr(model, "profile", None), "backbone", "") == "resnet50"
 
 
 def composite(name: str, model: nn.Module, **kwargs) -> Composite:
@@ -106,6 +139,8 @@ def composite(name: str, model: nn.Module, **kwargs) -> Composite:
         )
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     canonizers: list[Canonizer] = [SequentialMergeBatchNorm()] if has_bn else []
+    if _is_resnet(model) or any(isinstance(m, Bottleneck) for m in model.modules()):
+        canonizers = [ResNetCanonizer()]  # batch norm merged, residual sums as Sum modules
     return COMPOSITES[name](canonizers=canonizers, **kwargs)
 
 
@@ -149,6 +184,8 @@ def relevance(
         raise ValueError(f"relevance: images must be (N, C, H, W), got shape {tuple(images.shape)}")
     if start not in ("logit", "onehot"):
         raise ValueError(f"relevance: start must be 'logit' or 'onehot', got {start!r}")
+    if method(model) == INTEGRATED_GRADIENTS:
+        return integrated_gradients(model, images, target, batch_size=batch_size)
     n = images.shape[0]
     targets = _targets(target, n)
     param = next(model.parameters(), None)
@@ -188,6 +225,46 @@ def relevance(
                     start_rel = start_rel * out.detach()
                 (rel,) = torch.autograd.grad(out, x, grad_outputs=start_rel)
                 chunks.append(rel.sum(dim=1).detach())
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    return torch.cat(chunks).to(images.device)
+
+
+def integrated_gradients(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: int | torch.Tensor | Sequence[int],
+    *,
+    steps: int = IG_STEPS,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """Captum's Integrated Gradients of the target logit, summed over colour -> (N, H, W).
+
+        IG_i(x) = (x_i - x'_i) * integral_0^1 d f(x' + a (x - x')) / d x_i  da,   x' = 0
+
+    (Gauss-Legendre over `steps` points). Completeness: a map sums to f(x) - f(x'), the logit
+    minus the zero image's, as LRP's maps sum to the logit. The model runs in eval mode and every
+    module's training flag is restored afterwards.
+    """
+    from captum.attr import IntegratedGradients
+
+    n = images.shape[0]
+    targets = _targets(target, n)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else images.device
+    step = n if not batch_size else int(batch_size)
+    flags = {m: m.training for m in model.modules()}
+    chunks = []
+    try:
+        model.eval()
+        ig = IntegratedGradients(model)
+        with torch.enable_grad():
+            for begin in range(0, n, step):
+                x = images[begin : begin + step].detach().to(device)
+                t = targets[begin : begin + step].to(device)
+                attr = ig.attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=steps)
+                chunks.append(attr.sum(dim=1).detach())
     finally:
         for m, flag in flags.items():
             m.training = flag

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,7 +42,7 @@ import pandas as pd  # noqa: E402
 from auforget.analysis.metrics import plot_file, write_metrics_json  # noqa: E402
 from auforget.analysis.stats import holm, mcnemar, others_mean, seed_interval, stouffer  # noqa: E402
 from auforget.core import artifacts
-from auforget.core.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402
+from auforget.core.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: E402,F401
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
@@ -49,24 +50,42 @@ from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
 
-MODELS = ("base", "b0", "b1", "b2", "b3", "b4", "b5")
+MODELS = ("base", "b0", "b1", "b2", "b3", "b4", "b5")  # VGG16's; other backbones: models_of
 
 
-def model_versions(seed: int | None = None, seeds: tuple[int, ...] = ()) -> dict[str, object]:
+def models_of(tables) -> tuple[str, ...]:
+    """The model names of a study's tables (dict keys or recall-table columns) in order: base,
+    then b<k> for each freeze level the study trained."""
+    levels = sorted(int(n[1:]) for n in tables if re.fullmatch(r"b\d+", str(n)))
+    return ("base", *(f"b{k}" for k in levels))
+
+
+def reference_of(tables) -> str:
+    """The fully frozen model every FreezeBk is compared with: the highest level (b5 for VGG16)."""
+    return models_of(tables)[-1]
+
+
+def model_versions(
+    seed: int | None = None,
+    seeds: tuple[int, ...] = (),
+    levels: tuple[int, ...] = FREEZE_LEVELS,
+    backbone: str = "vgg16",
+) -> dict[str, object]:
     """ModelVersion of the base emotion model and of each retrain model trained under `seed` (None:
-    the plain aliases, i.e. the study's first seed), with what to run if missing."""
+    the plain aliases, i.e. the study's first seed), with what to run if missing; `levels` and
+    `backbone` from Params.freeze_levels and model.backbone."""
     sx = "" if seed is None else registry.seed_suffix(seed, seeds)
     also = f" --seed {seed}" if sx else ""
     versions = {
         "base": registry.resolve_alias(
-            registry.EMOTION_MODEL,
+            registry.model_name(registry.EMOTION_MODEL, backbone),
             registry.BASE_ALIAS + sx,
             hint=f"run `auforget emotion{also}` (or `auforget main`) first",
         )
     }
-    for i in FREEZE_LEVELS:
+    for i in levels:
         versions[f"b{i}"] = registry.resolve_alias(
-            registry.RETRAIN_MODEL,
+            registry.model_name(registry.RETRAIN_MODEL, backbone),
             registry.freeze_alias(i) + sx,
             hint=f"run `auforget retrain --freeze {i}{also}` first",
         )
@@ -95,7 +114,8 @@ def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.
         tables[name] = (
             pd.read_csv(path, dtype={"sample_id": str}).set_index("sample_id").sort_index()
         )
-    reference = tables["b5"]
+    ref = reference_of(tables)
+    reference = tables[ref]
     for name, table in tables.items():
         if (
             not table.index.equals(reference.index)
@@ -103,7 +123,7 @@ def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.
         ):
             raise ValueError(
                 f"the test predictions of {name} (run {versions[name].run_id}) cover other "
-                f"samples than those of b5 (run {versions['b5'].run_id}); retrain both on the "
+                f"samples than those of {ref} (run {versions[ref].run_id}); retrain both on the "
                 "same splits"
             )
     return tables
@@ -112,7 +132,10 @@ def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.
 def recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for e, emotion in enumerate(EMOTIONS):
-        row = {"emotion": emotion, "n": int((tables["b5"]["true_label"] == e).sum())}
+        row = {
+            "emotion": emotion,
+            "n": int((tables[reference_of(tables)]["true_label"] == e).sum()),
+        }
         for name, table in tables.items():
             of_class = table[table["true_label"] == e]
             row[name] = (
@@ -174,8 +197,15 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.13
     x = np.arange(len(recalls))
-    for i in FREEZE_LEVELS:
-        ax.bar(x + (i - 2.5) * width, recalls[f"b{i}"], width, label=f"FreezeB{i}")
+    levels = models_of(recalls.columns)[1:]
+    width = 0.78 / len(levels)
+    for j, name in enumerate(levels):
+        ax.bar(
+            x + (j - (len(levels) - 1) / 2) * width,
+            recalls[name],
+            width,
+            label=f"FreezeB{name[1:]}",
+        )
     ax.scatter(
         x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3
     )
@@ -191,13 +221,14 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
 
 def forgetting_tables(tables: dict[str, pd.DataFrame], exact_below: int) -> dict[str, pd.DataFrame]:
     """The three tables of the stage, by artifact name: recalls, McNemar vs FreezeB5, all pairs."""
+    models, ref = models_of(tables), reference_of(tables)
     return {
         artifacts.RECALLS_CSV: recall_table(tables),
         artifacts.MCNEMAR_VS_B5_CSV: mcnemar_rows(
-            tables, [(f"b{k}", "b5") for k in range(5)], exact_below
+            tables, [(m, ref) for m in models[1:-1]], exact_below
         ),
         artifacts.MCNEMAR_PAIRWISE_CSV: mcnemar_rows(
-            tables, list(itertools.combinations(MODELS, 2)), exact_below
+            tables, list(itertools.combinations(models, 2)), exact_below
         ),
     }
 
@@ -208,12 +239,17 @@ def forgetting_metrics(
     """Recalls and McNemar p-values as flat MLflow metrics; NaN (an emotion without test samples)
     left out."""
     metrics: dict[str, float] = {}
+    models, ref = models_of(recalls.columns), reference_of(recalls.columns)
     for row in recalls.itertuples():
-        for name in MODELS:
+        for name in models:
             metrics[artifacts.recall_metric(row.emotion, name)] = getattr(row, name)
     for row in vs_b5.itertuples():
-        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=False)] = row.pvalue
-        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=True)] = row.pvalue_holm
+        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=False, ref=ref)] = (
+            row.pvalue
+        )
+        metrics[artifacts.mcnemar_metric(row.emotion, row.model_a, holm=True, ref=ref)] = (
+            row.pvalue_holm
+        )
     metrics["n_significant_vs_b5"] = int((vs_b5["pvalue_holm"] < alpha).sum())
     return {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
 
@@ -227,19 +263,22 @@ def seed_forgetting(
     `recalls[s]` / `vs_b5[s]` are the recall_table / McNemar-vs-B5 rows of seed s."""
     seeds = list(recalls)
     rows = []
-    for k in range(FREEZE_LEVELS[-1]):
+    models = models_of(recalls[seeds[0]].columns)
+    ref = models[-1]
+    for name in models[1:-1]:
         block, per_seed = [], []
         for emotion in EMOTIONS:
             diffs = [
-                float(_recall(recalls[s], emotion, f"b{k}") - _recall(recalls[s], emotion, "b5"))
+                float(_recall(recalls[s], emotion, name) - _recall(recalls[s], emotion, ref))
                 for s in seeds
             ]
-            pvalues = [_pvalue(vs_b5[s], emotion, f"b{k}") for s in seeds]
+            pvalues = [_pvalue(vs_b5[s], emotion, name) for s in seeds]
             ci = seed_interval(diffs)
             block.append(
                 {
                     "emotion": emotion,
-                    "model": f"b{k}",
+                    "model": name,
+                    "reference": ref,
                     "n_seeds": ci.n,
                     "diffs": " ".join(f"{d:+.4f}" for d in diffs),
                     "diff_mean": ci.mean,
@@ -287,14 +326,19 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for row in across.itertuples():
         for part in ("mean", "low", "high"):
-            metrics[artifacts.seed_diff_metric(row.emotion, row.model, part)] = getattr(
-                row, f"diff_{part}"
+            metrics[artifacts.seed_diff_metric(row.emotion, row.model, part, row.reference)] = (
+                getattr(row, f"diff_{part}")
             )
-            metrics[artifacts.seed_excess_metric(row.emotion, row.model, part)] = getattr(
-                row, f"excess_{part}"
+            metrics[artifacts.seed_excess_metric(row.emotion, row.model, part, row.reference)] = (
+                getattr(row, f"excess_{part}")
             )
-        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False)] = row.p_combined
-        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True)] = row.p_combined_holm
+        ref = row.reference
+        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=False, ref=ref)] = (
+            row.p_combined
+        )
+        metrics[artifacts.seed_p_metric(row.emotion, row.model, holm=True, ref=ref)] = (
+            row.p_combined_holm
+        )
     metrics["n_seeds"] = int(across["n_seeds"].max()) if len(across) else 0
     metrics["n_significant_across_seeds"] = int((across["p_combined_holm"] < alpha).sum())
     return metrics
@@ -305,7 +349,9 @@ def run_forgetting(
 ) -> dict[str, float]:
     cfg, seeds = params.forgetting, params.study.seeds
     connection.configure(params.tracking)
-    per_seed = {s: model_versions(s, seeds) for s in seeds}
+    per_seed = {
+        s: model_versions(s, seeds, params.freeze_levels, params.model.backbone) for s in seeds
+    }
     versions = per_seed[seeds[0]]
     key = fingerprint(
         "forgetting",

@@ -22,7 +22,7 @@ import time
 import mlflow
 
 from auforget.analysis import planted
-from auforget.core.config import FREEZE_LEVELS, Params, flat
+from auforget.core.config import Params, flat
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
@@ -66,12 +66,12 @@ def study_layers(params: Params) -> list[list[Step]]:
                 f"transfer-b{i}{sx}", run_transfer, p.with_overrides("transfer", freeze=i), gpu=True
             )
             for sx, p in chains
-            for i in FREEZE_LEVELS
+            for i in params.freeze_levels
         ],
         [
             Step(f"retrain-b{i}{sx}", run_retrain, p.with_overrides("retrain", freeze=i), gpu=True)
             for sx, p in chains
-            for i in FREEZE_LEVELS
+            for i in params.freeze_levels
         ],
         [
             Step("forgetting", run_forgetting, params),
@@ -171,14 +171,14 @@ def run_main(
         )
         headline = {
             f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan"))
-            for i in FREEZE_LEVELS
+            for i in params.freeze_levels
         }
         headline.update(
             {
                 f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get(
                     "test_recall_surprise", float("nan")
                 )
-                for i in FREEZE_LEVELS
+                for i in params.freeze_levels
             }
         )
         headline.update(
@@ -186,7 +186,7 @@ def run_main(
                 f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get(
                     "test_recall_contempt", float("nan")
                 )
-                for i in FREEZE_LEVELS
+                for i in params.freeze_levels
             }
         )
         headline["champion_freeze"] = steps["promote"]["champion_freeze"]
@@ -197,12 +197,12 @@ def run_main(
         stage_runs.log_tradeoff(
             {
                 i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan"))
-                for i in FREEZE_LEVELS
+                for i in params.freeze_levels
             },
             {
                 e: {
                     i: steps[f"retrain-b{i}"].get(f"test_recall_{e}", float("nan"))
-                    for i in FREEZE_LEVELS
+                    for i in params.freeze_levels
                 }
                 for e in params.promote.emotions
             },

@@ -149,12 +149,13 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     manifest, variant = ckplus_manifest(params, cfg.au)
     labels = au_labels(manifest["aus"], cfg.au)
     connection.configure(params.tracking)
-    names = {"b5": 5, f"b{cfg.k}": cfg.k}
+    # the reference keeps the name b5: every stage frozen (params.n_stages, 5 for VGG16)
+    names = {"b5": params.n_stages, f"b{cfg.k}": cfg.k}
     # the pain models of transfer.seed (main runs one probes step per seed of study.seeds)
     sx = registry.seed_suffix(params.transfer.seed, params.study.seeds)
     versions = {
         name: registry.resolve_alias(
-            registry.PAIN_MODEL,
+            registry.model_name(registry.PAIN_MODEL, params.model.backbone),
             registry.freeze_alias(i) + sx,
             hint=f"run `auforget transfer --freeze {i}` first",
         )
@@ -176,15 +177,16 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     images = ManifestImages(
         manifest,
         params.data.ckplus_root,
-        preset("eval", get_profile(params.model.profile).image_size),
+        preset("eval", get_profile(params.model.profile, params.model.backbone).image_size),
     )
     features = {}
     for model_name in names:
         model, _ = registry.load_model(
-            registry.PAIN_MODEL,
+            registry.model_name(registry.PAIN_MODEL, params.model.backbone),
             registry.freeze_alias(names[model_name]) + sx,
             hint="",
             profile=params.model.profile,
+            backbone=params.model.backbone,
         )
         features[model_name] = conv_features(
             model, images, progress=progress, desc=f"{name} features {model_name}"

@@ -57,20 +57,26 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tradeoff_rows(cfg: PromoteConfig, suffix: str = "") -> pd.DataFrame:
+def tradeoff_rows(
+    cfg: PromoteConfig,
+    suffix: str = "",
+    levels: tuple[int, ...] = FREEZE_LEVELS,
+    backbone: str = "vgg16",
+) -> pd.DataFrame:
     """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
     recalls (retrain run of the same FreezeB model), and which versions and runs they come from.
-    `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's)."""
+    `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's); `levels` and
+    `backbone` the study's freeze levels and registered names (Params.freeze_levels)."""
     client = MlflowClient()
     rows = []
-    for i in FREEZE_LEVELS:
+    for i in levels:
         pain = registry.resolve_alias(
-            registry.PAIN_MODEL,
+            registry.model_name(registry.PAIN_MODEL, backbone),
             registry.freeze_alias(i) + suffix,
             hint=f"run `auforget transfer --freeze {i}` (or `auforget main`) first",
         )
         retrain = registry.resolve_alias(
-            registry.RETRAIN_MODEL,
+            registry.model_name(registry.RETRAIN_MODEL, backbone),
             registry.freeze_alias(i) + suffix,
             hint=f"run `auforget retrain --freeze {i}` (or `auforget main`) first",
         )
@@ -259,7 +265,10 @@ def log_promote_run(
 def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg, seeds = params.promote, params.study.seeds
     connection.configure(params.tracking)
-    per_seed = {s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds)) for s in seeds}
+    levels, backbone = params.freeze_levels, params.model.backbone
+    per_seed = {
+        s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds), levels, backbone) for s in seeds
+    }
     table = score_models(seed_average(per_seed), cfg)
     champion = choose(table)
     choices = seed_choices(per_seed, cfg)
@@ -288,6 +297,7 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     _set_champion(
         str(champion["pain_version"]),
         {**champion_tags(table, champion, cfg), artifacts.SEED_STABILITY: stable},
+        registry.model_name(registry.PAIN_MODEL, backbone),
     )
     log.info(
         "promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s",
@@ -300,22 +310,21 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     return metrics
 
 
-def _set_champion(version: str, tags: dict[str, str]) -> None:
-    """Move the alias and write the tags only where they differ, so a rerun changes nothing."""
+def _set_champion(version: str, tags: dict[str, str], name: str = registry.PAIN_MODEL) -> None:
+    """Move the alias and write the tags only where they differ, so a rerun changes nothing;
+    `name` the registered pain model (registry.model_name of the backbone)."""
     client = MlflowClient()
-    for previous in client.search_model_versions(f"name='{registry.PAIN_MODEL}'"):
+    for previous in client.search_model_versions(f"name='{name}'"):
         if str(previous.version) != version:  # the champion_* tags belong to the champion only
             for k in [k for k in previous.tags if k.startswith(artifacts.CHAMPION_TAG_PREFIX)]:
-                client.delete_model_version_tag(registry.PAIN_MODEL, previous.version, k)
-    current = client.get_model_version(registry.PAIN_MODEL, version)
+                client.delete_model_version_tag(name, previous.version, k)
+    current = client.get_model_version(name, version)
     for k, v in tags.items():
         if current.tags.get(k) != v:
-            client.set_model_version_tag(registry.PAIN_MODEL, version, k, v)
+            client.set_model_version_tag(name, version, k, v)
     try:
-        holder = client.get_model_version_by_alias(
-            registry.PAIN_MODEL, registry.CHAMPION_ALIAS
-        ).version
+        holder = client.get_model_version_by_alias(name, registry.CHAMPION_ALIAS).version
     except Exception:  # no champion yet
         holder = None
     if str(holder) != version:
-        client.set_registered_model_alias(registry.PAIN_MODEL, registry.CHAMPION_ALIAS, version)
+        client.set_registered_model_alias(name, registry.CHAMPION_ALIAS, version)

@@ -16,7 +16,9 @@ Logged under `saliency/`: per emotion `<emotion>_grid.png` (input | B5 | Bk | B5
 manifest has none) and `<emotion>_au_ranking.csv`; `au_ranking.csv` over all selected images
 (emotion "all"); `notes.txt`. Metrics `saliency_n_<emotion>`, `saliency_qualifying_<emotion>`,
 `saliency_no_landmarks_<emotion>`, `au_effect_<region>_<emotion>` (also for "all"); tags
-`auforget.top_region_<emotion>`.
+`auforget.top_region_<emotion>`; `auforget.attribution` and the metric
+`saliency_integrated_gradients` say whether the maps are LRP or (a backbone without a proven
+LRP rule: ViT) Integrated Gradients.
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ from auforget.tracking.model_export import log_splits
 log = logging.getLogger(__name__)
 
 REFERENCE = 5  # FreezeB5: every conv block frozen during the pain transfer, so nothing forgotten
+# (another backbone: its stage count, Params.n_stages; the names keep "b5" for the reference)
 BATCH = 16  # images per relevance pass
+ATTRIBUTION_TAG = "auforget.attribution"  # the method's sentence (lrp.method_note)
+IG_METRIC = "saliency_integrated_gradients"  # 1: the maps are Integrated Gradients, not LRP
 RANKED_BY = {
     "beyond_b5": "the difference's share of a region beyond FreezeB5's own share of it",
     "difference": "the difference's share of a region",
@@ -351,12 +356,17 @@ def _load_models(
     """The retrained FreezeB5 and FreezeBk models (of the seed `sx` names), on `device`, in eval
     mode."""
     models = []
-    for i in (REFERENCE, k):
+    name = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
+    for i in (params.n_stages, k):
         alias = registry.freeze_alias(i) + sx
         model, _ = registry.load_model(
-            registry.RETRAIN_MODEL, alias, hint=_hint(i), profile=params.model.profile
+            name,
+            alias,
+            hint=_hint(i),
+            profile=params.model.profile,
+            backbone=params.model.backbone,
         )
-        models.append(_check_module(model, f"{registry.RETRAIN_MODEL}@{alias}").to(device).eval())
+        models.append(_check_module(model, f"{name}@{alias}").to(device).eval())
     return models[0], models[1]
 
 
@@ -415,23 +425,25 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     """LRP and difference maps (FreezeB5 vs FreezeB<k>) with a ranked table of AU regions; returns
     the metrics."""
     cfg = params.saliency
-    if cfg.k == REFERENCE:
+    ref = params.n_stages  # every stage frozen: 5 for VGG16
+    if cfg.k == ref:
         raise ValueError(
-            f"saliency.k must be 0..4: FreezeB{cfg.k} would be compared with FreezeB{REFERENCE}, "
-            "itself"
+            f"saliency.k must be 0..{ref - 1}: FreezeB{cfg.k} would be compared with "
+            f"FreezeB{ref}, itself"
         )
     if cfg.max_images < 0:
         raise ValueError(f"saliency.max_images must be 0 (all) or positive, got {cfg.max_images}")
-    size = get_profile(params.model.profile).image_size
+    size = get_profile(params.model.profile, params.model.backbone).image_size
     data = load_task_data(
         "affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size
     )
     connection.configure(params.tracking)
     # the retrained models of retrain.seed (main runs one saliency step per seed of study.seeds)
     sx = registry.seed_suffix(params.retrain.seed, params.study.seeds)
-    ref_alias, k_alias = registry.freeze_alias(REFERENCE) + sx, registry.freeze_alias(cfg.k) + sx
-    v5 = registry.resolve_alias(registry.RETRAIN_MODEL, ref_alias, hint=_hint(REFERENCE))
-    vk = registry.resolve_alias(registry.RETRAIN_MODEL, k_alias, hint=_hint(cfg.k))
+    ref_alias, k_alias = registry.freeze_alias(ref) + sx, registry.freeze_alias(cfg.k) + sx
+    retrain = registry.model_name(registry.RETRAIN_MODEL, params.model.backbone)
+    v5 = registry.resolve_alias(retrain, ref_alias, hint=_hint(ref))
+    vk = registry.resolve_alias(retrain, k_alias, hint=_hint(cfg.k))
     key = fingerprint(
         "saliency",
         flat(cfg),
@@ -492,6 +504,11 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             f"of B5 - B{cfg.k} ({cfg.difference}), normalised; AU regions ranked by "
             f"{RANKED_BY[cfg.ranking]}."
         ]
+        # a backbone without a proven LRP rule (ViT) is explained with Integrated Gradients:
+        # said in the notes, a tag and a metric, never silently (lrp.method)
+        attribution = lrp.method_note(b5_model)
+        notes.append(f"attribution: {attribution}")
+        mlflow.set_tag(ATTRIBUTION_TAG, attribution)
         tables = write_rankings(
             results, out, cfg.k, cfg.seed, notes, beyond_b5=cfg.ranking == "beyond_b5"
         )
@@ -501,6 +518,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
                 log.info("saliency: %s: top AU region %s", table["emotion"].iloc[0], top)
         (out / Path(artifacts.SALIENCY_NOTES).name).write_text("\n".join(notes) + "\n")
         metrics = saliency_metrics(results, tables)
+        metrics[IG_METRIC] = float(lrp.method(b5_model) == lrp.INTEGRATED_GRADIENTS)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json(f"saliency{sx}", metrics)

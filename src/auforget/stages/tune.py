@@ -143,7 +143,7 @@ def trial_setup(params: Params) -> TrialSetup:
     setup = TrialSetup(tune.stage, params, recipe.data)
     version = None
     if recipe.upstream is not None:
-        setup.start, version = recipe.upstream.load(params.model.profile)
+        setup.start, version = recipe.upstream.load(params.model.profile, params.model.backbone)
     tuned = {"gamma", "lr"} if tune.tune_lr else {"gamma"}
     setup.identity = {
         "stage": tune.stage,

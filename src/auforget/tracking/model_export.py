@@ -83,7 +83,24 @@ def model_metadata(model: VGG16Blocks, class_names: tuple[str, ...]) -> dict[str
         "output": "logits, one per class in class_names order (softmax gives probabilities)",
         "frozen_blocks": int(model.frozen_blocks),
         "image_size": size,
+        **_backbone_metadata(model),
     }
+
+
+def _backbone_metadata(model: VGG16Blocks) -> dict[str, Any]:
+    """`backbone` and `stages` for a backbone other than VGG16 (VGG16's metadata stays as it
+    was)."""
+    backbone = getattr(model.profile, "backbone", "vgg16")
+    return {} if backbone == "vgg16" else {"backbone": backbone, "stages": len(model.blocks)}
+
+
+def _requirements_for(model: VGG16Blocks) -> list[str]:
+    """pip_requirements, plus torchvision where the model is built of torchvision's classes
+    (ResNet's Bottleneck, ViT's encoder layers: unpickling it imports them)."""
+    pins = pip_requirements()
+    if getattr(model.profile, "backbone", "vgg16") != "vgg16":
+        pins.append(f"torchvision=={importlib.metadata.version('torchvision').split('+')[0]}")
+    return pins
 
 
 def pip_requirements() -> list[str]:
@@ -151,7 +168,7 @@ def log_model(
             name=name,
             signature=infer_signature(example, output),
             input_example=example,
-            pip_requirements=pip_requirements(),
+            pip_requirements=_requirements_for(model),
             code_paths=[str(_package_copy(Path(tmp)))],
             metadata=model_metadata(model, class_names),
             params=dict(run.data.params),

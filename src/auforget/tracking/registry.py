@@ -5,6 +5,9 @@ Names users and scripts rely on (see README):
   registered models  auforget-emotion (alias `base`), auforget-pain and auforget-retrain
                      (one version per run, tag freeze_blocks=i, alias freezeb<i> on the latest),
                      auforget-pain@champion set by `promote`.
+  other backbones    the same names with the backbone as a suffix (`model_name`):
+                     auforget-pain-resnet50, auforget-retrain-vit_b_16, ..., the same aliases;
+                     VGG16's names carry none.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ BASE_ALIAS = "base"
 
 
 CHAMPION_ALIAS = "champion"
+
+
+def model_name(name: str, backbone: str = "vgg16") -> str:
+    """A registered name for `backbone`: VGG16's as it always was (`auforget-pain`), any other
+    backbone's with it as a suffix (`auforget-pain-resnet50`), so several backbones' studies
+    share one store without moving each other's aliases."""
+    return name if backbone == "vgg16" else f"{name}-{backbone}"
 
 
 def freeze_alias(i: int) -> str:
@@ -83,16 +93,19 @@ def resolve_alias(name: str, alias: str, *, hint: str):
         ) from None
 
 
-def load_model(name: str, alias: str, *, hint: str, profile: str | None = None):
+def load_model(
+    name: str, alias: str, *, hint: str, profile: str | None = None, backbone: str = "vgg16"
+):
     """(torch model, ModelVersion) for name@alias; clear error if it is not registered yet, or
-    (with `profile`) if it was trained with another model profile than params.yaml names."""
+    (with `profile`) if it was trained with another model profile (of `backbone`) than
+    params.yaml names."""
     import mlflow.pytorch
 
     from auforget.core.profiles import get_profile
 
     version = resolve_alias(name, alias, hint=hint)
     model = mlflow.pytorch.load_model(f"models:/{name}@{alias}", map_location="cpu")
-    if profile is not None and getattr(model, "profile", None) != get_profile(profile):
+    if profile is not None and getattr(model, "profile", None) != get_profile(profile, backbone):
         raise ValueError(
             f"{name}@{alias} (version {version.version}) was trained with another model profile "
             f"than params.yaml model.profile={profile!r} ({getattr(model, 'profile', None)}); "

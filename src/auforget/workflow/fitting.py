@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from auforget.analysis.metrics import classification_metrics, predictions_table, write_confusion
 from auforget.core import artifacts
 from auforget.data.task_data import TaskData
-from auforget.nn.backbones import N_BLOCKS, VGG16Blocks, merge_heads, replace_head
+from auforget.nn.backbones import VGG16Blocks, merge_heads, replace_head
 from auforget.nn.features import EXACT, CacheDoesNotFit, FlipDrawn, extract_features
 from auforget.nn.training import (
     FitResult,
@@ -52,9 +52,9 @@ def cached_sets(
 ) -> tuple[Dataset, Dataset]:
     """Train (with `views` augmented views) and val conv features of a model whose blocks are all
     frozen."""
-    if model.frozen_blocks != N_BLOCKS:
+    if model.frozen_blocks != len(model.blocks):
         raise ValueError(
-            f"cached features need all {N_BLOCKS} conv blocks frozen; this model has "
+            f"cached features need all {len(model.blocks)} conv blocks frozen; this model has "
             f"{model.frozen_blocks}"
         )
     if views == EXACT:
@@ -156,9 +156,9 @@ def fit_on_task(
     """
     if heads < 1:
         raise ValueError(f"fit_on_task: heads must be at least 1, got {heads}")
-    if heads > 1 and model.frozen_blocks != N_BLOCKS:
+    if heads > 1 and model.frozen_blocks != len(model.blocks):
         raise ValueError(
-            f"several heads need all {N_BLOCKS} conv blocks frozen; this model has "
+            f"several heads need all {len(model.blocks)} conv blocks frozen; this model has "
             f"{model.frozen_blocks}"
         )
     device = device or pick_device()

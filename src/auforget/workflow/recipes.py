@@ -30,7 +30,8 @@ from auforget.analysis.metrics import (
 from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params, flat
 from auforget.core.identity import fingerprint
 from auforget.data.task_data import TaskData, emotion_task, pain_task
-from auforget.nn.backbones import N_BLOCKS, VGG16Blocks, freeze_blocks, initial_model, replace_head
+from auforget.nn.adapters import initial_model
+from auforget.nn.backbones import VGG16Blocks, freeze_blocks, replace_head
 from auforget.nn.losses import FocalLoss, class_balanced_weights
 from auforget.nn.training import CHECKPOINT, FitSettings
 from auforget.tracking import connection, registry, stage_runs
@@ -56,9 +57,11 @@ class Upstream:
     def resolve(self):
         return registry.resolve_alias(self.model, self.alias, hint=self.hint)
 
-    def load(self, profile: str):
+    def load(self, profile: str, backbone: str = "vgg16"):
         """(torch model, ModelVersion); a ValueError when it was trained with another profile."""
-        return registry.load_model(self.model, self.alias, hint=self.hint, profile=profile)
+        return registry.load_model(
+            self.model, self.alias, hint=self.hint, profile=profile, backbone=backbone
+        )
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def emotion_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             **data.split_sizes(),
         },
         registration=Registration(
-            registry.EMOTION_MODEL,
+            registry.model_name(registry.EMOTION_MODEL, params.model.backbone),
             registry.seed_aliases(registry.BASE_ALIAS, seed, seeds),
             "Base emotion classifier (AffectNet, 8 classes)",
             {"stage": "emotion", "seed": str(seed)},
@@ -193,7 +196,7 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         loss=FocalLoss(cfg.gamma),
         settings=fit_settings(cfg),
         batch_size=cfg.batch_size,
-        cached=cfg.cached_features and cfg.freeze == N_BLOCKS,
+        cached=cfg.cached_features and cfg.freeze == params.n_stages,
         views=cfg.augmented_views,
         identity=("transfer", flat(cfg), flat(params.model), data.files_digest()),
         run_params={
@@ -203,7 +206,7 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             **data.split_sizes(),
         },
         upstream=_upstream(
-            registry.EMOTION_MODEL,
+            registry.model_name(registry.EMOTION_MODEL, params.model.backbone),
             registry.BASE_ALIAS,
             "base_model_version",
             "the base model",
@@ -214,7 +217,7 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             also=" (or `auforget main`)",
         ),
         registration=_freeze_registration(
-            registry.PAIN_MODEL,
+            registry.model_name(registry.PAIN_MODEL, params.model.backbone),
             cfg,
             seeds,
             f"FreezeB{freeze}: pain model, first {freeze} conv blocks frozen",
@@ -234,7 +237,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
 
     def prepare(pain: VGG16Blocks | None) -> tuple[VGG16Blocks, str]:
         assert pain is not None, "retrain starts from a pain model"
-        return freeze_blocks(replace_head(pain, len(EMOTIONS), seed=cfg.seed), N_BLOCKS), ""
+        return freeze_blocks(replace_head(pain, len(EMOTIONS), seed=cfg.seed), len(pain.blocks)), ""
 
     freeze, seeds = str(cfg.freeze), params.study.seeds
     suffix = registry.seed_suffix(
@@ -278,7 +281,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             **data.split_sizes(),
         },
         upstream=_upstream(
-            registry.PAIN_MODEL,
+            registry.model_name(registry.PAIN_MODEL, params.model.backbone),
             registry.freeze_alias(cfg.freeze),
             "pain_model_version",
             f"pain model {freeze}",
@@ -288,7 +291,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             suffix,
         ),
         registration=_freeze_registration(
-            registry.RETRAIN_MODEL,
+            registry.model_name(registry.RETRAIN_MODEL, params.model.backbone),
             cfg,
             seeds,
             f"FreezeB{freeze} conv blocks with retrained emotion output layers",
@@ -355,7 +358,7 @@ def run_recipe(
         return metrics
     start = None
     if recipe.upstream:
-        start, upstream = recipe.upstream.load(params.model.profile)
+        start, upstream = recipe.upstream.load(params.model.profile, params.model.backbone)
     model, note = recipe.prepare(start)
     if note:
         log.info("%s: %s", recipe.name, note)
@@ -391,6 +394,7 @@ def run_recipe(
             description=reg.description,
             tags={
                 **reg.tags,
+                "backbone": params.model.backbone,
                 "run_id": mlflow.active_run().info.run_id,
                 **{k: str(v) for k, v in _upstream_record(recipe, upstream).items()},
             },

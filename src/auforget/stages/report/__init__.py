@@ -230,7 +230,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     """
     cfg = params.report
     connection.configure(params.tracking)
-    ev = collect()
+    ev = collect(params.freeze_levels, params.model.backbone)
     association = (
         planted.association_or_none(params.data.splits_dir, "report")
         if params.data.synthetic

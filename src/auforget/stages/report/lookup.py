@@ -119,17 +119,21 @@ def _newest_probes() -> list[Run]:
     return [newest[s] for s in sorted(newest, key=probe_order)]
 
 
-def collect() -> Evidence:
-    """Look up every run and registry version the report shows; what is missing stays None/empty."""
+def collect(levels: tuple[int, ...] = FREEZE_LEVELS, backbone: str = "vgg16") -> Evidence:
+    """Look up every run and registry version the report shows; what is missing stays None/empty.
+    `levels` and `backbone`: the study's freeze levels and registered names (Params)."""
     client = MlflowClient()
     ev = Evidence()
-    for i in FREEZE_LEVELS:
+    pain = registry.model_name(registry.PAIN_MODEL, backbone)
+    for i in levels:
         try:
-            ev.pain[i] = _version_and_run(registry.PAIN_MODEL, registry.freeze_alias(i), client)
+            ev.pain[i] = _version_and_run(pain, registry.freeze_alias(i), client)
         except EVIDENCE_ERRORS as exc:
             ev.problems[f"pain_b{i}"] = str(exc)
     try:
-        ev.emotion = _version_and_run(registry.EMOTION_MODEL, registry.BASE_ALIAS, client)
+        ev.emotion = _version_and_run(
+            registry.model_name(registry.EMOTION_MODEL, backbone), registry.BASE_ALIAS, client
+        )
     except EVIDENCE_ERRORS as exc:
         ev.problems["emotion"] = str(exc)
     for name, condition in (
@@ -153,7 +157,7 @@ def collect() -> Evidence:
     except EVIDENCE_ERRORS as exc:
         ev.problems["probes"] = str(exc)
     try:
-        ev.champion = registry.resolve_alias(registry.PAIN_MODEL, registry.CHAMPION_ALIAS, hint="")
+        ev.champion = registry.resolve_alias(pain, registry.CHAMPION_ALIAS, hint="")
     except EVIDENCE_ERRORS as exc:
         ev.problems["champion"] = str(exc)
     return ev
@@ -236,6 +240,7 @@ def saliency_evidence(run: Run, folder: Path) -> SaliencyEvidence:
         _text(run, artifacts.SALIENCY_NOTES, folder),
         _csv(run, artifacts.AU_RANKING_CSV, folder, dtype={"aus": str}),
         grids,
+        run.data.tags.get("auforget.attribution", ""),
     )
 
 

@@ -75,6 +75,7 @@ class SaliencyEvidence:
     notes: str | None = None
     ranking: pd.DataFrame | None = None
     grids: dict[str, bytes] = field(default_factory=dict)  # emotion -> PNG, in display order
+    attribution: str = ""  # the run's auforget.attribution tag (LRP, or Integrated Gradients)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,8 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
         f"Holm-corrected across regions; highlighted: p &lt; {alpha:g}).</p>",
         runs_line(**{ev.stage: ev.run_id}),
     ]
+    if ev.attribution:  # Integrated Gradients for a backbone without an LRP rule, said plainly
+        parts.insert(1, f"<p><b>Attribution method: {esc(ev.attribution)}.</b></p>")
     if ev.notes is not None:
         parts.append(f"<pre>{esc(ev.notes.strip())}</pre>")
     if ev.ranking is not None:
