@@ -62,6 +62,36 @@ def seed_p_metric(emotion: str, model: str, *, holm: bool) -> str:
     return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_b5"
 
 
+# Findings with no verdict (analysis/findings.py), FreezeBk against FreezeB5.
+# logit_excess.csv: emotion, model, n_seeds, logit_diff_mean, logit_excess_diffs,
+# logit_excess_mean, logit_excess_low, logit_excess_high, logit_excess_sd, logit_excess_mde.
+LOGIT_EXCESS_CSV = "logit_excess.csv"
+# mixed_logistic.csv: emotion, coef, sd, z, p, n_rows, n_seeds, n_images, model, seconds.
+MIXED_LOGISTIC_CSV = "mixed_logistic.csv"
+
+
+def seed_logit_excess_metric(emotion: str, model: str, part: str) -> str:
+    """seed_logit_excess_<part>_<emotion>_<model>_vs_b5, part mean | low | high: the logit-scale
+    recall change Bk - B5 minus the other emotions' mean change, over seeds."""
+    return f"seed_logit_excess_{part}_{emotion}_{model}_vs_b5"
+
+
+def logit_mde_metric(emotion: str, model: str) -> str:
+    """logit_excess_mde_<emotion>_<model>_vs_b5: the excess a t-test over the study's seeds
+    detects with 80 % power (absent with one seed)."""
+    return f"logit_excess_mde_{emotion}_{model}_vs_b5"
+
+
+def mixed_p_metric(emotion: str, model: str) -> str:
+    """mixed_p_<emotion>_<model>: the mixed logistic model's p of the emotion's Bk effect."""
+    return f"mixed_p_{emotion}_{model}"
+
+
+def mixed_coef_metric(emotion: str, model: str) -> str:
+    """mixed_coef_<emotion>_<model>: that effect on the logit scale (Bk - B5)."""
+    return f"mixed_coef_{emotion}_{model}"
+
+
 # ---- saliency (one run per k, stage name saliency-b<k>)
 SALIENCY_DIR = "saliency"
 SALIENCY_NOTES = f"{SALIENCY_DIR}/notes.txt"

@@ -216,6 +216,18 @@ class RetrainConfig:
 class ForgettingConfig:
     alpha: float = 0.05
     exact_below: int = 25
+    # FreezeBk (k < 5) whose per-image mixed logistic model against FreezeB5 is fitted
+    # (analysis/findings.py; about 10 s each at demo scale on 2 CPU cores); empty = none
+    mixed_freeze: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        VALID["forgetting.mixed_freeze"] = f"a list of 0 to {N_BLOCKS - 1}"
+        bad = [k for k in self.mixed_freeze if k not in FREEZE_LEVELS[:-1]]
+        if bad:
+            raise ValueError(
+                f"forgetting.mixed_freeze: {bad} are not FreezeBk to compare with FreezeB5; "
+                f"expected numbers 0..{N_BLOCKS - 1}"
+            )
 
 
 @dataclass(frozen=True)
