@@ -127,6 +127,23 @@ def probe_baseline(model: str) -> str:
     return f"probe_baseline_f1_{model}"
 
 
+# ---- cka (block-by-block similarity of the base emotion model and each pain model)
+CKA_CSV = "cka.csv"  # k (0..5, or "floor": two seeds' base models), block (1..5), cka
+CKA_PNG = "cka.png"  # heatmap of k x block
+CKA_FROZEN_OK = "cka_frozen_ok"  # 1 when every block FreezeBk froze reads CKA 1.0, else 0
+
+
+def cka_metric(k: int, block: int) -> str:
+    """cka_b<k>_block<block>: debiased linear CKA of block <block> (1..5) between the base
+    emotion model and pain model FreezeB<k>."""
+    return f"cka_b{k}_block{block}"
+
+
+def cka_floor_metric(block: int) -> str:
+    """cka_floor_block<block>: the same between two seeds' base models (the noise floor)."""
+    return f"cka_floor_block{block}"
+
+
 # ---- promote
 TRADEOFF_CSV = "tradeoff.csv"
 TRADEOFF_PNG = "tradeoff.png"  # the study's Figure 6

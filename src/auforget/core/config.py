@@ -231,6 +231,23 @@ class ForgettingConfig:
 
 
 @dataclass(frozen=True)
+class CkaConfig:
+    batch_size: int = 64  # images per minibatch of the unbiased HSIC (at least 4)
+    max_images: int = 0  # of the emotion test split, in order (0 = all)
+
+    def __post_init__(self) -> None:
+        VALID["cka.batch_size"] = "4 or more"
+        if self.batch_size < 4:
+            raise ValueError(
+                f"cka.batch_size: {self.batch_size} is too small; the unbiased HSIC needs 4 or "
+                "more images per minibatch"
+            )
+        VALID["cka.max_images"] = "0 (all) or more"
+        if self.max_images < 0:
+            raise ValueError(f"cka.max_images: expected 0 (all) or more, got {self.max_images}")
+
+
+@dataclass(frozen=True)
 class SaliencyConfig:
     k: int = 0
     emotions: tuple[str, ...] = ("surprise", "contempt")
@@ -321,6 +338,7 @@ class Params:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    cka: CkaConfig = field(default_factory=CkaConfig)
     saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)

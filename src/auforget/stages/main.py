@@ -1,7 +1,7 @@
 """`main`: the whole study, in order, each step its own MLflow run nested under a study run.
 
 data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
-forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report;
+forgetting, cka -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report;
 on synthetic data, then the planted truth against what the study found (metrics/planted.json).
 
 A step whose identity -- entry point, parameters, code version, data (content hash of the split
@@ -23,6 +23,7 @@ import mlflow
 
 from auforget.analysis import planted
 from auforget.core.config import FREEZE_LEVELS, Params, flat
+from auforget.stages.cka import run_cka
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
@@ -75,6 +76,7 @@ def study_layers(params: Params) -> list[list[Step]]:
         ],
         [
             Step("forgetting", run_forgetting, params),
+            Step("cka", run_cka, params, gpu=True),
             *(Step(f"saliency{sx}", run_saliency, p, gpu=True) for sx, p in chains),
             *(
                 Step(f"probes-au{au}{sx}", run_probes, p.with_overrides("probes", au=au), gpu=True)
