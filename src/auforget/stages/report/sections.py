@@ -31,6 +31,7 @@ TITLES = {
     "probes": "Concept probes on CK+: is the action unit still encoded?",
     "tradeoff": "The pain / emotion trade-off",
     "champion": "The promoted model",
+    "findings": "Findings: what fine-tuning forgot, with intervals and no verdict",
     "seeds": "Across training seeds: means with 95% intervals",
     "planted": "Planted truth: what the synthetic world hid, and what the study recovered",
 }
