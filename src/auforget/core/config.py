@@ -156,10 +156,35 @@ class EmotionConfig:
     beta: float = 0.99998
     patience: int = 8
     max_train_images: int = 0
+    # emotions left out of pre-training (and of the retrain on emotions that measures
+    # forgetting): the paper's future-work question; their images are dropped from every split
+    exclude_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _training_checks("emotion", self)
         _range("emotion.beta", self.beta, 0.0, 1.0 - 1e-12)
+        VALID["emotion.exclude_classes"] = f"a list of at most {len(EMOTIONS) - 2} of " + ", ".join(
+            EMOTIONS
+        )
+        unknown = [c for c in self.exclude_classes if c not in EMOTIONS]
+        if unknown:
+            raise ValueError(
+                f"emotion.exclude_classes: {unknown} are not emotions; valid: {list(EMOTIONS)}"
+            )
+        if len(set(self.exclude_classes)) != len(self.exclude_classes):
+            raise ValueError(
+                f"emotion.exclude_classes: {list(self.exclude_classes)} names a class twice"
+            )
+        if len(self.exclude_classes) > len(EMOTIONS) - 2:
+            raise ValueError(
+                f"emotion.exclude_classes: {list(self.exclude_classes)} leaves fewer than 2 of "
+                f"the {len(EMOTIONS)} emotions to classify"
+            )
+
+    @property
+    def exclude_labels(self) -> tuple[int, ...]:
+        """The AffectNet codes of exclude_classes."""
+        return tuple(sorted(EMOTIONS.index(c) for c in self.exclude_classes))
 
 
 @dataclass(frozen=True)
@@ -344,6 +369,18 @@ class Params:
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    def __post_init__(self) -> None:
+        excluded = set(self.emotion.exclude_classes)
+        for where, named in (
+            ("saliency.emotions", self.saliency.emotions),
+            ("promote.emotions", self.promote.emotions),
+        ):
+            if clash := [e for e in named if e in excluded]:
+                raise ValueError(
+                    f"{where}: {clash} are left out by emotion.exclude_classes "
+                    f"{list(self.emotion.exclude_classes)}; name emotions the models still learn"
+                )
 
     def with_overrides(self, section: str, **values: Any) -> "Params":
         """Return a copy where `section`'s fields named in `values` are replaced.
