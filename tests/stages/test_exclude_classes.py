@@ -21,11 +21,7 @@ EXCLUDED = ("surprise", "contempt")
 
 
 def test_emotion_task_drops_the_excluded_classes_from_every_split(tiny_data):
-    params = (
-        tiny_data.with_overrides("emotion", exclude_classes=EXCLUDED)
-        .with_overrides("saliency", emotions=("happy",))
-        .with_overrides("promote", emotions=("sad",))
-    )
+    params = _params(tiny_data)
     full, cut = emotion_task(tiny_data), emotion_task(params)
     codes = {EMOTIONS.index(e) for e in EXCLUDED}
     for split, frame in cut.splits.items():
@@ -62,7 +58,9 @@ def test_emotion_and_retrain_never_see_the_excluded_classes(fast_params, mlflow_
         predictions = pd.read_csv(local)
         assert len(predictions) and not set(predictions["true_label"]) & codes, name
         run = mlflow.MlflowClient().get_run(version.run_id)
-        assert run.data.params["emotion.exclude_classes"] in ("surprise,contempt", str(EXCLUDED))
+        assert run.data.params["emotion.exclude_classes"] in ("surprise,contempt", str(EXCLUDED)), (
+            name
+        )
     emotion = registry.resolve_alias(registry.EMOTION_MODEL, registry.BASE_ALIAS, hint="")
     weights = json.loads(mlflow.artifacts.load_text(f"runs:/{emotion.run_id}/class_weights.json"))
     assert all(weights["counts"][e] == 0 and weights["weights"][e] == 0 for e in EXCLUDED)

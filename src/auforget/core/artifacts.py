@@ -144,6 +144,19 @@ def cka_floor_metric(block: int) -> str:
     return f"cka_floor_block{block}"
 
 
+# The AU survey (one run per k and seed, stage name probes-survey-b<k>): every AU of
+# probes.survey_aus on features extracted once per model. survey.csv's columns:
+# au, variant, n_images, n_positive, f1_b5, f1_bk, drop, drop_low, drop_high, t_corrected,
+# p_corrected, p_holm, note
+PROBE_SURVEY_CSV = f"{PROBES_DIR}/survey.csv"
+
+
+def survey_metric(part: str, au: int) -> str:
+    """survey_<part>_au<au>, part drop (F1 B5 - Bk) | p (corrected resampled t, Holm across
+    AUs)."""
+    return f"survey_{part}_au{au}"
+
+
 # ---- promote
 TRADEOFF_CSV = "tradeoff.csv"
 TRADEOFF_PNG = "tradeoff.png"  # the study's Figure 6

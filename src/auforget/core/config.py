@@ -298,9 +298,19 @@ class ProbesConfig:
     folds: int = 2
     C: float = 1.0
     seed: int = 0
+    # every drawn AU probed once more on features extracted once per model (probes.run_au_survey),
+    # with fewer CV seeds than the two headline probes; empty = no survey
+    survey_aus: tuple[int, ...] = ()
+    survey_seeds: int = 50
 
     def __post_init__(self) -> None:
         _freeze("probes.k", self.k)
+        VALID["probes.survey_seeds"] = "2 or more"
+        if self.survey_seeds < 2:
+            raise ValueError(
+                f"probes.survey_seeds must be at least 2 (a t-test needs two values), got "
+                f"{self.survey_seeds}"
+            )
         if self.seeds < 2:
             raise ValueError(
                 f"probes.seeds must be at least 2 (a t-test needs two values), got {self.seeds}"

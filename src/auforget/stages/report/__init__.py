@@ -153,7 +153,7 @@ def _builders(
             findings.ANCHOR,
             "auforget forgetting && auforget cka",
             lambda: findings.section_findings(
-                findings.findings_evidence(ev.forgetting, ev.cka, folder),
+                findings.findings_evidence(ev.forgetting, ev.cka, folder, ev.survey),
                 alpha,
                 problem("forgetting") or problem("cka"),
             ),

@@ -34,10 +34,15 @@ class FindingsEvidence:
     cka_png: bytes | None = None
     cka_frozen_ok: float | None = None
     cka_problems: str = ""
+    survey_run: str | None = None
+    survey: pd.DataFrame | None = None
 
 
-def findings_evidence(forgetting: Run | None, cka: Run | None, folder: Path) -> FindingsEvidence:
-    """Download what the section shows from the forgetting and cka runs (either may be None)."""
+def findings_evidence(
+    forgetting: Run | None, cka: Run | None, folder: Path, survey: Run | None = None
+) -> FindingsEvidence:
+    """Download what the section shows from the forgetting, cka and AU-survey runs (any may be
+    None)."""
     return FindingsEvidence(
         forgetting.info.run_id if forgetting else None,
         lookup._csv(forgetting, artifacts.LOGIT_EXCESS_CSV, folder) if forgetting else None,
@@ -47,6 +52,8 @@ def findings_evidence(forgetting: Run | None, cka: Run | None, folder: Path) -> 
         lookup._bytes(cka, artifacts.CKA_PNG, folder) if cka else None,
         cka.data.metrics.get(artifacts.CKA_FROZEN_OK) if cka else None,
         cka.data.tags.get("auforget.cka_frozen_problems", "") if cka else "",
+        survey.info.run_id if survey else None,
+        lookup._csv(survey, artifacts.PROBE_SURVEY_CSV, folder) if survey else None,
     )
 
 
@@ -80,7 +87,7 @@ def mixed_table(mixed: pd.DataFrame) -> pd.DataFrame:
 
 
 def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "") -> Section:
-    if ev is None or (ev.logit is None and ev.mixed is None and ev.cka is None):
+    if ev is None or all(x is None for x in (ev.logit, ev.mixed, ev.cka, ev.survey)):
         return Section(
             ANCHOR,
             TITLE,
@@ -91,7 +98,11 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
         runs_line(
             **{
                 k: v
-                for k, v in (("forgetting", ev.forgetting_run), ("cka", ev.cka_run))
+                for k, v in (
+                    ("forgetting", ev.forgetting_run),
+                    ("cka", ev.cka_run),
+                    ("AU survey", ev.survey_run),
+                )
                 if v is not None
             }
         ),
@@ -124,6 +135,33 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
             + ("; the seed term is left out with one seed" if seeds < 2 else "")
             + "). Metrics <code>mixed_p_&lt;emotion&gt;_b&lt;k&gt;</code>.</p>",
             table(mixed_table(ev.mixed), p_columns=("p",), alpha=alpha),
+        ]
+    if ev.survey is not None and len(ev.survey):
+        shown = ev.survey[
+            [
+                c
+                for c in (
+                    "au",
+                    "variant",
+                    "n_positive",
+                    "f1_b5",
+                    "f1_bk",
+                    "drop",
+                    "drop_low",
+                    "drop_high",
+                    "p_holm",
+                    "note",
+                )
+                if c in ev.survey
+            ]
+        ]
+        parts += [
+            "<h3>Concept probes of every drawn AU: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>",
+            "<p>Each AU's linear probe on features extracted once per model (fewer CV seeds than "
+            "the two headline probes); the interval is over CV seeds, the p the corrected "
+            "resampled t-test, Holm-corrected across the AUs. Whether a lost AU is specific reads "
+            "against the other AUs' drops.</p>",
+            table(shown, p_columns=("p_holm",), alpha=alpha),
         ]
     if ev.cka is not None and len(ev.cka):
         check = (

@@ -52,6 +52,7 @@ class Evidence:
     probes: list[Run] = field(default_factory=list)  # newest run per probes-b<k>-au<au>
     promote: Run | None = None
     cka: Run | None = None  # the findings section's block-by-block CKA
+    survey: Run | None = None  # the findings section's probe of every drawn AU
     champion: Any = None  # ModelVersion of auforget-pain@champion
     problems: dict[str, str] = field(default_factory=dict)  # what went wrong looking things up
 
@@ -62,7 +63,7 @@ class Evidence:
         }
         if self.emotion:
             out["emotion"] = (self.emotion[0].version, self.emotion[1].info.run_id)
-        for name in ("forgetting", "saliency", "promote", "cka"):
+        for name in ("forgetting", "saliency", "promote", "cka", "survey"):
             run = getattr(self, name)
             out[name] = run.info.run_id if run else None
         out["probes"] = sorted(r.info.run_id for r in self.probes)
@@ -75,7 +76,14 @@ class Evidence:
         out = {f"transfer-b{i}": r.info.run_id for i, (_, r) in sorted(self.pain.items())}
         if self.emotion:
             out["emotion"] = self.emotion[1].info.run_id
-        for run in (self.forgetting, self.saliency, *self.probes, self.promote, self.cka):
+        for run in (
+            self.forgetting,
+            self.saliency,
+            *self.probes,
+            self.promote,
+            self.cka,
+            self.survey,
+        ):
             if run is not None:
                 out[run.data.tags.get(STAGE_TAG, run.info.run_name)] = run.info.run_id
         if self.champion is not None:
@@ -138,6 +146,7 @@ def collect() -> Evidence:
         ("saliency", "LIKE 'saliency-b%'"),
         ("promote", "= 'promote'"),
         ("cka", "= 'cka'"),
+        ("survey", "LIKE 'probes-survey-b%'"),
     ):
         try:
             found = [
