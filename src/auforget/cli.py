@@ -82,6 +82,10 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "per-emotion recalls and McNemar tests between the retrained models",
         ("alpha", "exact_below"),
     ),
+    "cka": (
+        "debiased linear CKA of each block between the base emotion model and each pain model",
+        ("batch_size", "max_images"),
+    ),
     "saliency": (
         "LRP maps and B5-minus-Bk difference maps with AU ranking",
         ("k", "emotions", "max_images", "seed", "difference", "ranking"),

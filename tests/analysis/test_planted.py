@@ -89,22 +89,17 @@ def hand_made_results():
 def test_compare_with_hand_made_results():
     table, text = planted.compare(*hand_made_results(), k=0)
     got = {(r.check, r.subject): r for r in table.itertuples()}
-    assert got["recall", "contempt"].recovered and got["recall", "contempt"].value == pytest.approx(
-        0.5
-    )
-    assert not got["recall", "surprise"].recovered and got[
-        "recall", "surprise"
-    ].value == pytest.approx(-0.05)
-    assert (
-        not got["recall (control)", "disgust"].recovered
-        and got["recall (control)", "anger"].recovered
-    )
+    # findings, no verdicts: every row's value is signed (positive = the planted direction)
+    assert table["recovered"].isna().all()
+    assert got["recall", "contempt"].value == pytest.approx(0.5)
+    assert got["recall", "surprise"].value == pytest.approx(-0.05)
+    assert ("recall (control)", "disgust") in got and ("recall (control)", "anger") in got
     assert not any(subject == "happy" for _, subject in got)
     # contempt's best region is mouth_corners (1.2 > 0.4, rows out of order); surprise's is nose
-    assert got["top region", "contempt"].recovered and got["top region", "contempt"].p == 0.01
+    assert got["top region", "contempt"].p == 0.01
     assert got["top region", "contempt"].found == "mouth_corners, brows"
-    assert not got["top region", "surprise"].recovered
-    assert got["probe", "AU14"].recovered and got["probe", "AU14"].value == pytest.approx(0.1)
+    assert got["top region", "surprise"].found.startswith("nose")
+    assert got["probe", "AU14"].value == pytest.approx(0.1)
     # AU5 is shown with its numbers but no verdict, and counts neither way
     au5 = got["probe (no expectation)", "AU5"]
     assert (
@@ -113,13 +108,13 @@ def test_compare_with_hand_made_results():
         and au5.expected.startswith("none: ")
     )
     assert ("top region", "all") not in got and len(table) == 8
-    assert "Recovered 3 of 5 planted findings; 1 of 2 control emotions kept." in text
-    assert "top region surprise" in text and "probe AU5" not in text
+    assert "finding with no verdict" in text
+    assert "Recovered" not in text and "kept." not in text and "Not recovered" not in text
 
 
 def test_missing_results_give_fewer_rows():
     table, text = planted.compare({}, None, {})
-    assert table.empty and "Recovered 0 of 0" in text
+    assert table.empty and "Recovered" not in text
 
 
 def test_planted_json(tmp_path):
@@ -127,12 +122,11 @@ def test_planted_json(tmp_path):
     path = planted.write_planted(table, tmp_path)
     numbers = json.loads(path.read_text())
     assert path.name == "planted.json"
-    assert numbers["planted_checks"] == 5 and numbers["planted_recovered"] == 3
-    assert numbers["control_checks"] == 2 and numbers["control_recovered"] == 1
+    assert not any(k.endswith("_recovered") or k.endswith("_checks") for k in numbers)
     assert "probe_au5_recovered" not in numbers and numbers["probe_au5_value"] == pytest.approx(
         -0.05
     )
-    assert numbers["recall_contempt_recovered"] == 1 and numbers["recall_contempt_p"] == 0.001
+    assert numbers["recall_contempt_value"] == 0.5 and numbers["recall_contempt_p"] == 0.001
     assert numbers["region_contempt_value"] == 1.2
     assert all(np.isfinite(v) for v in numbers.values())
 
@@ -228,37 +222,23 @@ def test_compare_across_seeds_needs_the_direction_in_most_seeds():
     }
     table, text = planted.compare_seeds(forgetting, saliency, probes, k=0)
     got = {(r.check, r.subject): r for r in table.itertuples()}
-    assert got["recall", "contempt"].recovered and got["recall", "contempt"].value == pytest.approx(
-        0.2
-    )
+    assert table["recovered"].isna().all()
+    assert got["recall", "contempt"].value == pytest.approx(0.2)
     assert (
         "[+0.10, +0.30]" in got["recall", "contempt"].found and got["recall", "contempt"].p == 0.01
     )
-    assert (
-        not got["recall", "surprise"].recovered and not got["recall (control)", "disgust"].recovered
-    )
     region = got["top region", "contempt"]
-    assert (
-        region.recovered
-        and region.value == pytest.approx(2 / 3)
-        and region.found == "mouth_corners 2/3, brows 1/3"
-    )
-    assert (
-        not got["top region", "surprise"].recovered
-        and got["top region", "surprise"].found == "nose 2/2"
-    )
+    assert region.value == pytest.approx(2 / 3) and region.found == "mouth_corners 2/3, brows 1/3"
+    assert got["top region", "surprise"].found == "nose 2/2"
     au14, au5 = got["probe", "AU14"], got["probe (no expectation)", "AU5"]
-    assert au14.recovered and au14.value == pytest.approx(0.07) and au14.p < 0.05 / 10
+    assert au14.value == pytest.approx(0.07) and au14.p < 0.05 / 10
     # one seed's z of +1.96 cancels one of the two others: Z = -1.96 / sqrt(3), p 0.26, not 0.05 or
     # less
     assert au5.recovered is None and au5.p == pytest.approx(0.2578, abs=1e-3)
-    assert (
-        text.startswith("Across 3 training seeds.") and "Recovered 3 of 5 planted findings" in text
-    )
+    assert text.startswith("Across 3 training seeds.") and "Recovered" not in text
     numbers = planted.planted_metrics(table, planted.SEEDS_PREFIX)
-    assert numbers["seeds_planted_recovered"] == 3 and numbers[
-        "seeds_region_contempt_value"
-    ] == pytest.approx(2 / 3)
+    assert "seeds_planted_recovered" not in numbers
+    assert numbers["seeds_region_contempt_value"] == pytest.approx(2 / 3)
 
 
 def test_beyond_the_others_is_shown_for_forgotten_emotions_without_a_verdict():
@@ -276,9 +256,7 @@ def test_beyond_the_others_is_shown_for_forgotten_emotions_without_a_verdict():
     assert excess.loc["contempt", "found"] == "drop +0.450, the others' mean +0.086"
     numbers = planted.planted_metrics(table)
     assert numbers["excess_contempt_value"] == pytest.approx(0.364286, abs=1e-6)
-    assert (
-        "excess_contempt_recovered" not in numbers and numbers["planted_checks"] == 2
-    )  # shown, not counted
+    assert "excess_contempt_recovered" not in numbers and "planted_checks" not in numbers
     # One emotion missing: no row, rather than a mean over fewer emotions.
     assert planted.EXCESS_CHECK not in set(
         planted.compare({k: v for k, v in forgetting.items() if "fear" not in k}, None, {}, k=0)[0][
@@ -316,7 +294,7 @@ def test_rankings_from_saliency_metrics():
         ("surprise", "upper_lids"),
     ]
     checks, _ = planted.compare({}, table, {})
-    assert checks["recovered"].all() and len(checks) == 2
+    assert checks["recovered"].isna().all() and len(checks) == 2
 
 
 def _face_pairs(n: int, aus: dict[int, float], seed: int, size: int = 64):

@@ -122,3 +122,19 @@ def test_augmented_views_takes_a_count_or_exact_where_the_views_are_finite():
         Params().with_overrides("transfer", augmented_views="exact")
     with pytest.raises(ValueError, match="retrain.augmented_views: expected a whole number"):
         Params().with_overrides("retrain", augmented_views="some")
+
+
+def test_exclude_classes_names_emotions_and_leaves_two():
+    params = Params().with_overrides("saliency", emotions=("happy",))
+    params = params.with_overrides("promote", emotions=("sad",))
+    cut = params.with_overrides("emotion", exclude_classes=("surprise", "contempt"))
+    assert cut.emotion.exclude_labels == (3, 7)
+    with pytest.raises(ValueError, match="emotion.exclude_classes: \\['joy'\\] are not emotions"):
+        params.with_overrides("emotion", exclude_classes=("joy",))
+    with pytest.raises(ValueError, match="names a class twice"):
+        params.with_overrides("emotion", exclude_classes=("fear", "fear"))
+    with pytest.raises(ValueError, match="fewer than 2"):
+        params.with_overrides(
+            "emotion",
+            exclude_classes=("neutral", "sad", "surprise", "fear", "disgust", "anger", "contempt"),
+        )

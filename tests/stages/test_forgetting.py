@@ -151,6 +151,14 @@ def test_the_stage_logs_what_the_report_reads(mlflow_store, tmp_path):
     )
     metrics = run_forgetting(params, progress=False)
     assert metrics["recall_surprise_b2"] == pytest.approx(0.2)
+    # findings with no verdict: the mixed model of FreezeB0 (forgetting.mixed_freeze) sees
+    # surprise's 10 of 10 lost and happy's nothing (all correct in both: no evidence either
+    # way); one seed leaves the logit MDE undefined
+    assert metrics["mixed_coef_surprise_b0"] < 0 < metrics["mixed_p_surprise_b0"] < 0.05
+    assert metrics["mixed_p_happy_b0"] > 0.2
+    assert metrics["seed_logit_excess_mean_surprise_b0_vs_b5"] < 0
+    assert "logit_excess_mde_surprise_b0_vs_b5" not in metrics
+    assert not any(name.startswith("mixed_p_") and name.endswith("_b1") for name in metrics)
     (run,) = mlflow.search_runs(
         search_all_experiments=True,
         output_format="list",

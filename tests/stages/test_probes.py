@@ -79,3 +79,30 @@ def test_the_stage_logs_what_the_report_reads(fast_params, mlflow_store, tmp_pat
     }
     body = section_probes([shown], alpha=0.05).body
     assert "not available" not in body and "probes-b0-au14: AU14, FreezeB5 vs FreezeB0" in body
+
+
+def test_the_au_survey_probes_every_listed_au_on_features_extracted_once(
+    fast_params, mlflow_store, tmp_path
+):
+    from auforget.stages.probes import run_au_survey
+    from auforget.stages.report.findings import findings_evidence, section_findings
+
+    params = fast_params.with_overrides("probes", survey_aus=(14, 5, 99), survey_seeds=3)
+    connection.configure(params.tracking)
+    _register_pain(5, seed=0)
+    _register_pain(0, seed=1)
+    metrics = run_au_survey(params, progress=False)
+    assert -1.0 <= metrics[artifacts.survey_metric("drop", 14)] <= 1.0
+    assert artifacts.survey_metric("drop", 5) in metrics
+    assert artifacts.survey_metric("drop", 99) not in metrics  # no image shows AU99
+    (run,) = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        filter_string="tags.`auforget.stage` = 'probes-survey-b0'",
+    )
+    ev = findings_evidence(None, None, tmp_path / "download", run)
+    rows = ev.survey.set_index("au")
+    assert rows.at[5, "variant"] == "peak_mouthless" and rows.at[14, "variant"] == "peak"
+    assert "too few images" in rows.at[99, "note"]
+    body = section_findings(ev, alpha=0.05).body
+    assert "every drawn AU" in body and "probes-survey" not in body or run.info.run_id in body

@@ -125,12 +125,11 @@ def test_two_seed_study_through_auforget_main(prepared_project, tmp_path):
     report = (project / "reports" / "report.html").read_text()
     assert "Across training seeds" in report and "B0 vs B5, AU14" in report
     assert "n/a (one seed)" not in report
-    # the planted truth judged across both seeds, beside the first seed's networks
+    # the planted truth measured across both seeds, beside the first seed's networks: findings,
+    # no counts of recovered rows and no verdict flags
     found = json.loads((project / "metrics" / "planted.json").read_text())
-    # two recalls and the AU14 probe always (AU5's is shown without a verdict); a top region only
-    # where some seed had a qualifying image
-    assert 3 <= found["seeds_planted_checks"] <= 5 and found["seeds_control_checks"] == 3
-    assert "seeds_probe_au5_value" in found and "seeds_probe_au5_recovered" not in found
+    assert not any(k.endswith(("_recovered", "_checks")) for k in found)
+    assert "seeds_probe_au5_value" in found and "seeds_recall_contempt_value" in found
     assert "seeds_probe_au14_p" in found and "seeds_recall_contempt_p" in found
     assert all(
         0 <= v <= 1

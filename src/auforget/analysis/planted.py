@@ -1,4 +1,4 @@
-"""The synthetic world's planted truth, and how much of it a study recovered.
+"""The synthetic world's planted truth, and what a study measured against it, as findings.
 
 No published forgetting study knows the right answer; the synthetic world does. Each emotion is
 drawn with known action units (`synthetic.EMOTION_AUS`) and pain data use known ones (PSPI AUs,
@@ -17,6 +17,12 @@ plus AUs drawn regardless of pain), so the study's three readings have expected 
 
 Beside each forgotten emotion's recall a row with no verdict (EXCESS_CHECK) shows how much more it
 dropped than the other emotions did.
+
+None of these is a verdict. The world fixes which AUs pain training can use, not what SGD does
+with them: fine-tuning can cost every emotion some recall, and "not found" cannot be told apart
+from "too small for the study to resolve". So each row shows its statistic (positive = the
+planted direction) and no row is counted as recovered or kept; the instruments earn trust from
+lesions whose answer is known by construction instead.
 
 `compare` reads what the stages found (the forgetting metrics, the saliency AU ranking, the
 probe metrics) and returns one row per expectation with its statistic; `planted_metrics` and
@@ -53,11 +59,6 @@ PLANTED_JSON = "planted"  # metrics/planted.json
 SEEDS_PREFIX = "seeds_"  # its across-seed numbers (compare_seeds)
 COLUMNS = ("check", "subject", "expected", "found", "statistic", "value", "p", "recovered")
 
-PLANTED_CHECKS = (
-    "recall",
-    "top region",
-    "probe",
-)  # counted as planted findings; "recall (control)" as controls
 # Probed AUs whose expectation this world does not settle; their rows are shown, not counted. AU5
 # was first expected less decodable (it is absent from the pain data) and was not, in any of 3
 # seeds (F1 drop -0.046 [-0.148, +0.057]); a world that drew widened eyes in pain and no-pain
@@ -282,7 +283,8 @@ def _recall_check(
         "statistic": statistic,
         "value": drop,
         "p": p,
-        "recovered": drop > 0 if forgotten else not (drop > 0 and p < alpha),
+        # a finding, not a verdict: what SGD forgets is training dynamics, not the world's design
+        "recovered": None,
     }
 
 
@@ -399,7 +401,7 @@ def _region_rows(rankings: pd.DataFrame) -> list[dict]:
                 "statistic": f"effect size of {top['region']}",
                 "value": float(top["effect_size"]),
                 "p": float(top.get("p_holm", float("nan"))),
-                "recovered": top["region"] in want,
+                "recovered": None,  # a finding (see _recall_check)
             }
         )
     return rows
@@ -425,7 +427,7 @@ def _probe_check(au: int, k: int, drop: float, p: float, found: str, statistic: 
     less = pain_use(au) != "pspi"
     return row | {
         "expected": f"{'less' if less else 'not less'} encoded by FreezeB{k} than FreezeB5",
-        "recovered": drop > 0 if less else drop <= 0,
+        "recovered": None,  # a finding (see _recall_check)
     }
 
 
@@ -528,7 +530,7 @@ def _seed_region_rows(saliency: Mapping[int, Mapping[str, float]]) -> list[dict]
                 "statistic": "share of seeds whose top region is expected",
                 "value": share,
                 "p": float("nan"),
-                "recovered": share > 0.5,
+                "recovered": None,  # a finding (see _recall_check)
             }
         )
     return rows
@@ -590,14 +592,8 @@ def compare_seeds(
     return table, f"Across {n} training seeds. " + summary_text(table, k)
 
 
-def _planted_and_controls(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows counted as planted findings and those counted as controls; rows with no verdict are
-    in neither."""
-    return table[table["check"].isin(PLANTED_CHECKS)], table[table["check"] == "recall (control)"]
-
-
 def summary_text(table: pd.DataFrame, k: int) -> str:
-    planted, controls = _planted_and_controls(table)
+    """The world's design in words and how to read the rows: findings, no counts."""
     forgotten = [e for e in EMOTIONS if expected_forgotten(e)]
     kept = [e for e in EMOTIONS if expected_forgotten(e) is False]
     mixed = [e for e in EMOTIONS if expected_forgotten(e) is None and core_aus(e)]
@@ -605,39 +601,26 @@ def summary_text(table: pd.DataFrame, k: int) -> str:
         f"Planted truth: pain data are drawn with the PSPI AUs {', '.join(map(str, PSPI_AUS))}; "
         f"AU{', AU'.join(map(str, PAIN_NUISANCE_AUS))} is drawn in pain and no-pain frames alike "
         "(a one-sided smirk placed without regard to pain), so pain training has a reason to "
-        f"stop responding to it. Emotions with no PSPI AU ({', '.join(forgotten)}) should be "
-        f"forgotten by FreezeB{k} relative to FreezeB5, their difference maps should point at "
-        f"their own AUs, and probed AUs outside PSPI should be less decodable from FreezeB{k}"
+        f"stop responding to it. By the world's design, emotions with no PSPI AU "
+        f"({', '.join(forgotten)}) would be forgotten by FreezeB{k} relative to FreezeB5, their "
+        "difference maps would point at their own AUs, and probed AUs outside PSPI would be less "
+        f"decodable from FreezeB{k}"
         + "".join(f" (AU{au} excepted: {why})" for au, why in UNSETTLED_PROBES.items())
-        + f". Emotions with a PSPI AU among their strongest AUs ({', '.join(kept)}) should be "
+        + f". Emotions with a PSPI AU among their strongest AUs ({', '.join(kept)}) would be "
         f"kept; {' and '.join(mixed)} mix a PSPI AU with a stronger one outside PSPI and carry no "
         "expectation.",
-        f"Recovered {int(planted['recovered'].astype(bool).sum())} of {len(planted)} planted "
-        "findings"
-        + (
-            f"; {int(controls['recovered'].astype(bool).sum())} of {len(controls)} control "
-            "emotions kept."
-            if len(controls)
-            else "."
-        ),
+        "What the study measured against each expectation is a finding with no verdict: the "
+        "world fixes which AUs pain training can use, not what SGD does with them, so no row is "
+        "counted as recovered or kept (the instruments are checked against lesions made by "
+        "construction instead).",
     ]
-    missed = planted[~planted["recovered"].astype(bool)]
-    if len(missed):
-        found = (f"{r.check} {r.subject} (found {r.found})" for r in missed.itertuples())
-        lines.append("Not recovered: " + "; ".join(found) + ".")
     return " ".join(lines)
 
 
 def planted_metrics(table: pd.DataFrame, prefix: str = "") -> dict[str, float]:
-    """Flat numbers for metrics/planted.json: counts, and each check's statistic and outcome
-    (`compare_seeds`'s table with prefix "seeds_")."""
-    planted, controls = _planted_and_controls(table)
-    out: dict[str, float] = {
-        "planted_checks": float(len(planted)),
-        "planted_recovered": float(planted["recovered"].astype(bool).sum()),
-        "control_checks": float(len(controls)),
-        "control_recovered": float(controls["recovered"].astype(bool).sum()),
-    }
+    """Flat numbers for metrics/planted.json: each row's statistic and p (`compare_seeds`'s table
+    with prefix "seeds_"); no counts of recovered rows, since no row is a verdict."""
+    out: dict[str, float] = {}
     for r in table.itertuples():
         stem = f"{_STEMS[r.check]}_{r.subject}".lower()
         out[f"{stem}_value"] = float(r.value)

@@ -64,6 +64,36 @@ def seed_p_metric(emotion: str, model: str, *, holm: bool, ref: str = "b5") -> s
     return f"seed_p_{'holm_' if holm else ''}{emotion}_{model}_vs_{ref}"
 
 
+# Findings with no verdict (analysis/findings.py), FreezeBk against FreezeB5.
+# logit_excess.csv: emotion, model, n_seeds, logit_diff_mean, logit_excess_diffs,
+# logit_excess_mean, logit_excess_low, logit_excess_high, logit_excess_sd, logit_excess_mde.
+LOGIT_EXCESS_CSV = "logit_excess.csv"
+# mixed_logistic.csv: emotion, coef, sd, z, p, n_rows, n_seeds, n_images, model, seconds.
+MIXED_LOGISTIC_CSV = "mixed_logistic.csv"
+
+
+def seed_logit_excess_metric(emotion: str, model: str, part: str) -> str:
+    """seed_logit_excess_<part>_<emotion>_<model>_vs_b5, part mean | low | high: the logit-scale
+    recall change Bk - B5 minus the other emotions' mean change, over seeds."""
+    return f"seed_logit_excess_{part}_{emotion}_{model}_vs_b5"
+
+
+def logit_mde_metric(emotion: str, model: str) -> str:
+    """logit_excess_mde_<emotion>_<model>_vs_b5: the excess a t-test over the study's seeds
+    detects with 80 % power (absent with one seed)."""
+    return f"logit_excess_mde_{emotion}_{model}_vs_b5"
+
+
+def mixed_p_metric(emotion: str, model: str) -> str:
+    """mixed_p_<emotion>_<model>: the mixed logistic model's p of the emotion's Bk effect."""
+    return f"mixed_p_{emotion}_{model}"
+
+
+def mixed_coef_metric(emotion: str, model: str) -> str:
+    """mixed_coef_<emotion>_<model>: that effect on the logit scale (Bk - B5)."""
+    return f"mixed_coef_{emotion}_{model}"
+
+
 # ---- saliency (one run per k, stage name saliency-b<k>)
 SALIENCY_DIR = "saliency"
 SALIENCY_NOTES = f"{SALIENCY_DIR}/notes.txt"
@@ -97,6 +127,36 @@ def probe_f1_mean(model: str) -> str:
 
 def probe_baseline(model: str) -> str:
     return f"probe_baseline_f1_{model}"
+
+
+# ---- cka (block-by-block similarity of the base emotion model and each pain model)
+CKA_CSV = "cka.csv"  # k (0..5, or "floor": two seeds' base models), block (1..5), cka
+CKA_PNG = "cka.png"  # heatmap of k x block
+CKA_FROZEN_OK = "cka_frozen_ok"  # 1 when every block FreezeBk froze reads CKA 1.0, else 0
+
+
+def cka_metric(k: int, block: int) -> str:
+    """cka_b<k>_block<block>: debiased linear CKA of block <block> (1..5) between the base
+    emotion model and pain model FreezeB<k>."""
+    return f"cka_b{k}_block{block}"
+
+
+def cka_floor_metric(block: int) -> str:
+    """cka_floor_block<block>: the same between two seeds' base models (the noise floor)."""
+    return f"cka_floor_block{block}"
+
+
+# The AU survey (one run per k and seed, stage name probes-survey-b<k>): every AU of
+# probes.survey_aus on features extracted once per model. survey.csv's columns:
+# au, variant, n_images, n_positive, f1_b5, f1_bk, drop, drop_low, drop_high, t_corrected,
+# p_corrected, p_holm, note
+PROBE_SURVEY_CSV = f"{PROBES_DIR}/survey.csv"
+
+
+def survey_metric(part: str, au: int) -> str:
+    """survey_<part>_au<au>, part drop (F1 B5 - Bk) | p (corrected resampled t, Holm across
+    AUs)."""
+    return f"survey_{part}_au{au}"
 
 
 # ---- promote

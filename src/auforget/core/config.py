@@ -170,10 +170,35 @@ class EmotionConfig:
     beta: float = 0.99998
     patience: int = 8
     max_train_images: int = 0
+    # emotions left out of pre-training (and of the retrain on emotions that measures
+    # forgetting): the paper's future-work question; their images are dropped from every split
+    exclude_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _training_checks("emotion", self)
         _range("emotion.beta", self.beta, 0.0, 1.0 - 1e-12)
+        VALID["emotion.exclude_classes"] = f"a list of at most {len(EMOTIONS) - 2} of " + ", ".join(
+            EMOTIONS
+        )
+        unknown = [c for c in self.exclude_classes if c not in EMOTIONS]
+        if unknown:
+            raise ValueError(
+                f"emotion.exclude_classes: {unknown} are not emotions; valid: {list(EMOTIONS)}"
+            )
+        if len(set(self.exclude_classes)) != len(self.exclude_classes):
+            raise ValueError(
+                f"emotion.exclude_classes: {list(self.exclude_classes)} names a class twice"
+            )
+        if len(self.exclude_classes) > len(EMOTIONS) - 2:
+            raise ValueError(
+                f"emotion.exclude_classes: {list(self.exclude_classes)} leaves fewer than 2 of "
+                f"the {len(EMOTIONS)} emotions to classify"
+            )
+
+    @property
+    def exclude_labels(self) -> tuple[int, ...]:
+        """The AffectNet codes of exclude_classes."""
+        return tuple(sorted(EMOTIONS.index(c) for c in self.exclude_classes))
 
 
 @dataclass(frozen=True)
@@ -230,6 +255,35 @@ class RetrainConfig:
 class ForgettingConfig:
     alpha: float = 0.05
     exact_below: int = 25
+    # FreezeBk (k < 5) whose per-image mixed logistic model against FreezeB5 is fitted
+    # (analysis/findings.py; about 10 s each at demo scale on 2 CPU cores); empty = none
+    mixed_freeze: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        VALID["forgetting.mixed_freeze"] = f"a list of 0 to {N_BLOCKS - 1}"
+        bad = [k for k in self.mixed_freeze if k not in FREEZE_LEVELS[:-1]]
+        if bad:
+            raise ValueError(
+                f"forgetting.mixed_freeze: {bad} are not FreezeBk to compare with FreezeB5; "
+                f"expected numbers 0..{N_BLOCKS - 1}"
+            )
+
+
+@dataclass(frozen=True)
+class CkaConfig:
+    batch_size: int = 64  # images per minibatch of the unbiased HSIC (at least 4)
+    max_images: int = 0  # of the emotion test split, in order (0 = all)
+
+    def __post_init__(self) -> None:
+        VALID["cka.batch_size"] = "4 or more"
+        if self.batch_size < 4:
+            raise ValueError(
+                f"cka.batch_size: {self.batch_size} is too small; the unbiased HSIC needs 4 or "
+                "more images per minibatch"
+            )
+        VALID["cka.max_images"] = "0 (all) or more"
+        if self.max_images < 0:
+            raise ValueError(f"cka.max_images: expected 0 (all) or more, got {self.max_images}")
 
 
 @dataclass(frozen=True)
@@ -258,9 +312,19 @@ class ProbesConfig:
     folds: int = 2
     C: float = 1.0
     seed: int = 0
+    # every drawn AU probed once more on features extracted once per model (probes.run_au_survey),
+    # with fewer CV seeds than the two headline probes; empty = no survey
+    survey_aus: tuple[int, ...] = ()
+    survey_seeds: int = 50
 
     def __post_init__(self) -> None:
         _freeze("probes.k", self.k)
+        VALID["probes.survey_seeds"] = "2 or more"
+        if self.survey_seeds < 2:
+            raise ValueError(
+                f"probes.survey_seeds must be at least 2 (a t-test needs two values), got "
+                f"{self.survey_seeds}"
+            )
         if self.seeds < 2:
             raise ValueError(
                 f"probes.seeds must be at least 2 (a t-test needs two values), got {self.seeds}"
@@ -339,6 +403,7 @@ class Params:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    cka: CkaConfig = field(default_factory=CkaConfig)
     saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
@@ -375,6 +440,16 @@ class Params:
                     f"{where}: {k} is not among study.freeze_levels "
                     f"{list(self.study.freeze_levels)}; main compares FreezeB{k} with "
                     f"FreezeB{n}, so it must train it"
+                )
+        excluded = set(self.emotion.exclude_classes)
+        for where, named in (
+            ("saliency.emotions", self.saliency.emotions),
+            ("promote.emotions", self.promote.emotions),
+        ):
+            if clash := [e for e in named if e in excluded]:
+                raise ValueError(
+                    f"{where}: {clash} are left out by emotion.exclude_classes "
+                    f"{list(self.emotion.exclude_classes)}; name emotions the models still learn"
                 )
 
     @property

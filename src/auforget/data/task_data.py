@@ -87,9 +87,11 @@ def load_task_data(
     seed: int = 0,
     decoder: str = "pil",
     image_store: bool = False,
+    exclude_labels: tuple[int, ...] = (),
 ) -> TaskData:
     """Read data/splits/<name>/{train,val,test}.csv with a clear message when prepare has not
-    run; `image_store` makes the task's datasets read decode-once image stores."""
+    run; `image_store` makes the task's datasets read decode-once image stores;
+    `exclude_labels` drops the rows of those labels from every split (before `max_train`)."""
     splits = {}
     for split in SPLITS:
         path = Path(splits_dir) / name / f"{split}.csv"
@@ -109,6 +111,13 @@ def load_task_data(
                 f"{path}: labels {bad} are outside 0..{len(class_names) - 1} "
                 f"({', '.join(class_names)})"
             )
+        if exclude_labels:
+            frame = frame[~frame["label"].isin(exclude_labels)].reset_index(drop=True)
+            if frame.empty:
+                raise ValueError(
+                    f"split manifest {path} has no rows left once labels {list(exclude_labels)} "
+                    "are excluded"
+                )
         splits[split] = frame
     if max_train and len(splits["train"]) > max_train:
         splits["train"] = splits["train"].sample(n=max_train, random_state=seed).sort_index()
@@ -122,7 +131,9 @@ def load_task_data(
 
 def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskData:
     """AffectNet, eight emotions, flips (the emotion and retrain stages); `max_train` > 0 keeps
-    that many training images, drawn with `seed`."""
+    that many training images, drawn with `seed`. The classes of `emotion.exclude_classes` are
+    dropped from every split; the output layer keeps its eight units, and an excluded class,
+    never a target, gets no test images and so no recall downstream."""
     return load_task_data(
         "affectnet",
         params.data.splits_dir,
@@ -134,6 +145,7 @@ def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskDa
         seed=seed,
         decoder=params.data.decoder,
         image_store=params.data.image_store,
+        exclude_labels=params.emotion.exclude_labels,
     )
 
 

@@ -20,6 +20,12 @@ interval is NaN ("n/a"). Its `excess_*` columns (`seed_excess_*` metrics) subtra
 the mean difference of the other seven emotions: full fine-tuning can cost every emotion some
 recall, and these columns ask which emotions it costs *more* than the rest
 (experiments/2026-11-27-transfer-lr/).
+
+Findings with no verdict (analysis/findings.py): logit_excess.csv (`seed_logit_excess_*`,
+`logit_excess_mde_*`) gives the same excess on the logit scale, declared before analysis, with its
+minimum detectable effect at the study's number of seeds; mixed_logistic.csv (`mixed_p_*`,
+`mixed_coef_*`) the per-image mixed logistic model across seeds for each FreezeBk of
+`forgetting.mixed_freeze`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -39,6 +46,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from auforget.analysis.findings import logit_excess, mixed_logistic, per_image_frame  # noqa: E402
 from auforget.analysis.metrics import plot_file, write_metrics_json  # noqa: E402
 from auforget.analysis.stats import holm, mcnemar, others_mean, seed_interval, stouffer  # noqa: E402
 from auforget.core import artifacts
@@ -344,6 +352,53 @@ def seed_metrics(across: pd.DataFrame, alpha: float) -> dict[str, float]:
     return metrics
 
 
+def seed_findings(
+    by_seed: dict[int, dict[str, pd.DataFrame]],
+    predictions: dict[int, dict[str, pd.DataFrame]],
+    mixed_freeze: tuple[int, ...],
+    alpha: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The findings with no verdict (analysis/findings.py): the logit-scale excess of every
+    FreezeBk (k < 5) with its MDE, and the mixed logistic model of each k in `mixed_freeze`."""
+    logit = logit_excess(
+        {s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
+        EMOTIONS,
+        [f"b{k}" for k in range(FREEZE_LEVELS[-1])],
+        alpha=alpha,
+    )
+    fits = []
+    for k in mixed_freeze:
+        started = time.monotonic()
+        fit = mixed_logistic(per_image_frame(predictions, f"b{k}", EMOTIONS), EMOTIONS)
+        fits.append(fit.assign(model=f"b{k}", seconds=time.monotonic() - started))
+        log.info(
+            "forgetting: mixed logistic model of FreezeB%d in %.1f s",
+            k,
+            fits[-1]["seconds"].iloc[0],
+        )
+    mixed = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame(columns=MIXED_COLUMNS)
+    return logit, mixed
+
+
+MIXED_COLUMNS = ("emotion", "coef", "sd", "z", "p", "n_rows", "n_seeds", "n_images", "model")
+
+
+def findings_metrics(logit: pd.DataFrame, mixed: pd.DataFrame) -> dict[str, float]:
+    """logit_excess.csv and mixed_logistic.csv as flat metrics; NaN (one seed: no interval, no
+    MDE) left out."""
+    metrics: dict[str, float] = {}
+    for row in logit.itertuples():
+        for part in ("mean", "low", "high"):
+            metrics[artifacts.seed_logit_excess_metric(row.emotion, row.model, part)] = getattr(
+                row, f"logit_excess_{part}"
+            )
+        metrics[artifacts.logit_mde_metric(row.emotion, row.model)] = row.logit_excess_mde
+    for row in mixed.itertuples():
+        metrics[artifacts.mixed_p_metric(row.emotion, row.model)] = row.p
+        metrics[artifacts.mixed_coef_metric(row.emotion, row.model)] = row.coef
+    return {k: float(v) for k, v in metrics.items() if not pd.isna(v)}
+
+
 def run_forgetting(
     params: Params, *, progress: bool = True, reuse: bool = False
 ) -> dict[str, float]:
@@ -385,12 +440,10 @@ def run_forgetting(
     ):
         out = Path(tmp) / "out"
         out.mkdir()
-        by_seed = {
-            s: forgetting_tables(
-                load_predictions(vs, Path(tmp) / f"downloads-{s}"), cfg.exact_below
-            )
-            for s, vs in per_seed.items()
+        predictions = {
+            s: load_predictions(vs, Path(tmp) / f"downloads-{s}") for s, vs in per_seed.items()
         }
+        by_seed = {s: forgetting_tables(p, cfg.exact_below) for s, p in predictions.items()}
         tables = by_seed[seeds[0]]
         recalls, vs_b5 = tables[artifacts.RECALLS_CSV], tables[artifacts.MCNEMAR_VS_B5_CSV]
         across = seed_forgetting(
@@ -401,7 +454,14 @@ def run_forgetting(
         metrics.update(
             {k: float(v) for k, v in seed_metrics(across, cfg.alpha).items() if not pd.isna(v)}
         )
-        for name, frame in {**tables, artifacts.FORGETTING_SEEDS_CSV: across}.items():
+        logit, mixed = seed_findings(by_seed, predictions, cfg.mixed_freeze, cfg.alpha)
+        metrics.update(findings_metrics(logit, mixed))
+        for name, frame in {
+            **tables,
+            artifacts.FORGETTING_SEEDS_CSV: across,
+            artifacts.LOGIT_EXCESS_CSV: logit,
+            artifacts.MIXED_LOGISTIC_CSV: mixed,
+        }.items():
             frame.to_csv(out / name, index=False)
         plot_recalls(recalls, out / artifacts.RECALLS_PNG)
         shutil.copyfile(

@@ -1,7 +1,8 @@
 """`main`: the whole study, in order, each step its own MLflow run nested under a study run.
 
 data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
-forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report;
+forgetting, cka -> saliency -> probes (AU14, and AU5 on mouth-cropped faces; the survey of every
+drawn AU) -> promote -> report;
 on synthetic data, then the planted truth against what the study found (metrics/planted.json).
 
 A step whose identity -- entry point, parameters, code version, data (content hash of the split
@@ -23,10 +24,11 @@ import mlflow
 
 from auforget.analysis import planted
 from auforget.core.config import Params, flat
+from auforget.stages.cka import run_cka
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
-from auforget.stages.probes import run_probes
+from auforget.stages.probes import run_au_survey, run_probes
 from auforget.stages.promote import run_promote
 from auforget.stages.report import run_report
 from auforget.stages.retrain import run_retrain
@@ -75,11 +77,17 @@ def study_layers(params: Params) -> list[list[Step]]:
         ],
         [
             Step("forgetting", run_forgetting, params),
+            Step("cka", run_cka, params, gpu=True),
             *(Step(f"saliency{sx}", run_saliency, p, gpu=True) for sx, p in chains),
             *(
                 Step(f"probes-au{au}{sx}", run_probes, p.with_overrides("probes", au=au), gpu=True)
                 for sx, p in chains
                 for au in PROBED_AUS
+            ),
+            *(
+                Step(f"probes-survey{sx}", run_au_survey, p, gpu=True)
+                for sx, p in chains
+                if p.probes.survey_aus
             ),
         ],
         [Step("promote", run_promote, params)],

@@ -226,3 +226,154 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         log.info("%s: %s", name, conclusion)
     write_metrics_json(f"probes-au{cfg.au}{sx}", metrics)
     return metrics
+
+
+# ---- the AU survey: every drawn AU, features extracted once per model and crop
+
+
+def _crop(cfg: ProbesConfig, au: int) -> str:
+    return "peak_mouthless" if au in cfg.mouthless_aus else "peak"
+
+
+def survey_rows(
+    features: dict[str, dict[str, np.ndarray]],
+    manifests: dict[str, pd.DataFrame],
+    cfg: ProbesConfig,
+) -> pd.DataFrame:
+    """One row per AU of cfg.survey_aus: FreezeB5 vs FreezeB<k> probes on the shared features of
+    its crop (`features[variant][model]`, `manifests[variant]`), cfg.survey_seeds CV seeds; the
+    F1 drop B5 - Bk with a t interval over CV seeds, the corrected resampled t-test, and Holm
+    across the AUs. An AU with too few positives or negatives is a row with a note and no
+    numbers."""
+    from auforget.analysis.stats import holm, seed_interval
+
+    bk = f"b{cfg.k}"
+    rows = []
+    for au in cfg.survey_aus:
+        variant = _crop(cfg, au)
+        labels = au_labels(manifests[variant]["aus"], au)
+        row = {
+            "au": au,
+            "variant": variant,
+            "n_images": int(labels.size),
+            "n_positive": int(labels.sum()),
+        }
+        if min(labels.sum(), labels.size - labels.sum()) < cfg.folds:
+            rows.append(row | {"note": f"too few images with and without AU{au} for the probe"})
+            continue
+        result = compare_probes(
+            features[variant]["b5"],
+            features[variant][bk],
+            labels,
+            seeds=cfg.survey_seeds,
+            folds=cfg.folds,
+            C=cfg.C,
+            seed=cfg.seed,
+            baseline_seeds=2,
+            concept=f"AU{au}",
+        )
+        ci = seed_interval(result.f1_b5 - result.f1_bk)
+        rows.append(
+            row
+            | {
+                "f1_b5": float(result.f1_b5.mean()),
+                "f1_bk": float(result.f1_bk.mean()),
+                "drop": ci.mean,
+                "drop_low": ci.low,
+                "drop_high": ci.high,
+                "t_corrected": float(result.t_corrected),
+                "p_corrected": float(result.p_corrected),
+                "note": "",
+            }
+        )
+    table = pd.DataFrame(rows)
+    for column in ("drop", "p_corrected"):
+        if column not in table:
+            table[column] = np.nan
+    table["p_holm"] = holm(table["p_corrected"].to_numpy(dtype=float))
+    return table
+
+
+def run_au_survey(
+    params: Params, *, progress: bool = True, reuse: bool = False
+) -> dict[str, float]:
+    """`probes-survey-b<k>`: every AU of probes.survey_aus, FreezeB5 vs FreezeB<k>.
+
+    Why a survey beside the two headline probes: whether a lost AU is specific rests on more than
+    one comparison only when every drawn AU is probed. Each model's features are extracted once
+    per crop and every AU's probe is fitted on them, with probes.survey_seeds CV seeds (the
+    headline probes keep probes.seeds). A finding, no verdict."""
+    cfg = params.probes
+    if not cfg.survey_aus:
+        return {}
+    if cfg.k == 5:
+        raise ValueError("probes.k must be 0..4: FreezeB5 is the reference")
+    variants = sorted({_crop(cfg, au) for au in cfg.survey_aus})
+    # ckplus_manifest picks the crop of an AU: the first AU of each crop stands for it
+    manifests = {
+        v: ckplus_manifest(params, next(au for au in cfg.survey_aus if _crop(cfg, au) == v))[0]
+        for v in variants
+    }
+    connection.configure(params.tracking)
+    names = {"b5": 5, f"b{cfg.k}": cfg.k}
+    sx = registry.seed_suffix(params.transfer.seed, params.study.seeds)
+    versions = {
+        name: registry.resolve_alias(
+            registry.PAIN_MODEL,
+            registry.freeze_alias(i) + sx,
+            hint=f"run `auforget transfer --freeze {i}` first",
+        )
+        for name, i in names.items()
+    }
+    key = fingerprint(
+        "probes-survey",
+        flat(cfg),
+        flat(params.model),
+        {v: manifest_digest(m) for v, m in manifests.items()},
+        {n: (v.run_id, v.version) for n, v in versions.items()},
+    )
+    name = f"probes-survey-b{cfg.k}{sx}"
+    if reuse and (done := stage_runs.find_finished_run(key)):
+        metrics = stage_runs.reused(done, name)
+        write_metrics_json(f"probes-survey{sx}", metrics)
+        return metrics
+    size = get_profile(params.model.profile).image_size
+    features: dict[str, dict[str, np.ndarray]] = {v: {} for v in variants}
+    for model_name, i in names.items():
+        model, _ = registry.load_model(
+            registry.PAIN_MODEL,
+            registry.freeze_alias(i) + sx,
+            hint="",
+            profile=params.model.profile,
+        )
+        for v in variants:
+            images = ManifestImages(manifests[v], params.data.ckplus_root, preset("eval", size))
+            features[v][model_name] = conv_features(
+                model, images, progress=progress, desc=f"{name} features {model_name} {v}"
+            )
+    tags = {
+        "auforget.key": key,
+        "seed": str(params.transfer.seed),
+        **{f"auforget.upstream_run.{n}": v.run_id for n, v in versions.items()},
+    }
+    with (
+        stage_runs.stage_run(name, flat(cfg, "probes."), tags=tags),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        table = survey_rows(features, manifests, cfg)
+        table.to_csv(Path(tmp) / Path(artifacts.PROBE_SURVEY_CSV).name, index=False)
+        metrics = {}
+        for row in table.itertuples():
+            metrics[artifacts.survey_metric("drop", row.au)] = row.drop
+            metrics[artifacts.survey_metric("p", row.au)] = row.p_holm
+        metrics = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(tmp, artifact_path=artifacts.PROBES_DIR)
+        log.info(
+            "%s: %d AUs probed (%d left out: too few images)",
+            name,
+            int(table["drop"].notna().sum()),
+            int(table["drop"].isna().sum()),
+        )
+    write_metrics_json(f"probes-survey{sx}", metrics)
+    return metrics

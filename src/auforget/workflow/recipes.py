@@ -277,6 +277,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
             **flat(params.model, "model."),
             "emotion.gamma": params.emotion.gamma,
             "emotion.beta": params.emotion.beta,
+            "emotion.exclude_classes": ",".join(params.emotion.exclude_classes),
             **{f"effective.{k}": getattr(hp, k) for k in effective},
             **data.split_sizes(),
         },

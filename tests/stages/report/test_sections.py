@@ -318,8 +318,10 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
     )
     body = section.body
     assert "Recovered 1 of 2 planted findings." in body and "run-f" in body
-    assert body.count("<td>yes</td>") == 2 and body.count("<td>no</td>") == 1
-    assert body.count("<td>no verdict</td>") == 1 and "none: lids are PSPI" in body
+    # an old table's yes/no is not shown: the rows are findings, not verdicts
+    assert "<td>yes</td>" not in body and "<td>no</td>" not in body
+    assert "recovered" not in body.split("<table")[1] and "none: lids are PSPI" in body
+    assert "No row is a verdict" in body
     assert '<td class="sig">0.004 *</td>' in body and '<td class="sig">0.700' not in body
     assert "AU14 (nuisance)" in body and "mouth, brows, eyes" in body
     assert "Across training seeds" not in body and "measured" not in body
@@ -336,7 +338,7 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
     )
     body = section_planted(PlantedEvidence(0, rows, "", truth, association=association), 0.05).body
     assert "How the pain training frames use each AU, measured" in body and "<td>0.230</td>" in body
-    # several seeds: the across-seed verdict comes first, the first seed's networks after it
+    # several seeds: the across-seed findings come first, the first seed's networks after it
     across = rows.assign(
         found=[
             "mean drop +0.300",
@@ -363,7 +365,7 @@ def test_planted_section_shows_each_check_its_outcome_and_the_truth():
         < body.index("The first seed's networks")
         < body.index("B5 0.60")
     )
-    assert "mouth 2/3, brows 1/3" in body and body.count("<td>yes</td>") == 4
+    assert "mouth 2/3, brows 1/3" in body and "<td>yes</td>" not in body
 
 
 def test_planted_section_without_evidence_says_what_to_run():

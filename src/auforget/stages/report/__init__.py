@@ -12,6 +12,8 @@ figure, so each number can be found in the MLflow UI):
                 shuffled-label baseline;
   trade-off     the newest FINISHED `promote` run: Figure 6 and the trade-off table;
   champion      auforget-pain@champion and the tags that say why it won;
+  findings      the forgetting run's logit-scale excess with its MDE and mixed-model p-values, and
+                the newest FINISHED `cka` run's block-by-block CKA figure (report/findings.py);
   seeds         across study.seeds: forgetting, probe F1 differences and top AU regions as means
                 (or shares) over seeds with 95% t intervals, and how stable the promotion is;
   planted       synthetic data only: the world's planted truth (planted.py) against the forgetting,
@@ -46,7 +48,7 @@ from auforget.analysis import planted
 from auforget.core import identity
 from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint
-from auforget.stages.report import lookup, sections
+from auforget.stages.report import findings, lookup, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
 from auforget.stages.report.render import PageInfo, Section, missing, page
 from auforget.tracking import connection, stage_runs
@@ -146,6 +148,15 @@ def _builders(
             "champion",
             "auforget promote",
             lambda: sections.section_champion(lookup.champion_evidence(ev), problem("champion")),
+        ),
+        (
+            findings.ANCHOR,
+            "auforget forgetting && auforget cka",
+            lambda: findings.section_findings(
+                findings.findings_evidence(ev.forgetting, ev.cka, folder, ev.survey),
+                alpha,
+                problem("forgetting") or problem("cka"),
+            ),
         ),
         (
             "seeds",

@@ -51,6 +51,8 @@ class Evidence:
     saliency: Run | None = None
     probes: list[Run] = field(default_factory=list)  # newest run per probes-b<k>-au<au>
     promote: Run | None = None
+    cka: Run | None = None  # the findings section's block-by-block CKA
+    survey: Run | None = None  # the findings section's probe of every drawn AU
     champion: Any = None  # ModelVersion of auforget-pain@champion
     problems: dict[str, str] = field(default_factory=dict)  # what went wrong looking things up
 
@@ -61,7 +63,7 @@ class Evidence:
         }
         if self.emotion:
             out["emotion"] = (self.emotion[0].version, self.emotion[1].info.run_id)
-        for name in ("forgetting", "saliency", "promote"):
+        for name in ("forgetting", "saliency", "promote", "cka", "survey"):
             run = getattr(self, name)
             out[name] = run.info.run_id if run else None
         out["probes"] = sorted(r.info.run_id for r in self.probes)
@@ -74,7 +76,14 @@ class Evidence:
         out = {f"transfer-b{i}": r.info.run_id for i, (_, r) in sorted(self.pain.items())}
         if self.emotion:
             out["emotion"] = self.emotion[1].info.run_id
-        for run in (self.forgetting, self.saliency, *self.probes, self.promote):
+        for run in (
+            self.forgetting,
+            self.saliency,
+            *self.probes,
+            self.promote,
+            self.cka,
+            self.survey,
+        ):
             if run is not None:
                 out[run.data.tags.get(STAGE_TAG, run.info.run_name)] = run.info.run_id
         if self.champion is not None:
@@ -140,6 +149,8 @@ def collect(levels: tuple[int, ...] = FREEZE_LEVELS, backbone: str = "vgg16") ->
         ("forgetting", "= 'forgetting'"),
         ("saliency", "LIKE 'saliency-b%'"),
         ("promote", "= 'promote'"),
+        ("cka", "= 'cka'"),
+        ("survey", "LIKE 'probes-survey-b%'"),
     ):
         try:
             found = [

@@ -31,8 +31,9 @@ TITLES = {
     "probes": "Concept probes on CK+: is the action unit still encoded?",
     "tradeoff": "The pain / emotion trade-off",
     "champion": "The promoted model",
+    "findings": "Findings: what fine-tuning forgot, with intervals and no verdict",
     "seeds": "Across training seeds: means with 95% intervals",
-    "planted": "Planted truth: what the synthetic world hid, and what the study recovered",
+    "planted": "Planted truth: the synthetic world's design, beside what the study measured",
 }
 RANKING_SHOWN = (
     "emotion",
@@ -549,8 +550,8 @@ class PlantedEvidence:
 
 
 def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "") -> Section:
-    """What the synthetic world planted against what the study found: the check only synthetic
-    data allow, since only there is the right answer known."""
+    """The synthetic world's design beside what the study measured there, as findings: the world
+    fixes which AUs pain training can use, not what SGD does with them."""
     if ev is None:
         return _unavailable("planted", "auforget forgetting", problem)
     if not len(ev.table):
@@ -561,9 +562,8 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
         )
 
     def shown(checks: pd.DataFrame) -> pd.DataFrame:
-        return checks.assign(
-            recovered=[{True: "yes", False: "no"}.get(v, "no verdict") for v in checks["recovered"]]
-        )
+        # tables from before the rows became findings carry yes/no; none is shown as a verdict
+        return checks.drop(columns=["recovered"], errors="ignore")
 
     parts = [runs_line(**ev.run_ids) if ev.run_ids else ""]
     if ev.seeds_table is not None and len(ev.seeds_table):
@@ -579,10 +579,8 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
         "<p><b>value</b>: the statistic, positive in the planted direction (recall or F1 of "
         f"FreezeB5 minus FreezeB{ev.k}; for a top region its effect size; across seeds the mean "
         "over seeds, and for a top region the share of seeds in which an expected region ranks "
-        "first). Controls are emotions with a PSPI AU among their strongest AUs: they count as "
-        "kept unless significantly worse. Rows with no verdict are not counted: ones this world "
-        "leaves open, and the drops beyond the other emotions, for which no rule has been chosen "
-        "(the expected column says which).</p>",
+        "first). No row is a verdict: the expected column describes the world's design, and "
+        "what SGD does to the network is a finding (the Findings section has its intervals).</p>",
     ]
     if ev.truth is not None:
         parts += [

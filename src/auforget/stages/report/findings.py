@@ -1,0 +1,186 @@
+"""The report's "Findings" section: what fine-tuning forgot, with intervals and no verdict.
+
+It shows the forgetting run's logit-scale excess with its seed interval and minimum detectable
+effect (logit_excess.csv), the per-image mixed logistic model's p-values (mixed_logistic.csv) and
+the cka run's block-by-block similarity figure (cka.png, cka.csv). Pure functions of the tables
+and figure, as the other sections; `findings_evidence` downloads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+
+from auforget.core import artifacts
+from auforget.stages.report import lookup
+from auforget.stages.report.render import Section, esc, fmt, image, missing, runs_line, table
+from auforget.stages.report.sections import TITLES
+
+ANCHOR = "findings"
+TITLE = TITLES[ANCHOR]
+
+
+@dataclass(frozen=True)
+class FindingsEvidence:
+    forgetting_run: str | None = None
+    logit: pd.DataFrame | None = None
+    mixed: pd.DataFrame | None = None
+    cka_run: str | None = None
+    cka: pd.DataFrame | None = None
+    cka_png: bytes | None = None
+    cka_frozen_ok: float | None = None
+    cka_problems: str = ""
+    survey_run: str | None = None
+    survey: pd.DataFrame | None = None
+
+
+def findings_evidence(
+    forgetting: Run | None, cka: Run | None, folder: Path, survey: Run | None = None
+) -> FindingsEvidence:
+    """Download what the section shows from the forgetting, cka and AU-survey runs (any may be
+    None)."""
+    return FindingsEvidence(
+        forgetting.info.run_id if forgetting else None,
+        lookup._csv(forgetting, artifacts.LOGIT_EXCESS_CSV, folder) if forgetting else None,
+        lookup._csv(forgetting, artifacts.MIXED_LOGISTIC_CSV, folder) if forgetting else None,
+        cka.info.run_id if cka else None,
+        lookup._csv(cka, artifacts.CKA_CSV, folder, dtype={"k": str}) if cka else None,
+        lookup._bytes(cka, artifacts.CKA_PNG, folder) if cka else None,
+        cka.data.metrics.get(artifacts.CKA_FROZEN_OK) if cka else None,
+        cka.data.tags.get("auforget.cka_frozen_problems", "") if cka else "",
+        survey.info.run_id if survey else None,
+        lookup._csv(survey, artifacts.PROBE_SURVEY_CSV, folder) if survey else None,
+    )
+
+
+def _interval(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:+.2f} [n/a]"
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def logit_table(logit: pd.DataFrame) -> pd.DataFrame:
+    """Emotion x FreezeBk: the logit excess with its interval, and the MDE at the seeds."""
+    rows = {}
+    for r in logit.itertuples():
+        row = rows.setdefault(r.emotion, {"emotion": r.emotion})
+        row[f"{r.model} excess [95%]"] = _interval(
+            r.logit_excess_mean, r.logit_excess_low, r.logit_excess_high
+        )
+        row[f"{r.model} MDE"] = (
+            fmt(r.logit_excess_mde) if np.isfinite(r.logit_excess_mde) else "undefined"
+        )
+    return pd.DataFrame(list(rows.values()))
+
+
+def mixed_table(mixed: pd.DataFrame) -> pd.DataFrame:
+    shown = mixed[["model", "emotion", "coef", "sd", "p"]].rename(
+        columns={"coef": "logit effect Bk - B5", "sd": "posterior sd"}
+    )
+    return shown
+
+
+def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "") -> Section:
+    if ev is None or all(x is None for x in (ev.logit, ev.mixed, ev.cka, ev.survey)):
+        return Section(
+            ANCHOR,
+            TITLE,
+            missing("auforget forgetting && auforget cka", problem),
+            False,
+        )
+    parts = [
+        runs_line(
+            **{
+                k: v
+                for k, v in (
+                    ("forgetting", ev.forgetting_run),
+                    ("cka", ev.cka_run),
+                    ("AU survey", ev.survey_run),
+                )
+                if v is not None
+            }
+        ),
+        "<p>What SGD does to the network's features is not known by construction, so nothing here "
+        "passes or fails: each number is a finding with its interval.</p>",
+    ]
+    if ev.logit is not None and len(ev.logit):
+        n = int(ev.logit["n_seeds"].max())
+        parts += [
+            "<h3>Each emotion's recall change beyond the other emotions, on the logit scale</h3>",
+            "<p>Per seed, logit(recall of FreezeB<i>k</i>) - logit(recall of FreezeB5) for the "
+            "emotion, minus the other emotions' mean of the same, with recalls taken as "
+            "(correct + 0.5) / (n + 1); mean over seeds with a 95% t interval. The logit scale "
+            "was declared before analysis: it lets a well-recognised emotion lose as much "
+            "evidence as a poorly recognised one. Below zero, the emotion lost more than the "
+            "others. MDE: the smallest mean excess a two-sided t-test over these "
+            f"{n} seed{'s' if n != 1 else ''} detects with 80% power at alpha {esc(alpha)}, "
+            "(t<sub>1-&alpha;/2, n-1</sub> + t<sub>0.8, n-1</sub>) sd / &radic;n; undefined with "
+            "one seed.</p>",
+            table(logit_table(ev.logit)),
+        ]
+    if ev.mixed is not None and len(ev.mixed):
+        seeds = int(ev.mixed["n_seeds"].max())
+        parts += [
+            "<h3>Per-image mixed logistic model across seeds</h3>",
+            "<p><code>correct ~ model &times; emotion + (1|seed) + (1|image)</code> on every test "
+            "image of FreezeB<i>k</i> and FreezeB5 (statsmodels' BinomialBayesMixedGLM, "
+            "variational Bayes); per emotion, the Bk - B5 effect on the logit scale, its "
+            f"posterior sd and a two-sided normal p ({seeds} seed{'s' if seeds != 1 else ''}"
+            + ("; the seed term is left out with one seed" if seeds < 2 else "")
+            + "). Metrics <code>mixed_p_&lt;emotion&gt;_b&lt;k&gt;</code>.</p>",
+            table(mixed_table(ev.mixed), p_columns=("p",), alpha=alpha),
+        ]
+    if ev.survey is not None and len(ev.survey):
+        shown = ev.survey[
+            [
+                c
+                for c in (
+                    "au",
+                    "variant",
+                    "n_positive",
+                    "f1_b5",
+                    "f1_bk",
+                    "drop",
+                    "drop_low",
+                    "drop_high",
+                    "p_holm",
+                    "note",
+                )
+                if c in ev.survey
+            ]
+        ]
+        parts += [
+            "<h3>Concept probes of every drawn AU: F1 of FreezeB5 minus F1 of FreezeB<i>k</i></h3>",
+            "<p>Each AU's linear probe on features extracted once per model (fewer CV seeds than "
+            "the two headline probes); the interval is over CV seeds, the p the corrected "
+            "resampled t-test, Holm-corrected across the AUs. Whether a lost AU is specific reads "
+            "against the other AUs' drops.</p>",
+            table(shown, p_columns=("p_holm",), alpha=alpha),
+        ]
+    if ev.cka is not None and len(ev.cka):
+        check = (
+            "every block a FreezeB<i>k</i> froze reads 1.0, as it must"
+            if ev.cka_frozen_ok == 1.0
+            else "<strong>a frozen block does not read 1.0</strong>: "
+            + esc(ev.cka_problems or "see the cka run")
+        )
+        parts += [
+            "<h3>How much each block changed: debiased linear CKA with the base emotion model</h3>",
+            "<p>Each block's output on the emotion test split, base emotion model against pain "
+            "model FreezeB<i>k</i> (unbiased HSIC averaged over minibatches, Nguyen et al. 2021). "
+            f"Built-in check: {check}."
+            + (
+                " The last row compares two seeds' base models: the noise floor."
+                if "floor" in set(ev.cka["k"])
+                else " With one seed there is no noise floor (it needs two seeds' base models)."
+            )
+            + "</p>",
+            image(ev.cka_png, "CKA of each block, FreezeBk x block") if ev.cka_png else "",
+        ]
+    return Section(ANCHOR, TITLE, "\n".join(p for p in parts if p), True)
