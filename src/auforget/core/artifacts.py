@@ -108,3 +108,12 @@ CHAMPION_TAG_PREFIX = "champion_"
 TRADEOFF_SEEDS_CSV = "tradeoff_seeds.csv"
 # share of seeds whose own choice is the seed-averaged champion (metric and tag)
 SEED_STABILITY = "champion_seed_stability"
+
+
+# ---- controls (one run per seed, stage name controls; metrics/controls.json)
+CONTROLS_DIR = "controls"
+CONTROLS_MANIPULATION_CSV = f"{CONTROLS_DIR}/manipulation.csv"  # au, b5, lesion, negative
+CONTROLS_RECALL_CSV = f"{CONTROLS_DIR}/recall.csv"  # per control and emotion: drop, p, p_holm
+CONTROLS_PROBES_CSV = f"{CONTROLS_DIR}/probes.csv"  # control, au, f1_drop, p_corrected
+CONTROLS_RANKING_CSV = f"{CONTROLS_DIR}/ranking.csv"  # the target emotion's region ranking
+CONTROLS_NOTES = f"{CONTROLS_DIR}/notes.txt"

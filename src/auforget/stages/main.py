@@ -1,7 +1,8 @@
 """`main`: the whole study, in order, each step its own MLflow run nested under a study run.
 
 data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
-forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> promote -> report;
+forgetting -> saliency -> probes (AU14, and AU5 on mouth-cropped faces) -> controls (synthetic data:
+the instrument checks) -> promote -> report;
 on synthetic data, then the planted truth against what the study found (metrics/planted.json).
 
 A step whose identity -- entry point, parameters, code version, data (content hash of the split
@@ -23,6 +24,7 @@ import mlflow
 
 from auforget.analysis import planted
 from auforget.core.config import FREEZE_LEVELS, Params, flat
+from auforget.stages.controls import run_controls
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
@@ -80,6 +82,12 @@ def study_layers(params: Params) -> list[list[Step]]:
                 Step(f"probes-au{au}{sx}", run_probes, p.with_overrides("probes", au=au), gpu=True)
                 for sx, p in chains
                 for au in PROBED_AUS
+            ),
+            # synthetic data: the instrument checks on the first seed's FreezeB5 (controls.py)
+            *(
+                [Step("controls", run_controls, chains[0][1], gpu=True)]
+                if params.data.synthetic
+                else []
             ),
         ],
         [Step("promote", run_promote, params)],
