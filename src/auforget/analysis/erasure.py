@@ -81,13 +81,14 @@ def au_directions(
     *,
     energy: float = DEFAULT_ENERGY,
     rank: int = 0,
+    shared_energy: float = DEFAULT_ENERGY,
 ) -> Directions:
     """U for one AU: `target` (n x C) its difference vectors inside its region, `shared` the
     difference vectors of each AU sharing the region. Each sharing AU's top directions (holding
     `energy` of its energy) are projected out of the target's vectors before U is chosen, so U is
     orthogonal to them."""
     X = np.asarray(target, dtype=np.float64)
-    blocks = [top_directions(v, energy=energy)[0] for v in shared if len(v)]
+    blocks = [_shared_directions(v, shared_energy) for v in shared if len(v)]
     C = X.shape[1]
     if blocks:
         V = _orthonormal(np.concatenate(blocks, axis=1))
@@ -105,6 +106,15 @@ def au_directions(
     U = B @ W
     raw = float(np.linalg.norm(X @ U) ** 2 / np.linalg.norm(X) ** 2)
     return Directions(U, held, raw, V)
+
+
+def _shared_directions(vectors: np.ndarray, energy: float) -> np.ndarray:
+    """A sharing AU's directions: its top directions holding `energy` of its difference energy, or
+    (energy 0) its mean difference alone, the one direction LEACE would erase for it."""
+    if energy == 0:
+        mean = np.asarray(vectors, dtype=np.float64).mean(axis=0)
+        return (mean / np.linalg.norm(mean))[:, None]
+    return top_directions(vectors, energy=energy)[0]
 
 
 def _orthonormal(A: np.ndarray, tol: float = 1e-10) -> np.ndarray:

@@ -264,6 +264,9 @@ class ControlsConfig:
     block: int = 3  # 0-based: the lesion projects block `block`'s output channels
     rank: int = 0  # 0 = the fewest directions holding `energy` of the AU's difference energy
     energy: float = 0.9
+    # of each AU sharing the region, the directions kept out of U: its top directions holding this
+    # share of its difference energy (0 = its mean difference alone)
+    shared_energy: float = 0.5
     n_pairs: int = 24
     seed: int = 0
     draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
@@ -273,6 +276,7 @@ class ControlsConfig:
 
     def __post_init__(self) -> None:
         _range("controls.energy", self.energy, 0.01, 1.0)
+        _range("controls.shared_energy", self.shared_energy, 0.0, 1.0)
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
         VALID["controls.block"] = f"0..{N_BLOCKS - 2}"
         if not 0 <= self.block <= N_BLOCKS - 2:

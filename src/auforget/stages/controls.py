@@ -150,7 +150,11 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
         for a in lesion.sharing_aus(cfg.au)
     ]
     directions = erasure.au_directions(
-        target, shared, energy=cfg.energy, rank=cfg.rank if rank is None else rank
+        target,
+        shared,
+        energy=cfg.energy,
+        rank=cfg.rank if rank is None else rank,
+        shared_energy=cfg.shared_energy,
     )
     return directions, lesion.fold_projection(setup.b5, cfg.block, erasure.projector(directions.U))
 
