@@ -25,6 +25,7 @@ from auforget.core.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (
     PROBE_STAGE,
     ChampionEvidence,
+    ControlsEvidence,
     ForgettingEvidence,
     ModelRun,
     PlantedEvidence,
@@ -51,6 +52,7 @@ class Evidence:
     saliency: Run | None = None
     probes: list[Run] = field(default_factory=list)  # newest run per probes-b<k>-au<au>
     promote: Run | None = None
+    controls: Run | None = None  # the instrument checks (synthetic data)
     champion: Any = None  # ModelVersion of auforget-pain@champion
     problems: dict[str, str] = field(default_factory=dict)  # what went wrong looking things up
 
@@ -61,7 +63,7 @@ class Evidence:
         }
         if self.emotion:
             out["emotion"] = (self.emotion[0].version, self.emotion[1].info.run_id)
-        for name in ("forgetting", "saliency", "promote"):
+        for name in ("forgetting", "saliency", "promote", "controls"):
             run = getattr(self, name)
             out[name] = run.info.run_id if run else None
         out["probes"] = sorted(r.info.run_id for r in self.probes)
@@ -74,7 +76,7 @@ class Evidence:
         out = {f"transfer-b{i}": r.info.run_id for i, (_, r) in sorted(self.pain.items())}
         if self.emotion:
             out["emotion"] = self.emotion[1].info.run_id
-        for run in (self.forgetting, self.saliency, *self.probes, self.promote):
+        for run in (self.forgetting, self.saliency, *self.probes, self.promote, self.controls):
             if run is not None:
                 out[run.data.tags.get(STAGE_TAG, run.info.run_name)] = run.info.run_id
         if self.champion is not None:
@@ -136,6 +138,7 @@ def collect() -> Evidence:
         ("forgetting", "= 'forgetting'"),
         ("saliency", "LIKE 'saliency-b%'"),
         ("promote", "= 'promote'"),
+        ("controls", "= 'controls'"),
     ):
         try:
             found = [
@@ -252,6 +255,16 @@ def probe_evidence(run: Run, folder: Path) -> ProbeEvidence:
             else run.data.tags.get(artifacts.CONCLUSION_TAG, "")
         ).strip(),
         _bytes(run, artifacts.PROBE_F1_PNG, folder),
+    )
+
+
+def controls_evidence(run: Run, folder: Path) -> ControlsEvidence:
+    """The instrument checks' flags and figures, their notes and per-emotion recall table."""
+    return ControlsEvidence(
+        run.info.run_id,
+        dict(run.data.metrics),
+        _text(run, artifacts.CONTROLS_NOTES, folder) or "",
+        _csv(run, artifacts.CONTROLS_RECALL_CSV, folder),
     )
 
 
