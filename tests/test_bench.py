@@ -42,3 +42,24 @@ def test_the_image_store_bench_compares_the_store_with_the_jpeg_routes(tmp_path)
     assert all(" store " in line and "x jpeg, " in line for line in ratios), ratios
     assert all(line.endswith("x kept") for line in ratios), ratios
     assert any(line.startswith("build 32 px:") for line in result.stdout.splitlines())
+
+
+def test_the_controls_bench_prints_rates_dose_response_and_the_cross_target(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_controls.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("rate ")] == [
+        "recall:",
+        "maps:",
+        "probe:",
+        "sham:",
+    ], lines
+    assert [line.split()[1] for line in lines if line.startswith("dose ")] == ["r=1:", "r=2:"]
+    assert any(line.startswith("threshold (sensitivity cut): recall ") for line in lines)
+    assert any(line.startswith("cross-target AU26 ") for line in lines), lines

@@ -422,8 +422,8 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
         setup = prepare(params, b5.eval(), reference, progress)
         metrics, tables = control_metrics(setup, sx)
         for file, table in tables.items():
-            table.to_csv(out / file, index=False)
-        (out / "notes.txt").write_text(notes(metrics, cfg.au) + "\n")
+            table.to_csv(out.parent / file, index=False)
+        (out.parent / artifacts.CONTROLS_NOTES).write_text(notes(metrics, cfg.au) + "\n")
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics)
@@ -463,15 +463,15 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
     metrics.update(verdicts(cfg.au, found, negatives, sham))
     metrics = checks.void(metrics)
     tables = {
-        "manipulation.csv": sensitivities,
-        "recall.csv": pd.concat(
+        artifacts.CONTROLS_MANIPULATION_CSV: sensitivities,
+        artifacts.CONTROLS_RECALL_CSV: pd.concat(
             [
                 found.recall.assign(control=LESION),
                 *(n.recall.assign(control=f"{NEGATIVE}{d}") for d, n in enumerate(negatives)),
                 sham.assign(control=SHAM),
             ]
         ),
-        "probes.csv": pd.DataFrame(
+        artifacts.CONTROLS_PROBES_CSV: pd.DataFrame(
             [
                 {"control": c, "au": a, "f1_drop": d, "p_corrected": p}
                 for c, probes in [(LESION, found.probes)]
@@ -479,7 +479,7 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
                 for a, (d, p) in probes.items()
             ]
         ),
-        "ranking.csv": pd.concat(
+        artifacts.CONTROLS_RANKING_CSV: pd.concat(
             [
                 r.assign(control=c)
                 for c, r in [(LESION, found.ranking)]
