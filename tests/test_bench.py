@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -44,6 +46,7 @@ def test_the_image_store_bench_compares_the_store_with_the_jpeg_routes(tmp_path)
     assert any(line.startswith("build 32 px:") for line in result.stdout.splitlines())
 
 
+@pytest.mark.slow  # trains a micro study, then eight retrains of its FreezeB5: minutes, not seconds
 def test_the_controls_bench_prints_rates_dose_response_and_the_cross_target(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "bench/bench_controls.py"), "--smoke"],
