@@ -22,6 +22,7 @@ TINY_PARAMS = {
     "retrain": {"epochs": 2, "batch_size": 16},
     "probes": {"seeds": 20},
     "saliency": {"max_images": 4},
+    "controls": {"n_pairs": 6, "probe_seeds": 10, "max_images": 8},
 }
 # The smallest study every stage accepts (the `micro` synthetic scale and UNBC pool of the paper
 # smoke test, tests/test_paper_preset.py), one epoch: for tests that prove plumbing -- claims,
@@ -34,6 +35,7 @@ MICRO_PARAMS = {
     "retrain": {"epochs": 1, "batch_size": 16},
     "probes": {"seeds": 3},
     "saliency": {"max_images": 2},
+    "controls": {"n_pairs": 4, "probe_seeds": 5, "max_images": 8},
 }
 
 

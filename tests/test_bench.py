@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -59,3 +61,25 @@ def test_the_backbone_bench_prints_each_backbone_beside_vgg16(tmp_path):
         (b, route) for route in ("train", "frozen") for b in ("vgg16", "resnet50", "vit_b_16")
     ]
     assert all(r[-1] == "1.00x" for r in table if r[0] == "vgg16"), table
+
+
+@pytest.mark.slow  # trains a micro study, then eight retrains of its FreezeB5: minutes, not seconds
+def test_the_controls_bench_prints_rates_dose_response_and_the_cross_target(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_controls.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("rate ")] == [
+        "recall:",
+        "maps:",
+        "probe:",
+        "sham:",
+    ], lines
+    assert [line.split()[1] for line in lines if line.startswith("dose ")] == ["r=1:", "r=2:"]
+    assert any(line.startswith("threshold (sensitivity cut): recall ") for line in lines)
+    assert any(line.startswith("cross-target AU26 ") for line in lines), lines

@@ -94,6 +94,21 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "linear SVM concept probes for an AU on CK+",
         ("k", "au", "seeds", "folds", "C", "seed"),
     ),
+    "controls": (
+        "instrument checks: erase an AU from a copy of FreezeB5 and a random sham (synthetic data)",
+        (
+            "au",
+            "block",
+            "rank",
+            "energy",
+            "n_pairs",
+            "seed",
+            "draws",
+            "variance_tolerance",
+            "probe_seeds",
+            "max_images",
+        ),
+    ),
     "promote": (
         "choose the best pain/emotion trade-off and alias it champion",
         ("emotions", "pain_weight", "min_pain_recall"),

@@ -176,3 +176,10 @@ SEED_STABILITY = "champion_seed_stability"
 COMPARE_HTML = "compare.html"  # <compare.out>/compare.html, also logged to the compare run
 COMPARE_CSV = "compare.csv"  # every backbone's FreezeB rows, scored by promote's rule
 ACROSS_ALIAS = "champion-across-backbones"  # on the champion's auforget-pain[-<backbone>] version
+# ---- controls (one run per seed, stage name controls; metrics/controls.json)
+CONTROLS_DIR = "controls"
+CONTROLS_MANIPULATION_CSV = f"{CONTROLS_DIR}/manipulation.csv"  # au, b5, lesion, negative
+CONTROLS_RECALL_CSV = f"{CONTROLS_DIR}/recall.csv"  # per control and emotion: drop, p, p_holm
+CONTROLS_PROBES_CSV = f"{CONTROLS_DIR}/probes.csv"  # control, au, f1_drop, p_corrected
+CONTROLS_RANKING_CSV = f"{CONTROLS_DIR}/ranking.csv"  # the target emotion's region ranking
+CONTROLS_NOTES = f"{CONTROLS_DIR}/notes.txt"

@@ -334,6 +334,47 @@ class ProbesConfig:
 
 
 @dataclass(frozen=True)
+class ControlsConfig:
+    """The instrument controls (stages/controls.py): which AU is erased from a copy of FreezeB5 and
+    where, how many face pairs measure it, and the sham's draws."""
+
+    au: int = 14
+    block: int = 3  # 0-based: the lesion projects block `block`'s output channels
+    rank: int = 0  # 0 = the fewest directions holding `energy` of the AU's difference energy
+    energy: float = 0.9
+    # of each AU sharing the region, the directions kept out of U: its top directions holding this
+    # share of its difference energy (0 = its mean difference alone)
+    shared_energy: float = 0.5
+    n_pairs: int = 24
+    seed: int = 0
+    draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
+    variance_tolerance: float = 0.1
+    probe_seeds: int = 100
+    max_images: int = 32  # contempt's difference maps (0 = all qualifying test images)
+
+    def __post_init__(self) -> None:
+        _range("controls.energy", self.energy, 0.01, 1.0)
+        _range("controls.shared_energy", self.shared_energy, 0.0, 1.0)
+        _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
+        VALID["controls.block"] = f"0..{N_BLOCKS - 2}"
+        if not 0 <= self.block <= N_BLOCKS - 2:
+            raise ValueError(
+                f"controls.block must be 0..{N_BLOCKS - 2} (its output feeds the next block's "
+                f"first convolution), got {self.block}"
+            )
+        for name, low in (("rank", 0), ("n_pairs", 2), ("draws", 1), ("probe_seeds", 2)):
+            if getattr(self, name) < low:
+                raise ValueError(
+                    f"controls.{name} must be at least {low}, got {getattr(self, name)}"
+                )
+        if self.au not in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 25, 26):
+            raise ValueError(
+                f"controls.au must be an AU with a facial region (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, "
+                f"15, 17, 25, 26), got {self.au}"
+            )
+
+
+@dataclass(frozen=True)
 class PromoteConfig:
     emotions: tuple[str, ...] = ("surprise", "contempt")
     pain_weight: float = 0.5
@@ -406,6 +447,7 @@ class Params:
     cka: CkaConfig = field(default_factory=CkaConfig)
     saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)

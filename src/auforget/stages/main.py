@@ -2,7 +2,7 @@
 
 data (synth when data.synthetic, then prepare) -> emotion -> transfer 0..5 -> retrain 0..5 ->
 forgetting, cka -> saliency -> probes (AU14, and AU5 on mouth-cropped faces; the survey of every
-drawn AU) -> promote -> report;
+drawn AU) -> controls (synthetic data: the instrument checks) -> promote -> report;
 on synthetic data, then the planted truth against what the study found (metrics/planted.json).
 
 A step whose identity -- entry point, parameters, code version, data (content hash of the split
@@ -25,6 +25,7 @@ import mlflow
 from auforget.analysis import planted
 from auforget.core.config import Params, flat
 from auforget.stages.cka import run_cka
+from auforget.stages.controls import run_controls
 from auforget.stages.emotion import run_emotion
 from auforget.stages.forgetting import run_forgetting
 from auforget.stages.prepare import run_prepare
@@ -88,6 +89,12 @@ def study_layers(params: Params) -> list[list[Step]]:
                 Step(f"probes-survey{sx}", run_au_survey, p, gpu=True)
                 for sx, p in chains
                 if p.probes.survey_aus
+            ),
+            # synthetic data: the instrument checks on the first seed's FreezeB5 (controls.py)
+            *(
+                [Step("controls", run_controls, chains[0][1], gpu=True)]
+                if params.data.synthetic and params.model.backbone == "vgg16"
+                else []
             ),
         ],
         [Step("promote", run_promote, params)],

@@ -102,7 +102,14 @@ def _builders(
                     alpha,
                     problem("forgetting"),
                 ),
-            )
+            ),
+            (
+                "controls",
+                "auforget controls",
+                lambda: sections.section_controls(
+                    read(ev.controls, lookup.controls_evidence), problem("controls")
+                ),
+            ),
         ]
     )
     return [

@@ -25,6 +25,7 @@ from auforget.core.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (
     PROBE_STAGE,
     ChampionEvidence,
+    ControlsEvidence,
     ForgettingEvidence,
     ModelRun,
     PlantedEvidence,
@@ -53,6 +54,7 @@ class Evidence:
     promote: Run | None = None
     cka: Run | None = None  # the findings section's block-by-block CKA
     survey: Run | None = None  # the findings section's probe of every drawn AU
+    controls: Run | None = None  # the instrument checks (synthetic data)
     champion: Any = None  # ModelVersion of auforget-pain@champion
     problems: dict[str, str] = field(default_factory=dict)  # what went wrong looking things up
 
@@ -63,7 +65,7 @@ class Evidence:
         }
         if self.emotion:
             out["emotion"] = (self.emotion[0].version, self.emotion[1].info.run_id)
-        for name in ("forgetting", "saliency", "promote", "cka", "survey"):
+        for name in ("forgetting", "saliency", "promote", "cka", "survey", "controls"):
             run = getattr(self, name)
             out[name] = run.info.run_id if run else None
         out["probes"] = sorted(r.info.run_id for r in self.probes)
@@ -83,6 +85,7 @@ class Evidence:
             self.promote,
             self.cka,
             self.survey,
+            self.controls,
         ):
             if run is not None:
                 out[run.data.tags.get(STAGE_TAG, run.info.run_name)] = run.info.run_id
@@ -151,6 +154,7 @@ def collect(levels: tuple[int, ...] = FREEZE_LEVELS, backbone: str = "vgg16") ->
         ("promote", "= 'promote'"),
         ("cka", "= 'cka'"),
         ("survey", "LIKE 'probes-survey-b%'"),
+        ("controls", "= 'controls'"),
     ):
         try:
             found = [
@@ -268,6 +272,16 @@ def probe_evidence(run: Run, folder: Path) -> ProbeEvidence:
             else run.data.tags.get(artifacts.CONCLUSION_TAG, "")
         ).strip(),
         _bytes(run, artifacts.PROBE_F1_PNG, folder),
+    )
+
+
+def controls_evidence(run: Run, folder: Path) -> ControlsEvidence:
+    """The instrument checks' flags and figures, their notes and per-emotion recall table."""
+    return ControlsEvidence(
+        run.info.run_id,
+        dict(run.data.metrics),
+        _text(run, artifacts.CONTROLS_NOTES, folder) or "",
+        _csv(run, artifacts.CONTROLS_RECALL_CSV, folder),
     )
 
 

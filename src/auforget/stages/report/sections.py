@@ -33,6 +33,7 @@ TITLES = {
     "champion": "The promoted model",
     "findings": "Findings: what fine-tuning forgot, with intervals and no verdict",
     "seeds": "Across training seeds: means with 95% intervals",
+    "controls": "Instrument checks: a loss made by construction, and a sham",
     "planted": "Planted truth: the synthetic world's design, beside what the study measured",
 }
 RANKING_SHOWN = (
@@ -596,3 +597,65 @@ def section_planted(ev: PlantedEvidence | None, alpha: float, problem: str = "")
             table(ev.association),
         ]
     return Section("planted", TITLES["planted"], "\n".join(p for p in parts if p), True)
+
+
+@dataclass(frozen=True)
+class ControlsEvidence:
+    run_id: str
+    metrics: dict[str, float]
+    notes: str
+    recall: pd.DataFrame | None
+
+
+CONTROL_FIGURES = {
+    "manipulation_pass": (
+        "lesion_sensitivity_cut",
+        "lesion_other_change_max",
+        "negative_sensitivity_cut",
+        "negative_variance_ratio",
+    ),
+    "lesion_recall_pass": ("lesion_recall_drop", "lesion_recall_p_holm"),
+    "lesion_maps_pass": ("lesion_maps_region_first", "lesion_maps_n_images"),
+    "lesion_probe_pass": (
+        "lesion_probe_drop",
+        "lesion_probe_p_corrected",
+        "lesion_probe_others_median_drop",
+    ),
+    "negative_recall_pass": ("negative_recall_n_significant", "negative_recall_min_p_holm"),
+    "negative_maps_pass": ("negative_maps_region_first", "negative_maps_n_images"),
+    "negative_probe_pass": ("negative_probe_drop", "negative_probe_p_corrected"),
+}
+
+
+def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
+    """The instruments' verdicts: each flag with its figures; a control whose manipulation check
+    failed is void, and says so."""
+    if ev is None:
+        return _unavailable("controls", "auforget controls", problem)
+    m = ev.metrics
+    rows = []
+    for flag, figures in CONTROL_FIGURES.items():
+        side = flag.split("_")[0]
+        if flag != "manipulation_pass" and m.get(f"{side}_void") == 1.0:
+            verdict = "void (manipulation check failed)"
+        elif flag in m:
+            verdict = "pass" if m[flag] == 1.0 else "FAIL"
+        else:
+            verdict = "not measured"
+        shown = ", ".join(f"{f} {m[f]:.3g}" for f in figures if f in m)
+        rows.append({"check": flag, "verdict": verdict, "figures": shown})
+    parts = [
+        runs_line(controls=ev.run_id),
+        "<p>A copy of FreezeB5 with one AU erased (its difference directions at one block's "
+        "output, folded into the next convolution) must be found by the retrain with McNemar, "
+        "the difference maps and the probe; a random subspace of the same rank and variance "
+        "must not be. The manipulation check comes first, without the instruments; a control "
+        "that fails it is void and says nothing about the instruments. "
+        f"FreezeB5 against FreezeB5 with its output layers retrained under another seed: "
+        f"{m.get('sham_recall_n_significant', NAN):.0f} Holm-significant emotion(s).</p>",
+        table(pd.DataFrame(rows)),
+        f"<p>{esc(ev.notes)}</p>" if ev.notes else "",
+    ]
+    if ev.recall is not None:
+        parts += ["<h3>Recall under each control</h3>", table(ev.recall, p_columns=("p", "p_holm"))]
+    return Section("controls", TITLES["controls"], "\n".join(p for p in parts if p), True)

@@ -1,0 +1,259 @@
+"""How often each instrument finds the AU lesion and flags a sham, and at what dose it starts to.
+
+Not a speed bench: an instrument-rate bench on a trained study (stages/controls.py does one seed
+and one draw of what this repeats). For each training seed of the study's params:
+
+- the AU lesion at controls.rank (controls.au, AU14 by default): manipulation check and the
+  three instruments' verdicts;
+- `--draws` random shams of the same rank and variance, each drawn afresh: each instrument's
+  false-positive rate;
+- `--draws` FreezeB5 against FreezeB5' pairs (output layers retrained under seed + 1 + d):
+  Holm-significant emotions under training noise alone;
+- the dose-response over `--ranks`: the lesion at each fixed rank, the last block's sensitivity
+  to the AU it cuts, and which instruments detect it; each instrument's detection threshold is
+  the least cut from which on it passes, printed next to FreezeB0's own measured cut;
+- the cross-target lesion (`--cross-au`, AU26: surprise, mouth_jaw).
+
+    python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8] [--cross-au 26]
+    python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
+
+DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its
+study.seeds needs its FreezeB5 retrain (and FreezeB0's for the threshold's comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from auforget.analysis import erasure
+from auforget.analysis import instrument_checks as checks
+from auforget.core.config import Params, load_params
+from auforget.data.face_pairs import drawn_aus
+from auforget.nn import lesion
+from auforget.stages import controls, forgetting
+from auforget.tracking import connection, registry
+
+INSTRUMENTS = ("recall", "maps", "probe")
+
+
+def seed_params(params: Params, seed: int) -> Params:
+    return (
+        params.with_overrides("emotion", seed=seed)
+        .with_overrides("transfer", seed=seed)
+        .with_overrides("retrain", seed=seed)
+    )
+
+
+def setup_for(params: Params, seed: int, au: int) -> tuple[controls.Setup, str]:
+    p = seed_params(params, seed).with_overrides("controls", au=au)
+    sx = registry.seed_suffix(seed, params.study.seeds)
+    alias = registry.freeze_alias(5) + sx
+    version = registry.resolve_alias(registry.RETRAIN_MODEL, alias, hint="train the study first")
+    b5, _ = registry.load_model(registry.RETRAIN_MODEL, alias, hint="", profile=p.model.profile)
+    reference = forgetting.load_predictions({"b5": version}, Path(f"downloads-{seed}"))["b5"]
+    return controls.prepare(p, b5.eval(), reference, progress=False), sx
+
+
+def lesion_row(setup: controls.Setup, rank: int | None, aus) -> dict:
+    """Manipulation figures and the three lesion verdicts at one rank (None: controls.rank)."""
+    cfg = setup.params.controls
+    directions, lesioned = controls.au_lesion(setup, rank)
+    before = lesion.sensitivity(setup.b5, setup.check_pairs, drawn_aus())
+    after = lesion.sensitivity(lesioned, setup.check_pairs, drawn_aus())
+    change = erasure.sensitivity_change(before, after)
+    found = controls.instruments(setup, lesioned, aus, setup.params.retrain.seed, "lesion")
+    emotion, region = checks.target_emotion(cfg.au), lesion.region_of(cfg.au)
+    flags = {
+        **checks.lesion_recall(found.recall, emotion),
+        **checks.lesion_maps(found.ranking, region),
+        **checks.lesion_probe(found.probes, cfg.au),
+    }
+    return {
+        "rank": directions.rank,
+        "cut": -change[cfg.au],
+        "others": max(abs(v) for a, v in change.items() if a != cfg.au),
+        "manipulation": float(
+            -change[cfg.au] >= checks.LESION_CUT
+            and max(abs(v) for a, v in change.items() if a != cfg.au) <= checks.OTHER_CHANGE
+        ),
+        **{i: flags[f"lesion_{i}_pass"] for i in INSTRUMENTS},
+    }
+
+
+def negative_rows(setup: controls.Setup, draws: int) -> list[dict]:
+    """Each draw's sham: its manipulation figures and whether each instrument flagged it."""
+    cfg = setup.params.controls
+    directions, lesioned = controls.au_lesion(setup)
+    cov = controls.activation_covariance(setup)
+    rows = []
+    for d in range(draws):
+        Q, sham = controls.sham_lesion(setup, directions, cov, d)
+        figures, _ = controls.manipulation_check(
+            setup,
+            lesioned,
+            sham,
+            (erasure.removed_variance(directions.U, cov), erasure.removed_variance(Q, cov)),
+        )
+        found = controls.instruments(
+            setup, sham, (cfg.au,), setup.params.retrain.seed, f"negative{d}"
+        )
+        region = lesion.region_of(cfg.au)
+        flags = {
+            **checks.negative_recall(found.recall),
+            **checks.negative_maps(found.ranking, region),
+            **checks.negative_probe(*found.probes[cfg.au]),
+        }
+        rows.append(
+            {
+                "draw": d,
+                "valid": figures["negative_manipulation_pass"],
+                "cut": figures["negative_sensitivity_cut"],
+                **{i: 1.0 - flags[f"negative_{i}_pass"] for i in INSTRUMENTS},  # 1 = flagged
+            }
+        )
+    return rows
+
+
+def sham_pairs(setup: controls.Setup, draws: int) -> list[int]:
+    """Holm-significant emotions of FreezeB5' (seed + 1 + d) against FreezeB5, per pair."""
+    seed = setup.params.retrain.seed
+    out = []
+    for d in range(draws):
+        model = controls.retrained(setup, setup.b5, seed + 1 + d, f"sham{d}")
+        out.append(
+            checks.n_significant(
+                controls.recall_check(setup, controls.test_predictions(setup, model))
+            )
+        )
+    return out
+
+
+def threshold(rows: list[dict], instrument: str) -> float:
+    """The least sensitivity cut from which on (in increasing cut) the instrument passes; NaN when
+    it never does."""
+    ordered = sorted(rows, key=lambda r: r["cut"])
+    for i, row in enumerate(ordered):
+        if all(r[instrument] == 1.0 for r in ordered[i:]):
+            return row["cut"]
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, help="a folder with a trained study")
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--ranks", default="1,2,4,8")
+    parser.add_argument("--cross-au", type=int, default=26)
+    parser.add_argument("--seeds", type=int, default=0, help="first N of study.seeds (0 = all)")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    started = time.monotonic()
+    if args.smoke:
+        args.project = smoke_study(Path("bench-controls-smoke").resolve())
+        args.draws, args.ranks = 2, "1,2"
+    if args.project is None:
+        parser.error("--project DIR (a trained study) or --smoke")
+    os.chdir(args.project)
+    params = load_params("params.yaml")
+    if args.smoke:
+        params = params.with_overrides("controls", n_pairs=3, probe_seeds=2, max_images=4)
+        params = params.with_overrides("retrain", heads=1)
+    connection.configure(params.tracking)
+    seeds = params.study.seeds[: args.seeds or None]
+    ranks = [int(r) for r in args.ranks.split(",")]
+    per_seed = {}
+    for seed in seeds:
+        setup, sx = setup_for(params, seed, params.controls.au)
+        aus = controls.probed_aus(setup.params, params.controls.au)
+        main_row = lesion_row(setup, None, aus)
+        negatives = negative_rows(setup, args.draws)
+        pairs = sham_pairs(setup, args.draws)
+        dose = [lesion_row(setup, r, aus) for r in ranks]
+        b0 = controls.b0_sensitivity_cut(setup, sx)
+        cross_setup, _ = setup_for(params, seed, args.cross_au)
+        cross = lesion_row(
+            cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au)
+        )
+        per_seed[seed] = (main_row, negatives, pairs, dose, b0, cross)
+        report_seed(seed, params.controls.au, args.cross_au, *per_seed[seed])
+    report_rates(per_seed, args.draws)
+    print(f"bench_controls: {time.monotonic() - started:.0f} s")
+
+
+def report_seed(seed, au, cross_au, main_row, negatives, pairs, dose, b0, cross) -> None:
+    def flags(row):
+        return " ".join(f"{i} {'pass' if row[i] else 'fail'}" for i in INSTRUMENTS)
+
+    print(
+        f"seed {seed} AU{au} lesion rank {main_row['rank']}: sensitivity cut "
+        f"{main_row['cut']:.2f}, others max {main_row['others']:.2f}, manipulation "
+        f"{'pass' if main_row['manipulation'] else 'FAIL (void)'}; {flags(main_row)}"
+    )
+    valid = [n for n in negatives if n["valid"]]
+    print(
+        f"seed {seed} negatives: {len(valid)} of {len(negatives)} valid; flagged "
+        + " ".join(f"{i} {sum(n[i] for n in valid):.0f}/{len(valid)}" for i in INSTRUMENTS)
+    )
+    print(
+        f"seed {seed} FreezeB5 vs FreezeB5': Holm-significant emotions per pair {pairs}; pairs "
+        f"with any {sum(p > 0 for p in pairs)}/{len(pairs)}"
+    )
+    for row in dose:
+        print(f"dose r={row['rank']}: cut {row['cut']:.2f} others {row['others']:.2f} {flags(row)}")
+    print(
+        "threshold (sensitivity cut): "
+        + " ".join(f"{i} {threshold(dose, i):.2f}" for i in INSTRUMENTS)
+        + f"; FreezeB0's own cut {b0:.2f}"
+    )
+    print(
+        f"cross-target AU{cross_au} rank {cross['rank']}: cut {cross['cut']:.2f} others "
+        f"{cross['others']:.2f} manipulation {'pass' if cross['manipulation'] else 'FAIL'}; "
+        f"{flags(cross)}"
+    )
+
+
+def report_rates(per_seed, draws) -> None:
+    n = len(per_seed)
+    for i in INSTRUMENTS:
+        found = sum(v[0][i] for v in per_seed.values() if v[0]["manipulation"])
+        valid = sum(1 for v in per_seed.values() if v[0]["manipulation"])
+        flagged = [n_[i] for v in per_seed.values() for n_ in v[1] if n_["valid"]]
+        print(
+            f"rate {i}: lesion found in {found:.0f} of {valid} valid seeds (of {n}); "
+            f"false positives {sum(flagged):.0f} of {len(flagged)} valid draws"
+        )
+    total = [p for v in per_seed.values() for p in v[2]]
+    print(f"rate sham: {sum(total)} Holm-significant emotions in {len(total)} FreezeB5' pairs")
+
+
+def smoke_study(folder: Path) -> Path:
+    """A micro study (synth, prepare, emotion, FreezeB5's transfer and retrain, one epoch each)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.project import MICRO_PARAMS, copy_project
+
+    if not (folder / "params.yaml").exists():
+        copy_project(folder, MICRO_PARAMS)
+    here = Path.cwd()
+    os.chdir(folder)
+    from auforget.stages.emotion import run_emotion
+    from auforget.stages.prepare import run_prepare
+    from auforget.stages.retrain import run_retrain
+    from auforget.stages.synth import run_synth
+    from auforget.stages.transfer import run_transfer
+
+    p = load_params("params.yaml")
+    run_synth(p, progress=False)
+    run_prepare(p, progress=False)
+    run_emotion(p, progress=False, reuse=True)
+    run_transfer(p.with_overrides("transfer", freeze=5), progress=False, reuse=True)
+    run_retrain(p.with_overrides("retrain", freeze=5, heads=1), progress=False, reuse=True)
+    os.chdir(here)
+    return folder
+
+
+if __name__ == "__main__":
+    main()

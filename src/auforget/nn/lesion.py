@@ -1,0 +1,143 @@
+"""Lesion a network by construction: fold a channel projection into a convolution.
+
+The instrument controls need a copy of FreezeB5 that has lost one AU and nothing else, and that
+is still an ordinary `VGG16Blocks`, so retraining, McNemar, LRP and the probes run on it as on
+any model. A projection P = I - U U^T over the C channels of block j's output is a 1 x 1
+convolution; the next block's first convolution is linear in its input (zero padding stays zero
+under P), so
+
+    conv(P a; W) = conv(a; W'),  W'[o, c, kh, kw] = sum_d W[o, d, kh, kw] P[d, c],
+
+and the lesioned copy is FreezeB5 with one weight tensor replaced (`fold_projection`). The bias is
+untouched. `tests/nn/test_lesion.py` checks the fold against the projection applied explicitly.
+
+Which U comes from analysis/erasure.py; the activations it is fitted on come from here
+(`region_differences`), with the AU's facial region (analysis/regions.py) carried down to the
+block's feature-map grid.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from auforget.analysis import regions
+from auforget.data.face_pairs import FacePairs
+from auforget.nn.backbones import N_BLOCKS, VGG16Blocks
+
+
+def check_block(block: int) -> int:
+    """A block whose output can be lesioned: 0..3 (block 4's output has no next convolution)."""
+    if not isinstance(block, int) or not 0 <= block < N_BLOCKS - 1:
+        raise ValueError(
+            f"the lesioned block must be 0..{N_BLOCKS - 2} (its output feeds the next block's "
+            f"first convolution), got {block!r}"
+        )
+    return block
+
+
+@torch.no_grad()
+def block_output(model: VGG16Blocks, x: torch.Tensor, block: int) -> torch.Tensor:
+    """The output of blocks[block] (N, C, s, s), eval mode."""
+    model.eval()
+    for b in model.blocks[: block + 1]:
+        x = b(x)
+    return x
+
+
+@torch.no_grad()
+def last_block(model: VGG16Blocks, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """model.features in eval mode, in batches: the output the probes read."""
+    model.eval()
+    return torch.cat([model.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def region_grid(landmarks: np.ndarray, image_size: int, grid: int, region: str) -> np.ndarray:
+    """(N, grid, grid) masks: a feature-map cell belongs to the region when any image pixel it
+    covers does (small grids would otherwise lose the mouth corners' discs)."""
+    if region not in regions.AU_REGIONS:
+        raise ValueError(f"unknown region {region!r}; regions: {list(regions.AU_REGIONS)}")
+    step = image_size // grid
+    masks = []
+    for lm in landmarks:
+        full = regions.region_masks(lm, image_size)[region][: grid * step, : grid * step]
+        masks.append(full.reshape(grid, step, grid, step).any(axis=(1, 3)))
+    return np.stack(masks)
+
+
+def region_of(au: int) -> str:
+    """The AU's region in analysis/regions.AU_REGIONS."""
+    for name, aus in regions.AU_REGIONS.items():
+        if au in aus:
+            return name
+    raise ValueError(
+        f"AU{au} has no facial region; AUs with one: "
+        f"{sorted(a for aus in regions.AU_REGIONS.values() for a in aus)}"
+    )
+
+
+def sharing_aus(au: int) -> tuple[int, ...]:
+    """The other AUs of the AU's region (AU12 and AU15 for AU14)."""
+    return tuple(a for a in regions.AU_REGIONS[region_of(au)] if a != au)
+
+
+def region_differences(
+    model: VGG16Blocks, pairs: FacePairs, au: int, block: int, region: str | None = None
+) -> np.ndarray:
+    """Difference vectors (M, C) at block `block`'s output: face showing `au` minus the same face at
+    rest, one row per feature-map cell inside `region` (the AU's own by default), over all
+    pairs."""
+    diff = block_output(model, pairs.shown[au], block) - block_output(model, pairs.rest, block)
+    grid = diff.shape[-1]
+    masks = torch.from_numpy(
+        region_grid(pairs.landmarks, pairs.size, grid, region or region_of(au))
+    )
+    vectors = diff.permute(0, 2, 3, 1)[masks]
+    return vectors.double().numpy()
+
+
+def activation_covariance(model: VGG16Blocks, images: torch.Tensor, block: int) -> np.ndarray:
+    """C x C covariance of block `block`'s output channels over every cell of `images`."""
+    a = (
+        block_output(model, images, block)
+        .permute(0, 2, 3, 1)
+        .reshape(-1, model_width(model, block))
+    )
+    return np.cov(a.double().numpy(), rowvar=False)
+
+
+def model_width(model: VGG16Blocks, block: int) -> int:
+    return model.profile.widths[block]
+
+
+def fold_projection(model: VGG16Blocks, block: int, P: np.ndarray) -> VGG16Blocks:
+    """A deep copy of `model` whose blocks[block + 1] first convolution reads P applied to block
+    `block`'s output channels (see the module docstring); `model` is left as it was."""
+    check_block(block)
+    lesioned = copy.deepcopy(model)
+    conv = lesioned.blocks[block + 1][0]
+    assert isinstance(conv, nn.Conv2d), "every block starts with a convolution"
+    proj = torch.as_tensor(P, dtype=torch.float64)
+    if proj.shape != (conv.in_channels, conv.in_channels):
+        raise ValueError(
+            f"projection is {tuple(proj.shape)}, block {block}'s output has {conv.in_channels} "
+            "channels"
+        )
+    with torch.no_grad():
+        folded = torch.einsum("odhw,dc->ochw", conv.weight.double(), proj)
+        conv.weight.copy_(folded.to(conv.weight.dtype))
+    return lesioned
+
+
+@torch.no_grad()
+def sensitivity(model: VGG16Blocks, pairs: FacePairs, aus) -> dict[int, float]:
+    """Per AU, the last block's sensitivity to it: the mean over pairs of the L2 norm of
+    features(face showing the AU) - features(same face at rest)."""
+    rest = last_block(model, pairs.rest)
+    return {
+        au: float((last_block(model, pairs.shown[au]) - rest).flatten(1).norm(dim=1).mean())
+        for au in aus
+    }

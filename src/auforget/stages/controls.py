@@ -1,0 +1,504 @@
+"""`controls`: the instruments against losses made by construction (synthetic data).
+
+The study's instruments -- the retrain with McNemar (`forgetting`), the LRP difference maps'
+region ranking (`saliency`), the linear probes (`probes`) -- are trusted only if they find a loss
+we made ourselves and find nothing in a sham (docs/controls.md):
+
+1. the lesion: a copy of FreezeB5 with one AU (controls.au, AU14 by default) erased at block
+   controls.block's output (the AU's difference directions inside its facial region, with the
+   directions of the AUs sharing the region kept; analysis/erasure.py), folded into the next
+   block's first convolution (nn/lesion.py): an ordinary model;
+2. the shams: a random subspace of the same rank removing the same activation variance (within
+   controls.variance_tolerance), drawn afresh for each draw from (controls.seed, draw); and
+   FreezeB5 with its output layers retrained under another seed (McNemar under training noise);
+3. the manipulation check, first, on face pairs rendered afresh (other people than those the
+   lesion was fitted on), without the instruments: last-block sensitivity to each drawn AU;
+4. the instruments on the lesioned copies, with the study's own functions: the retrain recipe of
+   FreezeB5 (same data, loss, heads and seed) on the lesioned blocks, McNemar and Holm as
+   `forgetting` computes them, difference maps and region ranking as `saliency` computes them,
+   the probes as `probes` fits them, for every probed AU that has positives in the CK+ peaks.
+
+The verdicts (analysis/instrument_checks.py) go to metrics/controls.json and the run
+`controls`; a control whose manipulation failed is void and its flags are left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from auforget.analysis import erasure
+from auforget.analysis import instrument_checks as checks
+from auforget.analysis.linear_probes import au_labels, compare_probes
+from auforget.analysis.metrics import predictions_table, write_metrics_json
+from auforget.core import artifacts
+from auforget.core.config import EMOTIONS, Params, flat
+from auforget.core.identity import fingerprint, manifest_digest
+from auforget.data.face_pairs import FacePairs, drawn_aus, render_pairs
+from auforget.data.images import ManifestImages, preset
+from auforget.nn import lesion
+from auforget.nn.backbones import N_BLOCKS, VGG16Blocks, freeze_blocks, replace_head
+from auforget.nn.training import make_loader, pick_device, predict
+from auforget.stages import forgetting, saliency
+from auforget.stages.probes import ckplus_manifest, conv_features
+from auforget.tracking import connection, registry, stage_runs
+from auforget.workflow.fitting import fit_on_task
+from auforget.workflow.recipes import Recipe, retrain_recipe
+
+log = logging.getLogger(__name__)
+
+CHECK_SEED_OFFSET = 10_000  # the manipulation check's pairs: other people than the fitted ones
+SHAM_SEED_OFFSET = 1  # FreezeB5': its output layers retrained under retrain.seed + this
+LESION, NEGATIVE, SHAM = "lesion", "negative", "sham"
+
+
+@dataclass
+class Setup:
+    """What every control of one FreezeB5 shares: the model, its retrain recipe and test
+    predictions, its probe features and the face pairs."""
+
+    params: Params
+    b5: VGG16Blocks  # the registered retrained FreezeB5 (blocks and head)
+    recipe: Recipe
+    reference: pd.DataFrame  # FreezeB5's test predictions, indexed by sample_id
+    ckplus: dict[str, pd.DataFrame]  # variant -> CK+ peak manifest
+    features_b5: dict[str, np.ndarray]  # variant -> FreezeB5's last-block features
+    fit_pairs: FacePairs
+    check_pairs: FacePairs
+    device: torch.device
+    progress: bool = False
+
+
+@dataclass
+class Instruments:
+    """What the instruments read on one lesioned copy."""
+
+    recall: pd.DataFrame  # instrument_checks.recall_figures
+    ranking: pd.DataFrame | None  # the target emotion's region ranking (None: no maps)
+    probes: dict[int, tuple[float, float]]  # AU -> (F1 drop B5 - copy, corrected p)
+
+
+def probed_aus(params: Params, au: int) -> tuple[int, ...]:
+    """The lesioned AU first, then every other drawn AU both classes of which fill the probes'
+    folds in the CK+ peaks."""
+    found = []
+    for a in drawn_aus():
+        manifest, _ = ckplus_manifest(params, a)
+        labels = au_labels(manifest["aus"], a)
+        if min(labels.sum(), len(labels) - labels.sum()) >= params.probes.folds:
+            found.append(a)
+    if au not in found:
+        raise ValueError(
+            f"controls.au={au}: the CK+ peaks hold too few faces with and without AU{au} for "
+            f"{params.probes.folds}-fold probes"
+        )
+    return (au, *(a for a in found if a != au))
+
+
+def prepare(params: Params, b5: VGG16Blocks, reference: pd.DataFrame, progress: bool) -> Setup:
+    """The shared part of the controls for one FreezeB5 (see Setup)."""
+    cfg = params.controls
+    size = b5.profile.image_size
+    shared = lesion.sharing_aus(cfg.au)
+    ckplus = {}
+    for a in drawn_aus():
+        manifest, variant = ckplus_manifest(params, a)
+        ckplus.setdefault(variant, manifest)
+    features = {
+        variant: conv_features(
+            b5, _ckplus_images(params, m), progress=progress, desc=f"controls b5 {variant}"
+        )
+        for variant, m in ckplus.items()
+    }
+    return Setup(
+        params,
+        b5,
+        retrain_recipe(params.with_overrides("retrain", freeze=N_BLOCKS)),
+        reference,
+        ckplus,
+        features,
+        render_pairs((cfg.au, *shared), cfg.n_pairs, size, cfg.seed),
+        render_pairs(drawn_aus(), cfg.n_pairs, size, cfg.seed + CHECK_SEED_OFFSET),
+        pick_device(),
+        progress,
+    )
+
+
+def _ckplus_images(params: Params, manifest: pd.DataFrame) -> ManifestImages:
+    from auforget.core.profiles import get_profile
+
+    size = get_profile(params.model.profile).image_size
+    return ManifestImages(manifest, params.data.ckplus_root, preset("eval", size))
+
+
+def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions, VGG16Blocks]:
+    """U for controls.au at controls.block (rank: controls.rank unless given; 0 = energy rule) and
+    FreezeB5 with I - UU^T folded in."""
+    cfg = setup.params.controls
+    region = lesion.region_of(cfg.au)
+    target = lesion.region_differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
+    shared = [
+        lesion.region_differences(setup.b5, setup.fit_pairs, a, cfg.block, region)
+        for a in lesion.sharing_aus(cfg.au)
+    ]
+    directions = erasure.au_directions(
+        target,
+        shared,
+        energy=cfg.energy,
+        rank=cfg.rank if rank is None else rank,
+        shared_energy=cfg.shared_energy,
+    )
+    return directions, lesion.fold_projection(setup.b5, cfg.block, erasure.projector(directions.U))
+
+
+def activation_covariance(setup: Setup) -> np.ndarray:
+    """Block controls.block's channel covariance over the fitted pairs' faces (rest and shown)."""
+    images = torch.cat([setup.fit_pairs.rest, *setup.fit_pairs.shown.values()])
+    return lesion.activation_covariance(setup.b5, images, setup.params.controls.block)
+
+
+def sham_lesion(
+    setup: Setup, directions: erasure.Directions, cov: np.ndarray, draw: int
+) -> tuple[np.ndarray, VGG16Blocks]:
+    """A random subspace of U's rank removing U's activation variance, drawn from (seed, draw),
+    folded in like the lesion."""
+    cfg = setup.params.controls
+    Q = erasure.matched_random_subspace(
+        cov,
+        directions.rank,
+        erasure.removed_variance(directions.U, cov),
+        np.random.default_rng([cfg.seed, draw]),
+        tolerance=cfg.variance_tolerance,
+    )
+    return Q, lesion.fold_projection(setup.b5, cfg.block, erasure.projector(Q))
+
+
+def manipulation_check(
+    setup: Setup,
+    lesioned: VGG16Blocks,
+    sham: VGG16Blocks,
+    variance: tuple[float, float],
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """instrument_checks.manipulation on the check pairs, and the per-AU sensitivities."""
+    aus = drawn_aus()
+    before = lesion.sensitivity(setup.b5, setup.check_pairs, aus)
+    after = lesion.sensitivity(lesioned, setup.check_pairs, aus)
+    after_sham = lesion.sensitivity(sham, setup.check_pairs, aus)
+    cfg = setup.params.controls
+    figures = checks.manipulation(
+        cfg.au, before, after, after_sham, variance, cfg.variance_tolerance
+    )
+    table = pd.DataFrame(
+        {"au": list(aus), "b5": [before[a] for a in aus], LESION: [after[a] for a in aus]}
+    )
+    table[NEGATIVE] = [after_sham[a] for a in aus]
+    return figures, table
+
+
+def retrained(setup: Setup, blocks: VGG16Blocks, seed: int, desc: str) -> VGG16Blocks:
+    """`blocks` (a FreezeB5 copy) with new emotion output layers trained by FreezeB5's retrain
+    recipe under `seed`: what the `retrain` stage would make of it."""
+    recipe = setup.recipe
+    model = freeze_blocks(replace_head(copy.deepcopy(blocks), len(EMOTIONS), seed=seed), N_BLOCKS)
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_on_task(
+            model,
+            recipe.data,
+            recipe.loss,
+            replace(recipe.settings, seed=seed),
+            batch_size=recipe.batch_size,
+            cached=recipe.cached,
+            views=recipe.views,
+            checkpoint_dir=Path(tmp),
+            key=f"controls-{desc}-{seed}",
+            device=setup.device,
+            progress=setup.progress,
+            desc=f"controls {desc}",
+            heads=recipe.heads,
+        )
+    return model.cpu().eval()
+
+
+def test_predictions(setup: Setup, model: VGG16Blocks) -> pd.DataFrame:
+    """The model's predictions on the emotion test split, as predictions.csv holds them."""
+    data = setup.recipe.data
+    test = data.dataset("test")
+    loader = make_loader(test, setup.recipe.batch_size, shuffle=False, seed=0, device=setup.device)
+    probs, _, labels = predict(model.to(setup.device), loader, setup.device, progress=False)
+    model.cpu()
+    table = predictions_table(test.sample_ids, labels, probs, data.class_names)
+    return table.astype({"sample_id": str}).set_index("sample_id").sort_index()
+
+
+def recall_check(setup: Setup, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Recalls and McNemar (Holm across emotions) of a control against FreezeB5, as `forgetting`
+    computes them."""
+    tables = {"b5": setup.reference, "control": predictions}
+    recalls = forgetting.recall_table(tables)
+    tests = forgetting.mcnemar_rows(
+        tables, [("control", "b5")], setup.params.forgetting.exact_below
+    )
+    return checks.recall_figures(recalls, tests, "control")
+
+
+def maps_check(setup: Setup, model: VGG16Blocks, predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """The target emotion's region ranking of FreezeB5 - control difference maps, as `saliency`
+    computes it (images FreezeB5 gets right and the control wrong)."""
+    params, cfg = setup.params, setup.params.controls
+    emotion = checks.target_emotion(cfg.au)
+    data = setup.recipe.data
+    test = data.splits["test"].reset_index(drop=True)
+    chosen = {
+        emotion: saliency.select(
+            test, setup.reference, predictions, emotion, cfg.max_images, params.saliency.seed
+        )
+    }
+    maps = saliency.all_maps(
+        chosen,
+        data,
+        setup.b5.eval(),
+        model.eval(),
+        torch.device("cpu"),
+        desc="controls maps",
+        progress=False,
+        difference=params.saliency.difference,
+    )[0]
+    keep = maps.has_landmarks
+    if not keep.any():
+        return None
+    beyond = params.saliency.ranking == "beyond_b5"
+    return saliency.ranking(
+        maps.diff[keep],
+        maps.landmarks[keep],
+        emotion,
+        params.saliency.seed,
+        maps.b5[keep] if beyond else None,
+    )
+
+
+def probe_check(
+    setup: Setup, model: VGG16Blocks, aus: tuple[int, ...]
+) -> dict[int, tuple[float, float]]:
+    """Per AU: (probe F1 of FreezeB5 minus the control's, corrected resampled p), the probes fitted
+    as `probes` fits them, on the same folds."""
+    params = setup.params
+    features = {
+        variant: conv_features(model, _ckplus_images(params, m), progress=False, desc="controls")
+        for variant, m in setup.ckplus.items()
+    }
+    out = {}
+    for a in aus:
+        manifest, variant = ckplus_manifest(params, a)
+        result = compare_probes(
+            setup.features_b5[variant],
+            features[variant],
+            au_labels(manifest["aus"], a),
+            seeds=params.controls.probe_seeds,
+            folds=params.probes.folds,
+            C=params.probes.C,
+            seed=params.probes.seed,
+            concept=f"AU{a}",
+        )
+        s = result.summary()
+        out[a] = (s["f1_b5_mean"] - s["f1_bk_mean"], s["p_corrected"])
+    return out
+
+
+def instruments(
+    setup: Setup, blocks: VGG16Blocks, aus: tuple[int, ...], seed: int, desc: str
+) -> Instruments:
+    """The three instruments on one lesioned copy of FreezeB5."""
+    model = retrained(setup, blocks, seed, desc)
+    predictions = test_predictions(setup, model)
+    return Instruments(
+        recall_check(setup, predictions),
+        maps_check(setup, model, predictions),
+        probe_check(setup, blocks, aus),
+    )
+
+
+def verdicts(
+    au: int, lesioned: Instruments, negatives: list[Instruments], sham: pd.DataFrame
+) -> dict[str, float]:
+    """Flags and figures of the instruments (before voiding). With several negative draws a sham
+    flag passes when at most 1 in 20 draws is flagged (the bench's false-positive rule)."""
+    emotion, region = checks.target_emotion(au), lesion.region_of(au)
+    out = {
+        **checks.lesion_recall(lesioned.recall, emotion),
+        **checks.lesion_maps(lesioned.ranking, region),
+        **checks.lesion_probe(lesioned.probes, au),
+    }
+    per_draw = [
+        {
+            **checks.negative_recall(n.recall),
+            **checks.negative_maps(n.ranking, region),
+            **checks.negative_probe(*n.probes[au]),
+        }
+        for n in negatives
+    ]
+    for name in per_draw[0]:
+        values = [d[name] for d in per_draw]
+        if name.endswith("_pass"):
+            out[name] = float(1.0 - np.mean(values) <= 1 / 20)
+            out[name.replace("_pass", "_false_positive_rate")] = float(1.0 - np.mean(values))
+        else:
+            out[name] = float(values[0])
+    out.update(checks.negative_recall(sham, SHAM))
+    out.pop(f"{SHAM}_recall_pass")
+    out["negative_draws"] = float(len(negatives))
+    return out
+
+
+def _hint(i: int) -> str:
+    return f"run `auforget retrain --freeze {i}` (or `auforget main`) first"
+
+
+def b0_sensitivity_cut(setup: Setup, sx: str) -> float:
+    """FreezeB0's own loss of last-block sensitivity to controls.au against FreezeB5 (NaN without
+    a FreezeB0): the scale on which the lesion's detection thresholds read."""
+    try:
+        b0, _ = registry.load_model(
+            registry.RETRAIN_MODEL,
+            registry.freeze_alias(0) + sx,
+            hint=_hint(0),
+            profile=setup.params.model.profile,
+        )
+    except (ValueError, LookupError, mlflow.exceptions.MlflowException):
+        return float("nan")
+    au = setup.params.controls.au
+    before = lesion.sensitivity(setup.b5, setup.check_pairs, [au])[au]
+    return 1.0 - lesion.sensitivity(b0, setup.check_pairs, [au])[au] / before
+
+
+def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
+    """The instrument checks of one FreezeB5 (retrain.seed's); returns the flags and figures."""
+    cfg = params.controls
+    connection.configure(params.tracking)
+    sx = registry.seed_suffix(params.retrain.seed, params.study.seeds)
+    alias = registry.freeze_alias(N_BLOCKS) + sx
+    v5 = registry.resolve_alias(registry.RETRAIN_MODEL, alias, hint=_hint(N_BLOCKS))
+    ckplus, _ = ckplus_manifest(params, cfg.au)
+    key = fingerprint(
+        "controls",
+        flat(cfg),
+        flat(params.retrain),
+        flat(params.emotion),
+        flat(params.model),
+        flat(params.probes),
+        flat(params.saliency),
+        flat(params.forgetting),
+        manifest_digest(ckplus),
+        v5.run_id,
+        v5.version,
+    )
+    name = f"controls{sx}"
+    if reuse and (done := stage_runs.find_finished_run(key)):
+        metrics = stage_runs.reused(done, name)
+        write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics)
+        return metrics
+    b5, _ = registry.load_model(
+        registry.RETRAIN_MODEL, alias, hint=_hint(N_BLOCKS), profile=params.model.profile
+    )
+    tags = {
+        "auforget.key": key,
+        "seed": str(params.retrain.seed),
+        "auforget.upstream_run.b5": v5.run_id,
+    }
+    with (
+        stage_runs.stage_run(name, flat(cfg, "controls."), tags=tags),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        out = Path(tmp) / artifacts.CONTROLS_DIR
+        out.mkdir()
+        reference = forgetting.load_predictions({"b5": v5}, Path(tmp) / "downloads")["b5"]
+        setup = prepare(params, b5.eval(), reference, progress)
+        metrics, tables = control_metrics(setup, sx)
+        for file, table in tables.items():
+            table.to_csv(out.parent / file, index=False)
+        (out.parent / artifacts.CONTROLS_NOTES).write_text(notes(metrics, cfg.au) + "\n")
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(out.parent))
+    write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics)
+    log.info("%s: %s", name, notes(metrics, cfg.au))
+    return metrics
+
+
+def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Lesion, shams, manipulation check and instruments for one Setup: (metrics, tables by file
+    name)."""
+    params, cfg = setup.params, setup.params.controls
+    directions, lesioned = au_lesion(setup)
+    cov = activation_covariance(setup)
+    shams = [sham_lesion(setup, directions, cov, d) for d in range(cfg.draws)]
+    variance = (
+        erasure.removed_variance(directions.U, cov),
+        erasure.removed_variance(shams[0][0], cov),
+    )
+    metrics, sensitivities = manipulation_check(setup, lesioned, shams[0][1], variance)
+    metrics.update(
+        {
+            "lesion_rank": float(directions.rank),
+            "lesion_energy": directions.energy,
+            "lesion_raw_energy": directions.raw_energy,
+            "lesion_shared_rank": float(directions.shared.shape[1]),
+            "b0_sensitivity_cut": b0_sensitivity_cut(setup, sx),
+        }
+    )
+    aus = probed_aus(params, cfg.au)
+    seed = params.retrain.seed
+    found = instruments(setup, lesioned, aus, seed, LESION)
+    negatives = [
+        instruments(setup, m, (cfg.au,), seed, f"{NEGATIVE}{d}") for d, (_, m) in enumerate(shams)
+    ]
+    sham_model = retrained(setup, setup.b5, seed + SHAM_SEED_OFFSET, SHAM)
+    sham = recall_check(setup, test_predictions(setup, sham_model))
+    metrics.update(verdicts(cfg.au, found, negatives, sham))
+    metrics = checks.void(metrics)
+    tables = {
+        artifacts.CONTROLS_MANIPULATION_CSV: sensitivities,
+        artifacts.CONTROLS_RECALL_CSV: pd.concat(
+            [
+                found.recall.assign(control=LESION),
+                *(n.recall.assign(control=f"{NEGATIVE}{d}") for d, n in enumerate(negatives)),
+                sham.assign(control=SHAM),
+            ]
+        ),
+        artifacts.CONTROLS_PROBES_CSV: pd.DataFrame(
+            [
+                {"control": c, "au": a, "f1_drop": d, "p_corrected": p}
+                for c, probes in [(LESION, found.probes)]
+                + [(f"{NEGATIVE}{d}", n.probes) for d, n in enumerate(negatives)]
+                for a, (d, p) in probes.items()
+            ]
+        ),
+        artifacts.CONTROLS_RANKING_CSV: pd.concat(
+            [
+                r.assign(control=c)
+                for c, r in [(LESION, found.ranking)]
+                + [(f"{NEGATIVE}{d}", n.ranking) for d, n in enumerate(negatives)]
+                if r is not None
+            ]
+            or [pd.DataFrame()]
+        ),
+    }
+    return {k: float(v) for k, v in metrics.items()}, tables
+
+
+def notes(metrics: dict[str, float], au: int) -> str:
+    """One line per flag, `void` where the manipulation failed."""
+    lines = []
+    for flag in checks.FLAGS:
+        side = flag.split("_")[0]
+        if metrics.get(f"{side}_void") == 1.0 and flag != "manipulation_pass":
+            lines.append(f"{flag}: void (the {side} control's manipulation check failed)")
+        elif flag in metrics:
+            lines.append(f"{flag}: {'pass' if metrics[flag] == 1.0 else 'FAIL'}")
+    return f"AU{au} lesion and sham: " + "; ".join(lines)

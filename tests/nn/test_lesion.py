@@ -1,0 +1,55 @@
+"""The lesion folded into a convolution is exact, and the sensitivity it is judged by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from auforget.analysis import erasure
+from auforget.nn import lesion
+from auforget.nn.backbones import build_vgg16
+
+
+@pytest.mark.parametrize("block", [0, 2, 3])
+def test_the_folded_projection_equals_the_projection_applied_to_the_block_output(block):
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    C = model.profile.widths[block]
+    U, _ = np.linalg.qr(np.random.default_rng(block).standard_normal((C, 3)))
+    P = erasure.projector(U)
+    lesioned = lesion.fold_projection(model, block, P)
+    x = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        a = lesion.block_output(model, x, block)
+        a = torch.einsum("cd,ndhw->nchw", torch.as_tensor(P, dtype=a.dtype), a)
+        for b in model.blocks[block + 1 :]:
+            a = b(a)
+        expected = model.head(a)
+        got = lesioned(x)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)
+    # the original is untouched, and only one weight tensor changed
+    changed = [
+        n
+        for (n, p), (_, q) in zip(model.state_dict().items(), lesioned.state_dict().items())
+        if not torch.equal(p, q)
+    ]
+    assert changed == [f"blocks.{block + 1}.0.weight"]
+
+
+def test_a_block_without_a_next_convolution_is_refused():
+    model = build_vgg16("small", 8)
+    with pytest.raises(ValueError, match="0..3"):
+        lesion.fold_projection(model, 4, np.eye(64))
+
+
+def test_regions_are_carried_to_the_feature_grid_and_shared_aus_named():
+    from auforget.analysis.regions import template_face
+
+    lm = template_face()[None] * 64
+    masks = lesion.region_grid(lm, 64, 8, "mouth_corners")
+    assert masks.shape == (1, 8, 8) and masks.any()
+    rows = np.nonzero(masks[0])[0]
+    assert rows.min() >= 4  # the mouth corners lie in the lower half of the face
+    assert lesion.sharing_aus(14) == (12, 15) and lesion.sharing_aus(26) == (25,)
+    assert lesion.region_of(26) == "mouth_jaw"
