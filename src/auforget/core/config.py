@@ -33,6 +33,7 @@ FREEZE_LEVELS = tuple(
 )  # FreezeB0 .. FreezeB5: how many leading blocks a pain model froze
 MODEL_PROFILES = ("small", "small96", "paper")  # the networks models.PROFILES defines
 PAIN_CLASSES = ("no_pain", "pain")
+DATA_KINDS = ("native", "manifest")  # data.kind: the three datasets' layouts | CSV manifests
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,26 @@ class DataConfig:
     # true: each split's faces decoded and resized once into a uint8 store on disk
     # (data/image_store.py), augmented per batch on the device (data/batch_augment.py)
     image_store: bool = False
+    # data.kind: manifest reads the source task, the target task, the concept sets and the
+    # regions from plain CSV manifests (or ImageFolder trees) instead of the three datasets
+    # (docs/manifests.md); the class lists give each task's label order (empty: sorted labels)
+    kind: str = "native"
+    source: str = ""
+    target: str = ""
+    concepts: tuple[str, ...] = ()
+    regions: str = ""
+    source_classes: tuple[str, ...] = ()
+    target_classes: tuple[str, ...] = ()
+    target_focus: str = ""  # the target class whose recall promote trades; empty: macro recall
 
     def __post_init__(self) -> None:
         _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))
+        _choice("data.kind", self.kind, DATA_KINDS)
+        if self.kind == "manifest" and not (self.source and self.target):
+            raise ValueError(
+                "data.kind is manifest but data.source or data.target is empty: give the "
+                "source and target task manifests (CSV files or ImageFolder folders)"
+            )
         VALID["data.image_store"] = "true | false"
         if not isinstance(self.image_store, bool):
             raise ValueError(f"data.image_store: expected true or false, got {self.image_store!r}")
@@ -80,8 +98,14 @@ class PrepareConfig:
     unbc_pool_draw: str = "balanced"
     ckplus_mouth_crop_fraction: float = 0.4
     verify_images: bool = True
+    # data.kind manifest: the shares of each task's rows (of its subjects, where it names them)
+    # drawn for test and val, stratified by class, when the manifest has no split column
+    manifest_test_fraction: float = 0.2
+    manifest_val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        _range("prepare.manifest_test_fraction", self.manifest_test_fraction, 0.05, 0.5)
+        _range("prepare.manifest_val_fraction", self.manifest_val_fraction, 0.05, 0.5)
         _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)
         _range("prepare.ckplus_mouth_crop_fraction", self.ckplus_mouth_crop_fraction, 0.0, 0.9)
         _choice("prepare.unbc_pool_draw", self.unbc_pool_draw, ("balanced", "random"))
@@ -231,8 +255,7 @@ class SaliencyConfig:
         _freeze("saliency.k", self.k)
         _choice("saliency.difference", self.difference, ("normalise_first", "raw_then_normalise"))
         _choice("saliency.ranking", self.ranking, ("beyond_b5", "difference"))
-        for e in self.emotions:
-            _choice("saliency.emotions", e, EMOTIONS)
+        VALID["saliency.emotions"] = "classes of the source task"
 
 
 @dataclass(frozen=True)
@@ -240,6 +263,7 @@ class ProbesConfig:
     k: int = 0
     au: int = 14
     mouthless_aus: tuple[int, ...] = (5,)
+    concept: str = ""  # data.kind manifest: the concept probed (a concept manifest's column)
     seeds: int = 500
     folds: int = 2
     C: float = 1.0
@@ -263,8 +287,7 @@ class PromoteConfig:
 
     def __post_init__(self) -> None:
         _range("promote.pain_weight", self.pain_weight, 0.0, 1.0)
-        for e in self.emotions:
-            _choice("promote.emotions", e, EMOTIONS)
+        VALID["promote.emotions"] = "classes of the source task"
 
 
 @dataclass(frozen=True)
@@ -314,6 +337,14 @@ class Params:
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    def __post_init__(self) -> None:
+        # The source task's class names are the data's: fixed (AffectNet's) for native data,
+        # checked against the manifest's classes by the stages that read them otherwise.
+        if self.data.kind == "native":
+            for section in ("saliency", "promote"):
+                for e in getattr(self, section).emotions:
+                    _choice(f"{section}.emotions", e, EMOTIONS)
 
     def with_overrides(self, section: str, **values: Any) -> "Params":
         """Return a copy where `section`'s fields named in `values` are replaced.

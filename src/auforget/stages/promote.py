@@ -42,6 +42,7 @@ from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # n
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
+from auforget.data.study_names import study_names
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,12 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tradeoff_rows(cfg: PromoteConfig, suffix: str = "") -> pd.DataFrame:
+def tradeoff_rows(cfg: PromoteConfig, suffix: str = "", focus: str = "pain") -> pd.DataFrame:
     """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
     recalls (retrain run of the same FreezeB model), and which versions and runs they come from.
-    `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's)."""
+    `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's); `focus` is the
+    target class whose recall is traded (study_names: pain natively, data.target_focus or the
+    macro recall on manifest data); the column keeps its name, pain_recall."""
     client = MlflowClient()
     rows = []
     for i in FREEZE_LEVELS:
@@ -82,7 +85,7 @@ def tradeoff_rows(cfg: PromoteConfig, suffix: str = "") -> pd.DataFrame:
             "pain_version": str(pain.version),
             "pain_run": pain.run_id,
             "retrain_run": retrain.run_id,
-            "pain_recall": pain_metrics[artifacts.test_metric("recall", "pain")],
+            "pain_recall": pain_metrics[artifacts.test_metric("recall", focus)],
             "pain_f1_macro": pain_metrics.get(artifacts.test_metric("f1", "macro"), float("nan")),
         }
         for emotion in cfg.emotions:
@@ -259,7 +262,11 @@ def log_promote_run(
 def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg, seeds = params.promote, params.study.seeds
     connection.configure(params.tracking)
-    per_seed = {s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds)) for s in seeds}
+    names = study_names(params)
+    names.check_source_classes("promote.emotions", cfg.emotions)
+    per_seed = {
+        s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds), names.target_focus) for s in seeds
+    }
     table = score_models(seed_average(per_seed), cfg)
     champion = choose(table)
     choices = seed_choices(per_seed, cfg)

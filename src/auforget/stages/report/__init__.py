@@ -233,7 +233,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     ev = collect()
     association = (
         planted.association_or_none(params.data.splits_dir, "report")
-        if params.data.synthetic
+        if params.data.synthetic and params.data.kind == "native"
         else None
     )
     key = fingerprint(
@@ -261,7 +261,9 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
         _download_bars(progress),
     ):
         # real data have no planted truth: that section is left out (and the log says so)
-        planted_k = params.probes.k if params.data.synthetic else None
+        # (a manifest study's planted answer is its example's own: examples/<pair>/README.md)
+        native_synthetic = params.data.synthetic and params.data.kind == "native"
+        planted_k = params.probes.k if native_synthetic else None
         if planted_k is None:
             log.info(
                 "report: no planted-truth section (data.synthetic is false: real data plant "

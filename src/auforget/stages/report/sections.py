@@ -113,6 +113,16 @@ def _unavailable(anchor: str, command: str, reason: str = "") -> Section:
     return Section(anchor, TITLES[anchor], missing(command, reason), False)
 
 
+def _classes(metrics: Mapping[str, float], known: tuple[str, ...]) -> tuple[str, ...]:
+    """The classes a model's test metrics name (test_recall_<class>): `known`'s order when they
+    are the study's (native data), the metrics' own names otherwise (manifest data)."""
+    found = {k[len("test_recall_") :] for k in metrics if k.startswith("test_recall_")}
+    found.discard("macro")
+    if not found or found <= set(known):
+        return known
+    return tuple(sorted(found))
+
+
 def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Section:
     """Table 1 from the pain models by number of frozen blocks; `champion` = the champion's
     version."""
@@ -120,13 +130,14 @@ def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Sectio
         return _unavailable("table1", "auforget transfer --freeze <i>  (i = 0..5)")
     rows = []
     for i, model in sorted(models.items()):
+        classes = _classes(model.metrics, ("pain", "no_pain"))
         row = {
             "model": f"FreezeB{i}" + (" \u2605" if model.version == champion else ""),
             "frozen blocks": model.frozen_blocks,
             "version": model.version,
         }
         for measure in ("precision", "recall", "f1"):
-            for cls in ("pain", "no_pain", "macro"):
+            for cls in (*classes, "macro"):
                 row[f"{measure} {cls}"] = model.metrics.get(
                     artifacts.test_metric(measure, cls), NAN
                 )
@@ -150,7 +161,7 @@ def section_emotion(model: ModelRun | None, problem: str = "") -> Section:
         return _unavailable("emotion", "auforget emotion", problem)
     m = model.metrics
     row = {"model": f"base (version {model.version})"}
-    row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in EMOTIONS})
+    row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in _classes(m, EMOTIONS)})
     row["macro recall"] = m.get(artifacts.test_metric("recall", "macro"), NAN)
     row["accuracy"] = m.get(artifacts.test_metric("accuracy"), NAN)
     body = (
