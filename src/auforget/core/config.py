@@ -77,9 +77,13 @@ class SynthConfig:
     out: str = "data/raw/synthetic"
     scale: str = "demo"
     seed: int = 0
+    # paper: AffectNet, UNBC and CK+ in their layouts; fatigue: emotions -> fatigue as manifests
+    # (data/synthetic_manifests.py, examples/fatigue/)
+    world: str = "paper"
 
     def __post_init__(self) -> None:
         _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
+        _choice("synth.world", self.world, ("paper", "fatigue"))
 
 
 # The four UNBC-McMaster subjects whose images may be published: the study's test set.

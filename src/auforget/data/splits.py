@@ -429,9 +429,10 @@ def split_task(
         assign = np.full(len(rows), "train", dtype=object)
 
         def draw(index: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-            n_splits = max(2, int(round(1 / fraction)))
-            if len(set(groups[index])) < n_splits:
+            n_groups = len(set(groups[index]))
+            if n_groups < 2:
                 return index[:0]
+            n_splits = min(n_groups, max(2, int(round(1 / fraction))))
             folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
             labels = rows["label"].to_numpy()[index]
             _, chosen = next(folds.split(index, labels, groups[index]))
