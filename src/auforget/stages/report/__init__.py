@@ -268,6 +268,9 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             log.info(
                 "report: no planted-truth section (data.synthetic is false: real data plant "
                 "nothing)"
+                if not params.data.synthetic
+                else "report: no planted-truth section (a manifest world's planted answer is "
+                "its example's)"
             )
         shown = build_sections(
             ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association
