@@ -25,6 +25,11 @@ print(json.dumps({"steps": steps, "study": again.metrics, "headline": again.head
 """
 
 
+# About 6 minutes of wall time (2.4 CPU minutes) for the study alone on a shared 2-core AMD
+# EPYC (2026-12-06): slow, outside the default run.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def fatigue_study(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("fatigue") / "project")
@@ -66,8 +71,9 @@ def test_python_call_returns_the_metrics_files(fatigue_study):
     before = _metrics(fatigue_study)
     out = run([sys.executable, "-c", PYTHON_CALL, FATIGUE], fatigue_study, timeout=900)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    for name in ("forgetting", "promote"):
-        assert result["steps"][name] == pytest.approx(before[name], nan_ok=True)
+    for name in ("forgetting", "promote"):  # the files keep six decimals (metrics._six_places)
+        assert result["steps"][name] == pytest.approx(before[name], rel=1e-5, abs=1e-6, nan_ok=True)
     for name in ("emotion", "transfer-b0", "retrain-b5", "probes-jaw_drop", "saliency"):
         assert result["study"][name] == pytest.approx(before[name], nan_ok=True)
-    assert result["headline"]["fatigued_recall_b5"] == before["transfer-b5"]["test_recall_fatigued"]
+    headline = result["headline"]["fatigued_recall_b5"]
+    assert headline == pytest.approx(before["transfer-b5"]["test_recall_fatigued"], abs=1e-6)

@@ -88,7 +88,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "probes": (
         "linear SVM concept probes for an AU on CK+",
-        ("k", "au", "seeds", "folds", "C", "seed"),
+        ("k", "au", "concept", "seeds", "folds", "C", "seed"),
     ),
     "promote": (
         "choose the best pain/emotion trade-off and alias it champion",

@@ -355,8 +355,12 @@ def pooled_ranking(
     return ranking(diff, landmarks, "all", seed, b5, region_set)
 
 
-def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> dict[str, float]:
-    """Image counts per emotion and each ranked region's effect size per emotion (and "all")."""
+def saliency_metrics(
+    results: list[EmotionMaps], tables: list[pd.DataFrame], effect: str = "au_effect"
+) -> dict[str, float]:
+    """Image counts per emotion and each ranked region's effect size per emotion (and "all"):
+    `<effect>_<region>_<emotion>`, au_effect for the AU regions, region_effect for a regions
+    manifest's."""
     metrics: dict[str, float] = {}
     for maps in results:
         n = len(maps.sample_ids)
@@ -367,7 +371,7 @@ def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> 
         label = table["emotion"].iloc[0]
         for row in table.itertuples():
             if not pd.isna(row.effect_size):
-                metrics[f"au_effect_{row.region}_{label}"] = float(row.effect_size)
+                metrics[f"{effect}_{row.region}_{label}"] = float(row.effect_size)
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -554,7 +558,9 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
                 mlflow.set_tag(f"auforget.top_region_{table['emotion'].iloc[0]}", top)
                 log.info("saliency: %s: top AU region %s", table["emotion"].iloc[0], top)
         (out / Path(artifacts.SALIENCY_NOTES).name).write_text("\n".join(notes) + "\n")
-        metrics = saliency_metrics(results, tables)
+        metrics = saliency_metrics(
+            results, tables, "au_effect" if region_set is None else "region_effect"
+        )
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json(f"saliency{sx}", metrics)
