@@ -411,9 +411,10 @@ def split_task(
     With a `split` column the rows go where it says. Otherwise test and then val are drawn,
     stratified by class and seeded by `cfg.seed`: `cfg.manifest_test_fraction` of the rows for
     test and `cfg.manifest_val_fraction` for val, as whole subjects (subject-disjoint splits)
-    when every row names its subject, as single rows otherwise. The draw is one fold of
-    scikit-learn's StratifiedGroupKFold over rows sorted by sample_id, so it does not depend on
-    the manifest's row order. A split left without a row of some class is a ManifestError.
+    when every row names its subject, as single rows otherwise; where a class has fewer subjects
+    (or rows) than 1 / fraction, the share grows so that each split can hold one of them. The
+    draw is one fold of scikit-learn's StratifiedGroupKFold over rows sorted by sample_id, so it
+    does not depend on the manifest's row order. A split left without a row of some class is a ManifestError.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -429,10 +430,13 @@ def split_task(
         assign = np.full(len(rows), "train", dtype=object)
 
         def draw(index: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-            n_groups = len(set(groups[index]))
-            if n_groups < 2:
+            # one fold per 1/fraction, but no more folds than the rarest class has groups, so
+            # that every fold can hold each class (a larger share than asked where groups are few)
+            labels_here = rows["label"].to_numpy()[index]
+            per_class = [len(set(groups[index][labels_here == c])) for c in set(labels_here)]
+            if min(per_class) < 2:
                 return index[:0]
-            n_splits = min(n_groups, max(2, int(round(1 / fraction))))
+            n_splits = min(min(per_class), max(2, int(round(1 / fraction))))
             folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
             labels = rows["label"].to_numpy()[index]
             _, chosen = next(folds.split(index, labels, groups[index]))
