@@ -414,7 +414,8 @@ def split_task(
     when every row names its subject, as single rows otherwise; where a class has fewer subjects
     (or rows) than 1 / fraction, the share grows so that each split can hold one of them. The
     draw is one fold of scikit-learn's StratifiedGroupKFold over rows sorted by sample_id, so it
-    does not depend on the manifest's row order. A split left without a row of some class is a ManifestError.
+    does not depend on the manifest's row order. A split left without a row of some class is a
+    ManifestError.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
