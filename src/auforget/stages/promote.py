@@ -151,8 +151,11 @@ def stability(choices: dict[int, int], champion_freeze: int) -> float:
     return sum(c == champion_freeze for c in choices.values()) / len(choices)
 
 
-def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path) -> None:
-    """Figure 6: pain recall against each chosen emotion's recall, Pareto models ringed."""
+def plot_tradeoff(
+    table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path, target: str = "pain"
+) -> None:
+    """Figure 6: pain (`target`) recall against each chosen emotion's recall, Pareto models
+    ringed."""
     fig, axes = plt.subplots(
         1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False
     )
@@ -188,42 +191,51 @@ def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, 
                 fontsize=8,
             )
         ax.set_xlabel(f"{emotion} recall (retrained)")
-        ax.set_ylabel("pain recall")
+        ax.set_ylabel(f"{target} recall")
         ax.set_xlim(-0.05, 1.05)
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Pain / emotion trade-off of the FreezeB models")
+    pair = "Pain / emotion" if target == "pain" else f"{target.capitalize()} / source-class"
+    fig.suptitle(f"{pair} trade-off of the FreezeB models")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def rule_text(cfg: PromoteConfig) -> str:
+def rule_text(cfg: PromoteConfig, target: str = "pain") -> str:
+    """The rule in words; `target` names the target class whose recall is traded (the data's)."""
     return (
-        f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
-        f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * "
-        "mean emotion recall"
+        f"Pareto-optimal over {target} recall and recall of {', '.join(cfg.emotions)}, {target} "
+        f"recall >= {cfg.min_pain_recall}; max {cfg.pain_weight} * {target} recall + "
+        f"{1 - cfg.pain_weight:g} * mean {'emotion' if target == 'pain' else 'source-class'} "
+        "recall"
     )
 
 
-def champion_tags(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig) -> dict[str, str]:
+def champion_tags(
+    table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig, target: str = "pain"
+) -> dict[str, str]:
     """The champion version's tags: the rule and the numbers that chose it."""
     prefix = artifacts.CHAMPION_TAG_PREFIX
     return {
-        artifacts.CHAMPION_RULE_TAG: rule_text(cfg),
+        artifacts.CHAMPION_RULE_TAG: rule_text(cfg, target),
         f"{prefix}score": f"{champion['score']:.4f}",
-        f"{prefix}pain_recall": f"{champion['pain_recall']:.4f}",
+        f"{prefix}{target}_recall": f"{champion['pain_recall']:.4f}",
         **{f"{prefix}recall_{e}": f"{champion[f'recall_{e}']:.4f}" for e in cfg.emotions},
         f"{prefix}pareto_models": ",".join(table.loc[table["pareto"], "model"]),
     }
 
 
-def champion_metrics(champion: pd.Series, cfg: PromoteConfig) -> dict[str, float]:
+def champion_metrics(
+    champion: pd.Series, cfg: PromoteConfig, target: str = "pain"
+) -> dict[str, float]:
+    """champion_freeze, champion_score, champion_<target>_recall (champion_pain_recall on the
+    paper's data) and champion_recall_<emotion>."""
     return {
         "champion_freeze": float(champion["freeze"]),
         "champion_score": float(champion["score"]),
-        "champion_pain_recall": float(champion["pain_recall"]),
+        f"champion_{target}_recall": float(champion["pain_recall"]),
         **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions},
     }
 
@@ -235,6 +247,7 @@ def log_promote_run(
     key: str,
     metrics: dict[str, float],
     seed_table: pd.DataFrame | None = None,
+    target: str = "pain",
 ) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
@@ -246,12 +259,12 @@ def log_promote_run(
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
         if seed_table is not None:
             seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
-        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
+        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG, target)
         shutil.copyfile(
             out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG)
         )  # dvc plots
         (out / artifacts.RULE_TXT).write_text(
-            f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
+            f"{rule_text(cfg, target)}\nchampion: {champion['model']} (auforget-pain version "
             f"{champion['pain_version']})\n"
         )
         mlflow.log_artifacts(str(out))
@@ -273,8 +286,9 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     share = stability(choices, int(champion["freeze"]))
     runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
     key = fingerprint("promote", flat(cfg), *(runs if len(seeds) > 1 else runs[:1]))
+    target = names.target_focus
     metrics = {
-        **champion_metrics(champion, cfg),
+        **champion_metrics(champion, cfg, target),
         artifacts.SEED_STABILITY: share,
         "n_seeds": float(len(seeds)),
     }
@@ -287,20 +301,20 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
                 for s, rows in per_seed.items()
             ]
         )
-        log_promote_run(table, champion, cfg, key, metrics, seed_table)
+        log_promote_run(table, champion, cfg, key, metrics, seed_table, target)
     stable = (
         f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
         f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})"
     )
     _set_champion(
         str(champion["pain_version"]),
-        {**champion_tags(table, champion, cfg), artifacts.SEED_STABILITY: stable},
+        {**champion_tags(table, champion, cfg, target), artifacts.SEED_STABILITY: stable},
     )
     log.info(
         "promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s",
         champion["model"],
         champion["pain_version"],
-        rule_text(cfg),
+        rule_text(cfg, target),
         stable,
     )
     write_metrics_json("promote", metrics)
