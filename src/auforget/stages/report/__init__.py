@@ -46,7 +46,8 @@ from auforget.analysis import planted
 from auforget.core import identity
 from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint
-from auforget.stages.report import lookup, sections
+from auforget.data.study_names import study_names
+from auforget.stages.report import lookup, render, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
 from auforget.stages.report.render import PageInfo, Section, missing, page
 from auforget.tracking import connection, stage_runs
@@ -56,6 +57,14 @@ log = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
 ARTIFACT_DIR = "report"
 KEY_META = "auforget-report-key"
+
+
+def _intro(params: Params) -> str:
+    """The report's opening in the manifests' names (data.kind manifest); "" for the paper's."""
+    if params.data.kind != "manifest":
+        return ""
+    names = study_names(params)
+    return render.manifest_intro(names.source_classes, names.target_classes, names.concepts)
 
 
 def _display_uri(uri: str) -> str:
@@ -282,6 +291,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             tracking_uri=_display_uri(mlflow.get_tracking_uri()),
             synthetic=params.data.synthetic,
+            intro=_intro(params),
         )
         _write(path, page(shown, ev.provenance(), info, key_meta=KEY_META))
         metrics = {
