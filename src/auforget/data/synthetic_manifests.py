@@ -54,6 +54,14 @@ FATIGUE_PLANTED = {
     "concepts_lost": ("dimpler",),
 }
 WORLDS = ("paper", "fatigue")
+
+
+def planted_answer(world: str) -> dict[str, tuple[str, ...]] | None:
+    """The hook for the instrument controls (lesion and sham): what a manifest world planted, by
+    synth.world; None for the paper's world, whose truth is analysis/planted.py's."""
+    return {"fatigue": FATIGUE_PLANTED}.get(world)
+
+
 _TAG = 7  # this world's generator stream (synthetic.py uses 1-3)
 
 # AffectNet: at least 10 images per class, so each split can hold every class (20 % test, 10 %
