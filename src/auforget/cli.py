@@ -92,7 +92,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "probes": (
         "linear SVM concept probes for an AU on CK+",
-        ("k", "au", "seeds", "folds", "C", "seed"),
+        ("k", "au", "concept", "seeds", "folds", "C", "seed"),
     ),
     "controls": (
         "instrument checks: erase an AU from a copy of FreezeB5 and a random sham (synthetic data)",

@@ -309,6 +309,7 @@ def rank_aus(
     seed: int = 0,
     max_overlap: float = 0.2,
     sd_floor: float = 1e-3,
+    region_set=None,
 ) -> pd.DataFrame:
     """Rank AU regions by how much more positive difference mass they hold than chance placement.
 
@@ -343,6 +344,9 @@ def rank_aus(
     region, aus ("1,2,4"), mass_share (mean s_i), null_share (mean null share), effect_size,
     p_value, n_images, area_share (mean fraction of the map the region covers), reference_share
     (NaN without a reference).
+
+    region_set (region_sets.RegionSet, optional): a regions manifest's regions instead of the AU
+    regions; the `aus` column then holds each region's `concepts` text.
     """
     maps = np.asarray(diff_maps, dtype=np.float64)
     if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
@@ -362,7 +366,13 @@ def rank_aus(
             )
         fields = fields - ref  # NaN where either map has no mass: that image is skipped
     obs, nulls, areas, ref_shares = _region_shares(
-        fields, ref, landmarks_map, n_null=n_null, seed=seed, max_overlap=max_overlap
+        fields,
+        ref,
+        landmarks_map,
+        n_null=n_null,
+        seed=seed,
+        max_overlap=max_overlap,
+        region_set=region_set,
     )
     rows = [
         _region_row(
@@ -372,8 +382,9 @@ def rank_aus(
             float(np.mean(areas[name])),
             sd_floor,
             float(np.mean(ref_shares[name])) if ref_shares[name] else float("nan"),
+            aus=region_set.label(name) if region_set is not None else None,
         )
-        for name in AU_REGIONS
+        for name in (region_set.names if region_set is not None else AU_REGIONS)
     ]
     table = pd.DataFrame(rows)
     return table.sort_values(
@@ -396,18 +407,21 @@ def _region_shares(
     n_null: int,
     seed: int,
     max_overlap: float,
+    region_set=None,
 ):
     """Per region: observed shares s_i, null shares n_ik (one array per kept image), mask areas and
     the reference's shares. `fields` are the maps as distributions (minus the reference's)."""
     size = fields.shape[1]
-    names = list(AU_REGIONS)
+    names = list(region_set.names if region_set is not None else AU_REGIONS)
     obs: dict[str, list[float]] = {n: [] for n in names}
     nulls: dict[str, list[np.ndarray]] = {n: [] for n in names}
     areas: dict[str, list[float]] = {n: [] for n in names}
     ref_shares: dict[str, list[float]] = {n: [] for n in names}
     for i, (field, lm) in enumerate(zip(fields, landmarks_map)):
-        masks = region_masks(lm, size)
-        box = face_box(lm, size)
+        if region_set is not None:
+            masks, box = region_set.masks(lm, size), region_set.box(lm, size)
+        else:
+            masks, box = region_masks(lm, size), face_box(lm, size)
         for j, name in enumerate(names):
             mask = masks[name]
             areas[name].append(float(mask.mean()))
@@ -436,10 +450,11 @@ def _region_row(
     area_share: float,
     sd_floor: float,
     reference_share: float = float("nan"),
+    aus: str | None = None,
 ) -> dict:
     """One row of `rank_aus` from a region's observed and null shares (formulas in its
     docstring)."""
-    aus = ",".join(map(str, AU_REGIONS[name]))
+    aus = ",".join(map(str, AU_REGIONS[name])) if aus is None else aus
     if s.size == 0:
         return dict(
             region=name,

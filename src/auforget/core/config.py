@@ -35,6 +35,7 @@ FREEZE_LEVELS = tuple(
 #  Params.freeze_levels)
 MODEL_PROFILES = ("small", "small96", "paper")  # the networks models.PROFILES defines
 PAIN_CLASSES = ("no_pain", "pain")
+DATA_KINDS = ("native", "manifest")  # data.kind: the three datasets' layouts | CSV manifests
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,26 @@ class DataConfig:
     # true: each split's faces decoded and resized once into a uint8 store on disk
     # (data/image_store.py), augmented per batch on the device (data/batch_augment.py)
     image_store: bool = True
+    # data.kind: manifest reads the source task, the target task, the concept sets and the
+    # regions from plain CSV manifests (or ImageFolder trees) instead of the three datasets
+    # (docs/manifests.md); the class lists give each task's label order (empty: sorted labels)
+    kind: str = "native"
+    source: str = ""
+    target: str = ""
+    concepts: tuple[str, ...] = ()
+    regions: str = ""
+    source_classes: tuple[str, ...] = ()
+    target_classes: tuple[str, ...] = ()
+    target_focus: str = ""  # the target class whose recall promote trades; empty: macro recall
 
     def __post_init__(self) -> None:
         _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))
+        _choice("data.kind", self.kind, DATA_KINDS)
+        if self.kind == "manifest" and not (self.source and self.target):
+            raise ValueError(
+                "data.kind is manifest but data.source or data.target is empty: give the "
+                "source and target task manifests (CSV files or ImageFolder folders)"
+            )
         VALID["data.image_store"] = "true | false"
         if not isinstance(self.image_store, bool):
             raise ValueError(f"data.image_store: expected true or false, got {self.image_store!r}")
@@ -61,9 +79,13 @@ class SynthConfig:
     out: str = "data/raw/synthetic"
     scale: str = "demo"
     seed: int = 0
+    # paper: AffectNet, UNBC and CK+ in their layouts; fatigue: emotions -> fatigue as manifests
+    # (data/synthetic_manifests.py, examples/fatigue/)
+    world: str = "paper"
 
     def __post_init__(self) -> None:
         _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
+        _choice("synth.world", self.world, ("paper", "fatigue"))
 
 
 # The four UNBC-McMaster subjects whose images may be published: the study's test set.
@@ -82,8 +104,14 @@ class PrepareConfig:
     unbc_pool_draw: str = "balanced"
     ckplus_mouth_crop_fraction: float = 0.4
     verify_images: bool = True
+    # data.kind manifest: the shares of each task's rows (of its subjects, where it names them)
+    # drawn for test and val, stratified by class, when the manifest has no split column
+    manifest_test_fraction: float = 0.2
+    manifest_val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        _range("prepare.manifest_test_fraction", self.manifest_test_fraction, 0.05, 0.5)
+        _range("prepare.manifest_val_fraction", self.manifest_val_fraction, 0.05, 0.5)
         _range("prepare.affectnet_val_fraction", self.affectnet_val_fraction, 0.0, 0.5)
         _range("prepare.ckplus_mouth_crop_fraction", self.ckplus_mouth_crop_fraction, 0.0, 0.9)
         _choice("prepare.unbc_pool_draw", self.unbc_pool_draw, ("balanced", "random"))
@@ -299,8 +327,7 @@ class SaliencyConfig:
         _freeze("saliency.k", self.k)
         _choice("saliency.difference", self.difference, ("normalise_first", "raw_then_normalise"))
         _choice("saliency.ranking", self.ranking, ("beyond_b5", "difference"))
-        for e in self.emotions:
-            _choice("saliency.emotions", e, EMOTIONS)
+        VALID["saliency.emotions"] = "classes of the source task"
 
 
 @dataclass(frozen=True)
@@ -308,6 +335,7 @@ class ProbesConfig:
     k: int = 0
     au: int = 14
     mouthless_aus: tuple[int, ...] = (5,)
+    concept: str = ""  # data.kind manifest: the concept probed (a concept manifest's column)
     seeds: int = 500
     folds: int = 2
     C: float = 1.0
@@ -382,8 +410,7 @@ class PromoteConfig:
 
     def __post_init__(self) -> None:
         _range("promote.pain_weight", self.pain_weight, 0.0, 1.0)
-        for e in self.emotions:
-            _choice("promote.emotions", e, EMOTIONS)
+        VALID["promote.emotions"] = "classes of the source task"
 
 
 @dataclass(frozen=True)
@@ -493,6 +520,12 @@ class Params:
                     f"{where}: {clash} are left out by emotion.exclude_classes "
                     f"{list(self.emotion.exclude_classes)}; name emotions the models still learn"
                 )
+        # The source task's class names are the data's: fixed (AffectNet's) for native data,
+        # checked against the manifest's classes by the stages that read them otherwise.
+        if self.data.kind == "native":
+            for section in ("saliency", "promote"):
+                for e in getattr(self, section).emotions:
+                    _choice(f"{section}.emotions", e, EMOTIONS)
 
     @property
     def n_stages(self) -> int:

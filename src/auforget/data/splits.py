@@ -364,8 +364,9 @@ def split_ckplus(manifest: pd.DataFrame, cfg: PrepareConfig) -> dict[str, pd.Dat
 # ----------------------------------------------------------------------------- helpers
 
 
-def class_counts(splits: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """Flat counts for DVC metrics: `{split}_n` and `{split}_class_{label}` for every split.
+def class_counts(splits: dict[str, pd.DataFrame], names: tuple[str, ...] = ()) -> dict[str, int]:
+    """Flat counts for DVC metrics: `{split}_n` and `{split}_class_{label}` for every split
+    (`{split}_class_{name}` where the task's class `names` are given: manifest data).
 
     Every split lists every label that occurs in any split (zeros included) so the metric
     keys do not change between runs; CK+'s label -1 (no emotion given) is `class_none`.
@@ -376,7 +377,8 @@ def class_counts(splits: dict[str, pd.DataFrame]) -> dict[str, int]:
         out[f"{name}_n"] = len(df)
         values = df["label"].astype(int)
         for c in labels:
-            out[f"{name}_class_{c if c >= 0 else 'none'}"] = int((values == c).sum())
+            key = names[c] if names and 0 <= c < len(names) else c if c >= 0 else "none"
+            out[f"{name}_class_{key}"] = int((values == c).sum())
     return out
 
 
@@ -396,3 +398,72 @@ def _count_skips(skips: Skips, reason: str, rows: pd.DataFrame, describe) -> Non
 
 def _sizes(splits: dict[str, pd.DataFrame]) -> str:
     return ", ".join(f"{name} {len(df)}" for name, df in splits.items())
+
+
+# ----------------------------------------------------------------------------- manifests
+
+
+def split_task(
+    manifest: pd.DataFrame, classes: tuple[str, ...], cfg: PrepareConfig, what: str
+) -> dict[str, pd.DataFrame]:
+    """A task manifest (task_manifests.read_task_manifest) -> {"train", "val", "test"}.
+
+    With a `split` column the rows go where it says. Otherwise test and then val are drawn,
+    stratified by class and seeded by `cfg.seed`: `cfg.manifest_test_fraction` of the rows for
+    test and `cfg.manifest_val_fraction` for val, as whole subjects (subject-disjoint splits)
+    when every row names its subject, as single rows otherwise; where a class has fewer subjects
+    (or rows) than 1 / fraction, the share grows so that each split can hold one of them. The
+    draw is one fold of scikit-learn's StratifiedGroupKFold over rows sorted by sample_id, so it
+    does not depend on the manifest's row order. A split left without a row of some class is a
+    ManifestError.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from auforget.data.task_manifests import ManifestError
+
+    rows = manifest.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    if "split" in rows.columns and (rows["split"].astype(str) != "").all():
+        assign = rows["split"].astype(str).to_numpy()
+    else:
+        subjects = rows["subject"].astype(str) if "subject" in rows.columns else None
+        by_subject = subjects is not None and bool((subjects != "").all())
+        groups = subjects.to_numpy() if by_subject else rows["sample_id"].to_numpy()
+        assign = np.full(len(rows), "train", dtype=object)
+
+        def draw(index: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+            # one fold per 1/fraction, but no more folds than the rarest class has groups, so
+            # that every fold can hold each class (a larger share than asked where groups are few)
+            labels_here = rows["label"].to_numpy()[index]
+            per_class = [len(set(groups[index][labels_here == c])) for c in set(labels_here)]
+            if min(per_class) < 2:
+                return index[:0]
+            n_splits = min(min(per_class), max(2, int(round(1 / fraction))))
+            folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+            labels = rows["label"].to_numpy()[index]
+            _, chosen = next(folds.split(index, labels, groups[index]))
+            return index[chosen]
+
+        everything = np.arange(len(rows))
+        test = draw(everything, cfg.manifest_test_fraction, cfg.seed)
+        assign[test] = "test"
+        rest = everything[assign == "train"]
+        share = cfg.manifest_val_fraction / max(1e-9, 1 - cfg.manifest_test_fraction)
+        assign[draw(rest, min(0.5, share), cfg.seed + 1)] = "val"
+    splits = {s: rows[assign == s].reset_index(drop=True) for s in ("train", "val", "test")}
+    for split, frame in splits.items():
+        present = set(frame["label"].astype(int))
+        for code, name in enumerate(classes):
+            if code not in present:
+                total = rows[rows["label"] == code]
+                who = (
+                    f" from {total['subject'].nunique()} subject(s)"
+                    if "subject" in rows.columns and (total["subject"] != "").all()
+                    else ""
+                )
+                raise ManifestError(
+                    f"{what} manifest: the {split} split has no image of class {name!r} "
+                    f"({len(total)} image(s) of it in all{who}); add images or subjects of it, "
+                    "or give a split column"
+                )
+    log.info("%s split: %s", what, _sizes(splits))
+    return splits

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params
+from auforget.core.config import Params
 from auforget.core.identity import manifest_digest
 from auforget.core.profiles import get_profile
 from auforget.data.batch_augment import batch_preset
 from auforget.data.image_store import StoreImages, open_store
 from auforget.data.images import ManifestImages, preset
+from auforget.data.study_names import study_names
 
 SPLITS = ("train", "val", "test")
 
@@ -130,15 +131,17 @@ def load_task_data(
 
 
 def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskData:
-    """AffectNet, eight emotions, flips (the emotion and retrain stages); `max_train` > 0 keeps
-    that many training images, drawn with `seed`. The classes of `emotion.exclude_classes` are
-    dropped from every split; the output layer keeps its eight units, and an excluded class,
-    never a target, gets no test images and so no recall downstream."""
+    """The source task: AffectNet's eight emotions natively, the source manifest's classes with
+    data.kind manifest; flips (the emotion and retrain stages); `max_train` > 0 keeps that many
+    training images, drawn with `seed`. The classes of `emotion.exclude_classes` are dropped from
+    every split; the output layer keeps its units, and an excluded class, never a target, gets
+    no test images and so no recall downstream."""
+    names = study_names(params)
     return load_task_data(
-        "affectnet",
+        names.source_dir,
         params.data.splits_dir,
-        params.data.affectnet_root,
-        EMOTIONS,
+        names.source_root,
+        names.source_classes,
         "emotion",
         get_profile(params.model.profile, params.model.backbone).image_size,
         max_train=max_train,
@@ -150,12 +153,14 @@ def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskDa
 
 
 def pain_task(params: Params) -> TaskData:
-    """UNBC-McMaster, pain vs no pain, the pain augmentations (the transfer stage)."""
+    """The target task: UNBC-McMaster's pain vs no pain natively, the target manifest's classes
+    with data.kind manifest; the pain augmentations (the transfer stage)."""
+    names = study_names(params)
     return load_task_data(
-        "unbc",
+        names.target_dir,
         params.data.splits_dir,
-        params.data.unbc_root,
-        PAIN_CLASSES,
+        names.target_root,
+        names.target_classes,
         "pain",
         get_profile(params.model.profile, params.model.backbone).image_size,
         decoder=params.data.decoder,

@@ -36,9 +36,10 @@ from tqdm.auto import tqdm  # noqa: E402
 from auforget.analysis.cka import MinibatchCKA, frozen_problems  # noqa: E402
 from auforget.analysis.metrics import write_metrics_json  # noqa: E402
 from auforget.core import artifacts  # noqa: E402
-from auforget.core.config import EMOTIONS, Params, flat  # noqa: E402
+from auforget.core.config import Params, flat  # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
 from auforget.core.profiles import get_profile  # noqa: E402
+from auforget.data.study_names import study_names  # noqa: E402
 from auforget.data.task_data import load_task_data  # noqa: E402
 from auforget.nn.training import make_loader  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs  # noqa: E402
@@ -126,8 +127,15 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
     cfg, seeds = params.cka, params.study.seeds
     backbone = params.model.backbone
     size = get_profile(params.model.profile, backbone).image_size
+    names = study_names(params)  # the source task: AffectNet natively, the source manifest
     data = load_task_data(
-        "affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size
+        names.source_dir,
+        params.data.splits_dir,
+        names.source_root,
+        names.source_classes,
+        "emotion",
+        size,
+        image_store=params.data.image_store,
     )
     connection.configure(params.tracking)
 

@@ -137,9 +137,17 @@ def load_predictions(versions: dict[str, object], folder: Path) -> dict[str, pd.
     return tables
 
 
+def class_names(tables: dict[str, pd.DataFrame]) -> tuple[str, ...]:
+    """The source task's classes in label order, from the predictions' prob_<class> columns (the
+    data's names: AffectNet's emotions natively, the source manifest's classes otherwise)."""
+    table = next(iter(tables.values()))
+    found = tuple(c[len("prob_") :] for c in table.columns if c.startswith("prob_"))
+    return found or EMOTIONS
+
+
 def recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
-    for e, emotion in enumerate(EMOTIONS):
+    for e, emotion in enumerate(class_names(tables)):
         row = {
             "emotion": emotion,
             "n": int((tables[reference_of(tables)]["true_label"] == e).sum()),
@@ -160,7 +168,7 @@ def mcnemar_rows(
     rows = []
     for a, b in pairs:
         block = []
-        for e, emotion in enumerate(EMOTIONS):
+        for e, emotion in enumerate(class_names(tables)):
             mask = (tables[a]["true_label"] == e).to_numpy()
             correct_a = (tables[a]["pred_label"] == e).to_numpy()[mask]
             correct_b = (tables[b]["pred_label"] == e).to_numpy()[mask]
@@ -275,7 +283,7 @@ def seed_forgetting(
     ref = models[-1]
     for name in models[1:-1]:
         block, per_seed = [], []
-        for emotion in EMOTIONS:
+        for emotion in recalls[seeds[0]]["emotion"]:
             diffs = [
                 float(_recall(recalls[s], emotion, name) - _recall(recalls[s], emotion, ref))
                 for s in seeds

@@ -24,6 +24,7 @@ import mlflow
 
 from auforget.analysis import planted
 from auforget.core.config import Params, flat
+from auforget.data.study_names import study_names
 from auforget.stages.cka import run_cka
 from auforget.stages.controls import run_controls
 from auforget.stages.emotion import run_emotion
@@ -83,7 +84,12 @@ def study_layers(params: Params) -> list[list[Step]]:
             *(
                 Step(f"probes-au{au}{sx}", run_probes, p.with_overrides("probes", au=au), gpu=True)
                 for sx, p in chains
-                for au in PROBED_AUS
+                for au in (PROBED_AUS if params.data.kind == "native" else ())
+            ),
+            *(
+                Step(f"probes-{c}{sx}", run_probes, p.with_overrides("probes", concept=c), gpu=True)
+                for sx, p in chains
+                for c in (study_names(params).concepts if params.data.kind == "manifest" else ())
             ),
             *(
                 Step(f"probes-survey{sx}", run_au_survey, p, gpu=True)
@@ -93,7 +99,9 @@ def study_layers(params: Params) -> list[list[Step]]:
             # synthetic data: the instrument checks on the first seed's FreezeB5 (controls.py)
             *(
                 [Step("controls", run_controls, chains[0][1], gpu=True)]
-                if params.data.synthetic and params.model.backbone == "vgg16"
+                if params.data.synthetic
+                and params.data.kind == "native"
+                and params.model.backbone == "vgg16"
                 else []
             ),
         ],
@@ -140,6 +148,27 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
     return found
 
 
+def manifest_headline(params: Params, steps: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Manifest data: `<focus>_recall_b<i>` of each transfer (the target class promote trades,
+    or macro) and `<class>_recall_b<i>` of each retrain for the classes of promote.emotions: the
+    data's names where native data have pain, surprise and contempt."""
+    focus = study_names(params).target_focus
+    out = {
+        f"{focus}_recall_b{i}": steps[f"transfer-b{i}"].get(f"test_recall_{focus}", float("nan"))
+        for i in params.freeze_levels
+    }
+    for name in params.promote.emotions:
+        out.update(
+            {
+                f"{name}_recall_b{i}": steps[f"retrain-b{i}"].get(
+                    f"test_recall_{name}", float("nan")
+                )
+                for i in params.freeze_levels
+            }
+        )
+    return out
+
+
 def run_main(
     params: Params,
     *,
@@ -184,34 +213,39 @@ def run_main(
         steps = run_layers(
             claimed_layers(study_layers(params)), executor, context, progress=progress
         )
-        headline = {
-            f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan"))
-            for i in params.freeze_levels
-        }
-        headline.update(
-            {
-                f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get(
-                    "test_recall_surprise", float("nan")
-                )
+        if params.data.kind == "manifest":
+            headline = manifest_headline(params, steps)
+        else:
+            headline = {
+                f"pain_recall_b{i}": steps[f"transfer-b{i}"].get("test_recall_pain", float("nan"))
                 for i in params.freeze_levels
             }
-        )
-        headline.update(
-            {
-                f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get(
-                    "test_recall_contempt", float("nan")
-                )
-                for i in params.freeze_levels
-            }
-        )
+        if params.data.kind == "native":
+            headline.update(
+                {
+                    f"surprise_recall_b{i}": steps[f"retrain-b{i}"].get(
+                        "test_recall_surprise", float("nan")
+                    )
+                    for i in params.freeze_levels
+                }
+            )
+            headline.update(
+                {
+                    f"contempt_recall_b{i}": steps[f"retrain-b{i}"].get(
+                        "test_recall_contempt", float("nan")
+                    )
+                    for i in params.freeze_levels
+                }
+            )
         headline["champion_freeze"] = steps["promote"]["champion_freeze"]
-        if params.data.synthetic:
+        if params.data.synthetic and params.data.kind == "native":
             log_planted(params, steps)
         headline["study_minutes"] = (time.monotonic() - started) / 60
         mlflow.log_metrics(headline)
+        focus = study_names(params).target_focus
         stage_runs.log_tradeoff(
             {
-                i: steps[f"transfer-b{i}"].get("test_recall_pain", float("nan"))
+                i: steps[f"transfer-b{i}"].get(f"test_recall_{focus}", float("nan"))
                 for i in params.freeze_levels
             },
             {
@@ -221,6 +255,7 @@ def run_main(
                 }
                 for e in params.promote.emotions
             },
+            focus,
         )
     log.info(
         "main: study finished in %.1f minutes; report in %s",

@@ -22,13 +22,27 @@ from auforget.core.config import Params
 from auforget.data.affectnet import read_affectnet
 from auforget.data.ckplus import read_ckplus
 from auforget.data.manifest import Skips
-from auforget.data.splits import class_counts, split_affectnet, split_ckplus, split_unbc
+from auforget.data.splits import (
+    class_counts,
+    split_affectnet,
+    split_ckplus,
+    split_task,
+    split_unbc,
+)
+from auforget.data.study_names import CONCEPTS_DIR, REGIONS_FILE, StudyNames, write_names
+from auforget.data.task_manifests import (
+    read_concept_manifest,
+    read_regions_manifest,
+    read_task_manifest,
+)
 from auforget.data.unbc import read_unbc
 
 log = logging.getLogger(__name__)
 
 
 def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
+    if params.data.kind == "manifest":
+        return prepare_manifests(params, progress=progress)
     cfg, data = params.prepare, params.data
     affectnet = read_affectnet(data.affectnet_root, progress=progress)
     unbc = read_unbc(data.unbc_root, progress=progress)
@@ -74,6 +88,90 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
     (METRICS_DIR / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
     log.info("prepare: wrote splits to %s", splits_dir)
+    return metrics
+
+
+def prepare_manifests(params: Params, *, progress: bool = True) -> dict[str, float]:
+    """data.kind manifest: the source and target task manifests split (task_manifests.py,
+    splits.split_task), each concept set and the regions copied, and the names of the classes,
+    concepts and regions written to names.json. Metrics as for native data, per task."""
+    cfg, data = params.prepare, params.data
+    source = read_task_manifest(data.source, "source", data.source_classes)
+    target = read_task_manifest(data.target, "target", data.target_classes)
+    if data.target_focus and data.target_focus not in target.classes:
+        raise ValueError(
+            f"data.target_focus: {data.target_focus!r} is not one of the target classes "
+            f"{list(target.classes)}"
+        )
+    outputs = {
+        "source": split_task(source.result.manifest, source.classes, cfg, "source"),
+        "target": split_task(target.result.manifest, target.classes, cfg, "target"),
+    }
+    results = {"source": (source.result, source.root), "target": (target.result, target.root)}
+    concepts: dict[str, pd.DataFrame] = {}
+    roots: dict[str, str] = {}
+    for path in data.concepts:
+        concept_set, names = read_concept_manifest(path)
+        results[f"concepts:{Path(path).stem}"] = (concept_set.result, concept_set.root)
+        for name in names:
+            if name in concepts:
+                raise ValueError(f"{path}: concept {name!r} is already named by another set")
+            frame = concept_set.result.manifest.copy()
+            frame["label"] = frame[name]
+            concepts[name], roots[name] = frame, str(concept_set.root)
+    if concepts:
+        outputs[CONCEPTS_DIR] = concepts
+    if cfg.verify_images:
+        for name in ("source", "target"):
+            result, root = results[name]
+            outputs[name] = drop_unreadable(
+                outputs[name], root, result.skipped, progress=progress, desc=name
+            )
+    splits_dir = Path(data.splits_dir)
+    metrics: dict[str, float] = {}
+    for name, splits in outputs.items():
+        folder = splits_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.csv"):
+            if stale.stem not in splits:
+                stale.unlink()
+        for split, frame in splits.items():
+            _write_csv(frame, folder / f"{split}.csv")
+        if name != CONCEPTS_DIR:
+            classes = (source if name == "source" else target).classes
+            metrics.update({f"{name}_{k}": v for k, v in class_counts(splits, classes).items()})
+    regions = ""
+    if data.regions:
+        regions = str(splits_dir / REGIONS_FILE)
+        _write_csv(read_regions_manifest(data.regions), Path(regions))
+    names = StudyNames(
+        "manifest",
+        "source",
+        "target",
+        str(source.root),
+        str(target.root),
+        source.classes,
+        target.classes,
+        data.target_focus or "macro",
+        tuple(concepts),
+        roots,
+        regions,
+    )
+    names.check_source_classes("saliency.emotions", params.saliency.emotions)
+    names.check_source_classes("promote.emotions", params.promote.emotions)
+    write_names(splits_dir, names)
+    report = []
+    for name, (result, _) in results.items():
+        key = name.replace(":", "_")
+        metrics.update(result.skipped.as_metrics(f"{key}_"))
+        metrics[f"{key}_read"] = len(result.manifest)
+        report.append(f"{name} ({len(result.manifest)} images read): {result.skipped.summary()}")
+        if result.skipped.total:
+            log.warning("prepare: %s", report[-1])
+    METRICS_DIR.mkdir(exist_ok=True)
+    (METRICS_DIR / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
+    log.info("prepare: wrote the manifests' splits to %s", splits_dir)
     return metrics
 
 

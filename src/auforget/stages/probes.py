@@ -38,12 +38,34 @@ from auforget.core.config import Params, ProbesConfig, flat  # noqa: E402
 from auforget.core.identity import fingerprint, manifest_digest  # noqa: E402
 from auforget.core.profiles import get_profile  # noqa: E402
 from auforget.data.images import ManifestImages, preset  # noqa: E402
+from auforget.data.study_names import CONCEPTS_DIR, concept_name, study_names  # noqa: E402
 from auforget.nn.backbones import VGG16Blocks  # noqa: E402
 from auforget.nn.training import make_loader, pick_device  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs
 from auforget.tracking.model_export import log_splits  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+
+def concept_manifest(params: Params) -> tuple[pd.DataFrame, np.ndarray, str, str, str]:
+    """(the probed images, concept present 0/1, variant, image root, concept name): the
+    CK+ peak frames natively (aus column; mouthless faces for probes.mouthless_aus), the concept
+    set's rows with data.kind manifest."""
+    concept = concept_name(params)
+    if params.data.kind == "native":
+        manifest, variant = ckplus_manifest(params, params.probes.au)
+        labels = au_labels(manifest["aus"], params.probes.au)
+        return manifest, labels, variant, params.data.ckplus_root, concept
+    names = study_names(params)
+    if concept not in names.concepts:
+        raise ValueError(
+            f"probes.concept: {concept!r} is not one of the concept manifests' concepts "
+            f"{list(names.concepts)}"
+        )
+    path = Path(params.data.splits_dir) / CONCEPTS_DIR / f"{concept}.csv"
+    manifest = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=False)
+    labels = manifest["label"].to_numpy().astype(int)
+    return manifest, labels, "concept", names.concept_roots[concept], concept
 
 
 def ckplus_manifest(params: Params, au: int) -> tuple[pd.DataFrame, str]:
@@ -119,9 +141,12 @@ def plot_probe_f1(result: ProbeComparison, k: int, xlabel: str, path: Path) -> N
     plt.close(fig)
 
 
-def write_probe_files(result: ProbeComparison, cfg: ProbesConfig, variant: str, out: Path) -> str:
+def write_probe_files(
+    result: ProbeComparison, cfg: ProbesConfig, variant: str, out: Path, display: str = ""
+) -> str:
     """Per-seed F1s, baseline F1s, the conclusion and the histogram into `out`; returns the
-    conclusion."""
+    conclusion. `display` names the concept (AU<probes.au> by default)."""
+    display = display or f"AU{cfg.au}"
     bk = f"b{cfg.k}"
     pd.DataFrame(
         {"seed": np.arange(cfg.seeds) + cfg.seed, "f1_b5": result.f1_b5, f"f1_{bk}": result.f1_bk}
@@ -134,7 +159,7 @@ def write_probe_files(result: ProbeComparison, cfg: ProbesConfig, variant: str, 
     plot_probe_f1(
         result,
         cfg.k,
-        f"mean F1 over {cfg.folds} folds (AU{cfg.au}, {variant})",
+        f"mean F1 over {cfg.folds} folds ({display}, {variant})",
         out / Path(artifacts.PROBE_F1_PNG).name,
     )
     return conclusion
@@ -146,8 +171,8 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         raise ValueError(
             "probes.k must be 0..4: FreezeB5 is the reference every other model is compared with"
         )
-    manifest, variant = ckplus_manifest(params, cfg.au)
-    labels = au_labels(manifest["aus"], cfg.au)
+    manifest, labels, variant, root, concept = concept_manifest(params)
+    display = f"AU{cfg.au}" if params.data.kind == "native" else concept
     connection.configure(params.tracking)
     # the reference keeps the name b5: every stage frozen (params.n_stages, 5 for VGG16)
     names = {"b5": params.n_stages, f"b{cfg.k}": cfg.k}
@@ -169,14 +194,14 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         variant,
         {n: (v.run_id, v.version) for n, v in versions.items()},
     )
-    name = f"probes-b{cfg.k}-au{cfg.au}{sx}"
+    name = f"probes-b{cfg.k}-{concept}{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, name)
-        write_metrics_json(f"probes-au{cfg.au}{sx}", metrics)
+        write_metrics_json(f"probes-{concept}{sx}", metrics)
         return metrics
     images = ManifestImages(
         manifest,
-        params.data.ckplus_root,
+        root,
         preset("eval", get_profile(params.model.profile, params.model.backbone).image_size),
     )
     features = {}
@@ -205,7 +230,11 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         "n_positive": int(labels.sum()),
     }
     with stage_runs.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
-        log_splits("ckplus", {variant: manifest}, params.data.splits_dir)
+        log_splits(
+            "ckplus" if params.data.kind == "native" else CONCEPTS_DIR,
+            {variant: manifest},
+            params.data.splits_dir,
+        )
         result = compare_probes(
             features["b5"],
             features[bk],
@@ -214,17 +243,17 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
             folds=cfg.folds,
             C=cfg.C,
             seed=cfg.seed,
-            concept=f"AU{cfg.au}",
+            concept=display,
             names=("B5", f"B{cfg.k}"),
             progress=progress,
         )
         metrics = probe_metrics(result.summary(), cfg.k)
         mlflow.log_metrics(metrics)
-        conclusion = write_probe_files(result, cfg, variant, Path(tmp))
+        conclusion = write_probe_files(result, cfg, variant, Path(tmp), display)
         mlflow.log_artifacts(tmp, artifact_path=artifacts.PROBES_DIR)
         mlflow.set_tag(artifacts.CONCLUSION_TAG, conclusion[:5000])
         log.info("%s: %s", name, conclusion)
-    write_metrics_json(f"probes-au{cfg.au}{sx}", metrics)
+    write_metrics_json(f"probes-{concept}{sx}", metrics)
     return metrics
 
 

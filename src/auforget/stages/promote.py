@@ -42,6 +42,7 @@ from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # n
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
+from auforget.data.study_names import study_names
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,14 @@ def tradeoff_rows(
     suffix: str = "",
     levels: tuple[int, ...] = FREEZE_LEVELS,
     backbone: str = "vgg16",
+    focus: str = "pain",
 ) -> pd.DataFrame:
     """One row per FreezeB model from the registry: pain recall (transfer run), the chosen emotions'
     recalls (retrain run of the same FreezeB model), and which versions and runs they come from.
     `suffix` picks a seed's models (registry.seed_suffix; "" = the first seed's); `levels` and
-    `backbone` the study's freeze levels and registered names (Params.freeze_levels)."""
+    `backbone` the study's freeze levels and registered names (Params.freeze_levels); `focus` is
+    the target class whose recall is traded (study_names: pain natively, data.target_focus or the
+    macro recall on manifest data); the column keeps its name, pain_recall."""
     client = MlflowClient()
     rows = []
     for i in levels:
@@ -88,7 +92,7 @@ def tradeoff_rows(
             "pain_version": str(pain.version),
             "pain_run": pain.run_id,
             "retrain_run": retrain.run_id,
-            "pain_recall": pain_metrics[artifacts.test_metric("recall", "pain")],
+            "pain_recall": pain_metrics[artifacts.test_metric("recall", focus)],
             "pain_f1_macro": pain_metrics.get(artifacts.test_metric("f1", "macro"), float("nan")),
         }
         for emotion in cfg.emotions:
@@ -154,8 +158,11 @@ def stability(choices: dict[int, int], champion_freeze: int) -> float:
     return sum(c == champion_freeze for c in choices.values()) / len(choices)
 
 
-def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path) -> None:
-    """Figure 6: pain recall against each chosen emotion's recall, Pareto models ringed."""
+def plot_tradeoff(
+    table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path, target: str = "pain"
+) -> None:
+    """Figure 6: pain (`target`) recall against each chosen emotion's recall, Pareto models
+    ringed."""
     fig, axes = plt.subplots(
         1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False
     )
@@ -191,42 +198,51 @@ def plot_tradeoff(table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, 
                 fontsize=8,
             )
         ax.set_xlabel(f"{emotion} recall (retrained)")
-        ax.set_ylabel("pain recall")
+        ax.set_ylabel(f"{target} recall")
         ax.set_xlim(-0.05, 1.05)
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Pain / emotion trade-off of the FreezeB models")
+    pair = "Pain / emotion" if target == "pain" else f"{target.capitalize()} / source-class"
+    fig.suptitle(f"{pair} trade-off of the FreezeB models")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def rule_text(cfg: PromoteConfig) -> str:
+def rule_text(cfg: PromoteConfig, target: str = "pain") -> str:
+    """The rule in words; `target` names the target class whose recall is traded (the data's)."""
     return (
-        f"Pareto-optimal over pain recall and recall of {', '.join(cfg.emotions)}, pain recall >= "
-        f"{cfg.min_pain_recall}; max {cfg.pain_weight} * pain recall + {1 - cfg.pain_weight:g} * "
-        "mean emotion recall"
+        f"Pareto-optimal over {target} recall and recall of {', '.join(cfg.emotions)}, {target} "
+        f"recall >= {cfg.min_pain_recall}; max {cfg.pain_weight} * {target} recall + "
+        f"{1 - cfg.pain_weight:g} * mean {'emotion' if target == 'pain' else 'source-class'} "
+        "recall"
     )
 
 
-def champion_tags(table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig) -> dict[str, str]:
+def champion_tags(
+    table: pd.DataFrame, champion: pd.Series, cfg: PromoteConfig, target: str = "pain"
+) -> dict[str, str]:
     """The champion version's tags: the rule and the numbers that chose it."""
     prefix = artifacts.CHAMPION_TAG_PREFIX
     return {
-        artifacts.CHAMPION_RULE_TAG: rule_text(cfg),
+        artifacts.CHAMPION_RULE_TAG: rule_text(cfg, target),
         f"{prefix}score": f"{champion['score']:.4f}",
-        f"{prefix}pain_recall": f"{champion['pain_recall']:.4f}",
+        f"{prefix}{target}_recall": f"{champion['pain_recall']:.4f}",
         **{f"{prefix}recall_{e}": f"{champion[f'recall_{e}']:.4f}" for e in cfg.emotions},
         f"{prefix}pareto_models": ",".join(table.loc[table["pareto"], "model"]),
     }
 
 
-def champion_metrics(champion: pd.Series, cfg: PromoteConfig) -> dict[str, float]:
+def champion_metrics(
+    champion: pd.Series, cfg: PromoteConfig, target: str = "pain"
+) -> dict[str, float]:
+    """champion_freeze, champion_score, champion_<target>_recall (champion_pain_recall on the
+    paper's data) and champion_recall_<emotion>."""
     return {
         "champion_freeze": float(champion["freeze"]),
         "champion_score": float(champion["score"]),
-        "champion_pain_recall": float(champion["pain_recall"]),
+        f"champion_{target}_recall": float(champion["pain_recall"]),
         **{f"champion_recall_{e}": float(champion[f"recall_{e}"]) for e in cfg.emotions},
     }
 
@@ -238,6 +254,7 @@ def log_promote_run(
     key: str,
     metrics: dict[str, float],
     seed_table: pd.DataFrame | None = None,
+    target: str = "pain",
 ) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
@@ -249,12 +266,12 @@ def log_promote_run(
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
         if seed_table is not None:
             seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
-        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG)
+        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG, target)
         shutil.copyfile(
             out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG)
         )  # dvc plots
         (out / artifacts.RULE_TXT).write_text(
-            f"{rule_text(cfg)}\nchampion: {champion['model']} (auforget-pain version "
+            f"{rule_text(cfg, target)}\nchampion: {champion['model']} (auforget-pain version "
             f"{champion['pain_version']})\n"
         )
         mlflow.log_artifacts(str(out))
@@ -266,8 +283,11 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     cfg, seeds = params.promote, params.study.seeds
     connection.configure(params.tracking)
     levels, backbone = params.freeze_levels, params.model.backbone
+    names = study_names(params)
+    names.check_source_classes("promote.emotions", cfg.emotions)
     per_seed = {
-        s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds), levels, backbone) for s in seeds
+        s: tradeoff_rows(cfg, registry.seed_suffix(s, seeds), levels, backbone, names.target_focus)
+        for s in seeds
     }
     table = score_models(seed_average(per_seed), cfg)
     champion = choose(table)
@@ -275,8 +295,9 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     share = stability(choices, int(champion["freeze"]))
     runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
     key = fingerprint("promote", flat(cfg), *(runs if len(seeds) > 1 else runs[:1]))
+    target = names.target_focus
     metrics = {
-        **champion_metrics(champion, cfg),
+        **champion_metrics(champion, cfg, target),
         artifacts.SEED_STABILITY: share,
         "n_seeds": float(len(seeds)),
     }
@@ -289,21 +310,21 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
                 for s, rows in per_seed.items()
             ]
         )
-        log_promote_run(table, champion, cfg, key, metrics, seed_table)
+        log_promote_run(table, champion, cfg, key, metrics, seed_table, target)
     stable = (
         f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
         f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})"
     )
     _set_champion(
         str(champion["pain_version"]),
-        {**champion_tags(table, champion, cfg), artifacts.SEED_STABILITY: stable},
+        {**champion_tags(table, champion, cfg, target), artifacts.SEED_STABILITY: stable},
         registry.model_name(registry.PAIN_MODEL, backbone),
     )
     log.info(
         "promote: %s (auforget-pain version %s) is the champion: %s; chosen by %s",
         champion["model"],
         champion["pain_version"],
-        rule_text(cfg),
+        rule_text(cfg, target),
         stable,
     )
     write_metrics_json("promote", metrics)

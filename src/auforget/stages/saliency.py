@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from auforget.analysis import regions
 from auforget.analysis.metrics import write_metrics_json
+from auforget.analysis.region_sets import load_region_set
 from auforget.analysis.stats import holm
 from auforget.core import artifacts
 from auforget.core.config import EMOTIONS, Params, flat
@@ -45,6 +46,7 @@ from auforget.core.profiles import get_profile
 from auforget.data.images import ManifestImages, load_face, preset
 from auforget.data.manifest import image_size as header_size
 from auforget.data.manifest import parse_landmarks
+from auforget.data.study_names import study_names
 from auforget.data.task_data import TaskData, load_task_data
 from auforget.nn import lrp
 from auforget.nn.training import make_loader, pick_device
@@ -147,6 +149,7 @@ def select(
     emotion: str,
     max_images: int,
     seed: int,
+    classes: tuple[str, ...] = EMOTIONS,
 ) -> tuple[pd.DataFrame, int]:
     """Test rows of `emotion` that FreezeB5 got right and FreezeBk wrong: (chosen rows, how many
     qualified).
@@ -156,7 +159,7 @@ def select(
     neither on manifest order nor on which other emotions are analysed; the chosen rows are
     returned sorted by sample_id.
     """
-    label = EMOTIONS.index(emotion)
+    label = classes.index(emotion)
     rows = test[test["label"] == label].copy()
     rows["sample_id"] = rows["sample_id"].astype(str)
     ids = rows["sample_id"]
@@ -203,6 +206,7 @@ def compute_maps(
     device: torch.device,
     bar,
     difference: str = "normalise_first",
+    region_set=None,
 ) -> EmotionMaps:
     """Relevance of both models for the true class on the chosen rows, normalised, and their
     difference: of the normalised maps ("normalise_first") or of the raw relevance, normalised
@@ -234,6 +238,9 @@ def compute_maps(
             row = rows.iloc[i]
             faces.append(np.asarray(load_face(data.root, row, size), dtype=np.float32) / 255.0)
             lm = map_landmarks(data.root, row, size)
+            if lm is None and region_set is not None and not region_set.needs_landmarks:
+                # template boxes need no landmarks: the template face stands in for them
+                lm = regions.landmarks_to_map(regions.template_face(), (0, 0, 1, 1), size)
             if lm is not None:
                 landmarks[i] = lm
         bar.update(len(idx))
@@ -261,20 +268,31 @@ def _difference(
 
 
 def ranking(
-    diff: np.ndarray, landmarks: np.ndarray, label: str, seed: int, b5: np.ndarray | None = None
+    diff: np.ndarray,
+    landmarks: np.ndarray,
+    label: str,
+    seed: int,
+    b5: np.ndarray | None = None,
+    region_set=None,
 ) -> pd.DataFrame:
     """`regions.rank_aus` with an emotion column and Holm-corrected p across the regions; with
     FreezeB5's maps (saliency.ranking: beyond_b5) a region ranks by the difference's share there
     beyond B5's own share, so places every map lights up (pupils, nostrils) do not win by
     default."""
-    table = regions.rank_aus(diff, list(landmarks), reference=b5, seed=seed)
+    table = regions.rank_aus(diff, list(landmarks), reference=b5, seed=seed, region_set=region_set)
     table.insert(0, "emotion", label)
     table["p_holm"] = holm(table["p_value"].to_numpy())
     return table[list(RANKING_COLUMNS)]
 
 
 def write_emotion(
-    maps: EmotionMaps, out: Path, k: int, seed: int, notes: list[str], beyond_b5: bool = True
+    maps: EmotionMaps,
+    out: Path,
+    k: int,
+    seed: int,
+    notes: list[str],
+    beyond_b5: bool = True,
+    region_set=None,
 ) -> pd.DataFrame | None:
     """Grid, raw arrays and AU ranking of one emotion into `out`; a line in `notes`. Returns the
     ranking."""
@@ -307,7 +325,12 @@ def write_emotion(
         return None
     keep = maps.has_landmarks
     table = ranking(
-        maps.diff[keep], maps.landmarks[keep], emotion, seed, maps.b5[keep] if beyond_b5 else None
+        maps.diff[keep],
+        maps.landmarks[keep],
+        emotion,
+        seed,
+        maps.b5[keep] if beyond_b5 else None,
+        region_set,
     )
     table.to_csv(out / f"{emotion}{artifacts.EMOTION_RANKING_SUFFIX}", index=False)
     return table
@@ -318,11 +341,14 @@ def _top_region(table: pd.DataFrame) -> str | None:
     if best.empty:
         return None
     row = best.iloc[0]
-    return f"{row['region']} (AU {row['aus']})"
+    aus = str(row["aus"])
+    if aus.replace(",", "").isdigit():  # the built-in regions: action unit numbers
+        return f"{row['region']} (AU {aus})"
+    return f"{row['region']} ({aus})" if aus else str(row["region"])
 
 
 def pooled_ranking(
-    results: list[EmotionMaps], seed: int, beyond_b5: bool = True
+    results: list[EmotionMaps], seed: int, beyond_b5: bool = True, region_set=None
 ) -> pd.DataFrame | None:
     """The AU ranking over every selected image with landmarks (emotion "all"); None without any."""
     with_lm = [m for m in results if m.has_landmarks.any()]
@@ -331,11 +357,15 @@ def pooled_ranking(
     diff = np.concatenate([m.diff[m.has_landmarks] for m in with_lm])
     landmarks = np.concatenate([m.landmarks[m.has_landmarks] for m in with_lm])
     b5 = np.concatenate([m.b5[m.has_landmarks] for m in with_lm]) if beyond_b5 else None
-    return ranking(diff, landmarks, "all", seed, b5)
+    return ranking(diff, landmarks, "all", seed, b5, region_set)
 
 
-def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> dict[str, float]:
-    """Image counts per emotion and each ranked region's effect size per emotion (and "all")."""
+def saliency_metrics(
+    results: list[EmotionMaps], tables: list[pd.DataFrame], effect: str = "au_effect"
+) -> dict[str, float]:
+    """Image counts per emotion and each ranked region's effect size per emotion (and "all"):
+    `<effect>_<region>_<emotion>`, au_effect for the AU regions, region_effect for a regions
+    manifest's."""
     metrics: dict[str, float] = {}
     for maps in results:
         n = len(maps.sample_ids)
@@ -346,7 +376,7 @@ def saliency_metrics(results: list[EmotionMaps], tables: list[pd.DataFrame]) -> 
         label = table["emotion"].iloc[0]
         for row in table.itertuples():
             if not pd.isna(row.effect_size):
-                metrics[f"au_effect_{row.region}_{label}"] = float(row.effect_size)
+                metrics[f"{effect}_{row.region}_{label}"] = float(row.effect_size)
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -380,13 +410,23 @@ def all_maps(
     desc: str,
     progress: bool,
     difference: str = "normalise_first",
+    region_set=None,
 ) -> list[EmotionMaps]:
     """`compute_maps` for every emotion's chosen rows, under one progress bar."""
     total = sum(len(rows) for rows, _ in chosen.values())
     with tqdm(total=total, desc=desc, unit="image", leave=False, disable=not progress) as bar:
         return [
             compute_maps(
-                rows, emotion, qualifying, data, b5_model, bk_model, device, bar, difference
+                rows,
+                emotion,
+                qualifying,
+                data,
+                b5_model,
+                bk_model,
+                device,
+                bar,
+                difference,
+                region_set,
             )
             for emotion, (rows, qualifying) in chosen.items()
         ]
@@ -399,15 +439,16 @@ def write_rankings(
     seed: int,
     notes: list[str],
     beyond_b5: bool = True,
+    region_set=None,
 ) -> list[pd.DataFrame]:
     """Each emotion's grid, maps and ranking, then the pooled au_ranking.csv; returns the
     rankings."""
     tables = [
         t
         for maps in results
-        if (t := write_emotion(maps, out, k, seed, notes, beyond_b5)) is not None
+        if (t := write_emotion(maps, out, k, seed, notes, beyond_b5, region_set)) is not None
     ]
-    if (pooled := pooled_ranking(results, seed, beyond_b5)) is not None:
+    if (pooled := pooled_ranking(results, seed, beyond_b5, region_set)) is not None:
         tables.append(pooled)
         combined = pd.concat(tables, ignore_index=True)
     else:
@@ -434,8 +475,16 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     if cfg.max_images < 0:
         raise ValueError(f"saliency.max_images must be 0 (all) or positive, got {cfg.max_images}")
     size = get_profile(params.model.profile, params.model.backbone).image_size
+    names = study_names(params)
+    names.check_source_classes("saliency.emotions", cfg.emotions)
+    region_set = load_region_set(names.regions)
     data = load_task_data(
-        "affectnet", params.data.splits_dir, params.data.affectnet_root, EMOTIONS, "emotion", size
+        names.source_dir,
+        params.data.splits_dir,
+        names.source_root,
+        names.source_classes,
+        "emotion",
+        size,
     )
     connection.configure(params.tracking)
     # the retrained models of retrain.seed (main runs one saliency step per seed of study.seeds)
@@ -453,6 +502,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         v5.version,
         vk.run_id,
         vk.version,
+        *([Path(names.regions).read_text()] if names.regions else []),
     )
     name = f"saliency-b{cfg.k}{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
@@ -477,13 +527,14 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     }
     label_k = f"FreezeB{cfg.k}"
     with stage_runs.stage_run(name, run_params, tags=tags), tempfile.TemporaryDirectory() as tmp:
-        log_splits("affectnet", {"test": data.splits["test"]}, params.data.splits_dir)
+        log_splits(names.source_dir, {"test": data.splits["test"]}, params.data.splits_dir)
         out = Path(tmp) / "out" / artifacts.SALIENCY_DIR
         out.mkdir(parents=True)
         pred_b5 = load_predictions(v5, Path(tmp) / "downloads", test, "b5")
         pred_bk = load_predictions(vk, Path(tmp) / "downloads", test, f"b{cfg.k}")
         chosen = {
-            e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed) for e in cfg.emotions
+            e: select(test, pred_b5, pred_bk, e, cfg.max_images, cfg.seed, data.class_names)
+            for e in cfg.emotions
         }
         device = pick_device()
         b5_model, bk_model = _load_models(params, cfg.k, device, sx)
@@ -496,6 +547,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             desc=name,
             progress=progress,
             difference=cfg.difference,
+            region_set=region_set,
         )
         notes = [
             f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, "
@@ -510,14 +562,22 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         notes.append(f"attribution: {attribution}")
         mlflow.set_tag(ATTRIBUTION_TAG, attribution)
         tables = write_rankings(
-            results, out, cfg.k, cfg.seed, notes, beyond_b5=cfg.ranking == "beyond_b5"
+            results,
+            out,
+            cfg.k,
+            cfg.seed,
+            notes,
+            beyond_b5=cfg.ranking == "beyond_b5",
+            region_set=region_set,
         )
         for table in tables:
             if (top := _top_region(table)) is not None:
                 mlflow.set_tag(f"auforget.top_region_{table['emotion'].iloc[0]}", top)
                 log.info("saliency: %s: top AU region %s", table["emotion"].iloc[0], top)
         (out / Path(artifacts.SALIENCY_NOTES).name).write_text("\n".join(notes) + "\n")
-        metrics = saliency_metrics(results, tables)
+        metrics = saliency_metrics(
+            results, tables, "au_effect" if region_set is None else "region_effect"
+        )
         metrics[IG_METRIC] = float(lrp.method(b5_model) == lrp.INTEGRATED_GRADIENTS)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))

@@ -21,7 +21,7 @@ def generator_version() -> str:
 
     folder = Path(__file__).resolve().parent.parent / "data"
     h = hashlib.sha256()
-    for name in ("synthetic.py", "faces.py", "face_template.json"):
+    for name in ("synthetic.py", "faces.py", "face_template.json", "synthetic_manifests.py"):
         h.update((folder / name).read_bytes())  # a missing file is an error, not an empty hash
     return h.hexdigest()[:12]
 
@@ -35,11 +35,12 @@ def synthetic_is_current(params: Params) -> bool:
         written = json.loads(marker.read_text())
     except ValueError:
         return False
-    return (written.get("scale"), written.get("seed"), written.get("generator")) == (
-        params.synth.scale,
-        params.synth.seed,
-        generator_version(),
-    )
+    return (
+        written.get("scale"),
+        written.get("seed"),
+        written.get("generator"),
+        written.get("world", "paper"),
+    ) == (params.synth.scale, params.synth.seed, generator_version(), params.synth.world)
 
 
 def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
@@ -57,8 +58,15 @@ def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
         )
         log.info("synth: data.synthetic is false; the real roots in params.yaml are used")
         return {}
-    counts = write_synthetic(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
+    if cfg.world == "fatigue":  # emotions -> fatigue, written as manifests (examples/fatigue/)
+        from auforget.data.synthetic_manifests import write_fatigue_world
+
+        counts = write_fatigue_world(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
+    else:
+        counts = write_synthetic(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
     marker = {"scale": cfg.scale, "seed": cfg.seed, "generator": generator_version(), **counts}
+    if cfg.world != "paper":
+        marker["world"] = cfg.world
     (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     log.info("synth: wrote %s to %s", counts, out)
     return counts

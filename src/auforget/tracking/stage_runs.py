@@ -160,14 +160,17 @@ def stage_run(
 
 
 def log_tradeoff(
-    pain_recall: Mapping[int, float], emotion_recalls: Mapping[str, Mapping[int, float]]
+    pain_recall: Mapping[int, float],
+    emotion_recalls: Mapping[str, Mapping[int, float]],
+    focus: str = "pain",
 ) -> None:
     """Log FreezeB0..B5 as series on the active (study) run, step = number of frozen blocks:
     `tradeoff_pain_recall` and `tradeoff_recall_<emotion>`. One line chart of these against step
     (run page > Model metrics, or the compare view's line chart) shows the study's trade-off:
-    pain recall gained against the forgotten emotions' recall lost."""
+    pain recall gained against the forgotten emotions' recall lost. `focus` names the target
+    class (`tradeoff_<focus>_recall`; manifest data name their own)."""
     series = {
-        "tradeoff_pain_recall": pain_recall,
+        f"tradeoff_{focus}_recall": pain_recall,
         **{f"tradeoff_recall_{emotion}": values for emotion, values in emotion_recalls.items()},
     }
     for key, values in series.items():

@@ -27,7 +27,7 @@ from auforget.analysis.metrics import (
     write_confusion_plot,
     write_metrics_json,
 )
-from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params, flat
+from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint
 from auforget.data.task_data import TaskData, emotion_task, pain_task
 from auforget.nn.adapters import initial_model
@@ -125,7 +125,7 @@ def fit_settings(section: Any, seed: int | None = None) -> FitSettings:
 def emotion_loss(params: Params, data: TaskData) -> tuple[FocalLoss, np.ndarray, np.ndarray]:
     """The study's emotion loss: focal (emotion.gamma) with class-balanced weights (emotion.beta)
     from the train split's counts. Returns the loss, the counts and the weights."""
-    counts = np.bincount(data.splits["train"]["label"], minlength=len(EMOTIONS))
+    counts = np.bincount(data.splits["train"]["label"], minlength=len(data.class_names))
     weights = class_balanced_weights(counts, params.emotion.beta)
     return FocalLoss(params.emotion.gamma, weights), counts, weights
 
@@ -138,7 +138,7 @@ def emotion_recipe(params: Params, data: TaskData | None = None) -> Recipe:
     loss, counts, weights = emotion_loss(params, data)
 
     def prepare(_: VGG16Blocks | None) -> tuple[VGG16Blocks, str]:
-        return initial_model(model_cfg, len(EMOTIONS), seed=cfg.seed)
+        return initial_model(model_cfg, len(data.class_names), seed=cfg.seed)
 
     seeds, seed = params.study.seeds, cfg.seed
     return Recipe(
@@ -167,8 +167,8 @@ def emotion_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         tags={"seed": str(seed)},
         artifacts={
             "class_weights.json": {
-                "counts": dict(zip(EMOTIONS, counts.tolist())),
-                "weights": dict(zip(EMOTIONS, weights.tolist())),
+                "counts": dict(zip(data.class_names, counts.tolist())),
+                "weights": dict(zip(data.class_names, weights.tolist())),
             }
         },
     )
@@ -182,7 +182,9 @@ def transfer_recipe(params: Params, data: TaskData | None = None) -> Recipe:
 
     def prepare(base: VGG16Blocks | None) -> tuple[VGG16Blocks, str]:
         assert base is not None, "transfer starts from the base emotion model"
-        return freeze_blocks(replace_head(base, len(PAIN_CLASSES), seed=cfg.seed), cfg.freeze), ""
+        return freeze_blocks(
+            replace_head(base, len(data.class_names), seed=cfg.seed), cfg.freeze
+        ), ""
 
     freeze, seeds = str(cfg.freeze), params.study.seeds
     suffix = registry.seed_suffix(
@@ -237,7 +239,12 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
 
     def prepare(pain: VGG16Blocks | None) -> tuple[VGG16Blocks, str]:
         assert pain is not None, "retrain starts from a pain model"
-        return freeze_blocks(replace_head(pain, len(EMOTIONS), seed=cfg.seed), len(pain.blocks)), ""
+        return (
+            freeze_blocks(
+                replace_head(pain, len(data.class_names), seed=cfg.seed), len(pain.blocks)
+            ),
+            "",
+        )
 
     freeze, seeds = str(cfg.freeze), params.study.seeds
     suffix = registry.seed_suffix(

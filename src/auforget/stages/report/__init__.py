@@ -48,7 +48,8 @@ from auforget.analysis import planted
 from auforget.core import identity
 from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint
-from auforget.stages.report import findings, lookup, sections
+from auforget.data.study_names import study_names
+from auforget.stages.report import findings, lookup, render, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
 from auforget.stages.report.render import PageInfo, Section, missing, page
 from auforget.tracking import connection, stage_runs
@@ -58,6 +59,14 @@ log = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
 ARTIFACT_DIR = "report"
 KEY_META = "auforget-report-key"
+
+
+def _intro(params: Params) -> str:
+    """The report's opening in the manifests' names (data.kind manifest); "" for the paper's."""
+    if params.data.kind != "manifest":
+        return ""
+    names = study_names(params)
+    return render.manifest_intro(names.source_classes, names.target_classes, names.concepts)
 
 
 def _display_uri(uri: str) -> str:
@@ -251,7 +260,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
     ev = collect(params.freeze_levels, params.model.backbone)
     association = (
         planted.association_or_none(params.data.splits_dir, "report")
-        if params.data.synthetic
+        if params.data.synthetic and params.data.kind == "native"
         else None
     )
     key = fingerprint(
@@ -279,11 +288,16 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
         _download_bars(progress),
     ):
         # real data have no planted truth: that section is left out (and the log says so)
-        planted_k = params.probes.k if params.data.synthetic else None
+        # (a manifest study's planted answer is its example's own: examples/<pair>/README.md)
+        native_synthetic = params.data.synthetic and params.data.kind == "native"
+        planted_k = params.probes.k if native_synthetic else None
         if planted_k is None:
             log.info(
                 "report: no planted-truth section (data.synthetic is false: real data plant "
                 "nothing)"
+                if not params.data.synthetic
+                else "report: no planted-truth section (a manifest world's planted answer is "
+                "its example's)"
             )
         shown = build_sections(
             ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association
@@ -295,6 +309,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             tracking_uri=_display_uri(mlflow.get_tracking_uri()),
             synthetic=params.data.synthetic,
+            intro=_intro(params),
         )
         _write(path, page(shown, ev.provenance(), info, key_meta=KEY_META))
         metrics = {

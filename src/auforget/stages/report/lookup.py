@@ -34,6 +34,7 @@ from auforget.stages.report.sections import (
     SeedEvidence,
     TradeoffEvidence,
     probe_order,
+    probe_sort_key,
 )
 from auforget.tracking import registry, stage_runs
 
@@ -128,7 +129,7 @@ def _newest_probes() -> list[Run]:
         stage = run.data.tags.get(STAGE_TAG, "")
         if PROBE_STAGE.match(stage) and stage not in newest:
             newest[stage] = run
-    return [newest[s] for s in sorted(newest, key=probe_order)]
+    return [newest[s] for s in sorted(newest, key=probe_sort_key)]
 
 
 def collect(levels: tuple[int, ...] = FREEZE_LEVELS, backbone: str = "vgg16") -> Evidence:

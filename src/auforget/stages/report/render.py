@@ -82,6 +82,8 @@ class PageInfo:
     code_version: str
     tracking_uri: str  # shown as given: strip credentials before
     synthetic: bool
+    # data.kind manifest: the study's own pair in words (manifest_intro); "" = the paper's
+    intro: str = ""
 
 
 def esc(value: object) -> str:
@@ -148,12 +150,33 @@ def missing(command: str, reason: str = "") -> str:
     )
 
 
+def manifest_intro(
+    source: tuple[str, ...], target: tuple[str, ...], concepts: tuple[str, ...]
+) -> str:
+    """The report's opening for a study read from manifests (docs/manifests.md), in its names."""
+    return (
+        "This report applies the method of Prajod et al., <em>Do Deep Neural Networks Forget "
+        "Facial Action Units?</em>, to a pair read from manifests. A VGG16 model trained on the "
+        f"source task ({esc(', '.join(source))}) is fine-tuned for the target task "
+        f"({esc(', '.join(target))}) six times, with its first <i>i</i> convolutional blocks "
+        "frozen (FreezeB0 &hellip; FreezeB5). To measure what each target model forgot about the "
+        "source task, its convolutional blocks are kept and only new source-task output layers "
+        "are retrained; per-class recalls are compared with McNemar's test against FreezeB5. "
+        "LRP difference maps are ranked by the manifest's face regions; linear concept probes "
+        f"test whether the last convolutional block still encodes {esc(', '.join(concepts))}; "
+        "and the target model with the best trade-off is promoted to "
+        "<code>auforget-pain@champion</code> (the registered names are the study's whatever "
+        "the pair). In the tables, <i>emotion</i> stands for a source class and <i>pain</i> for "
+        "the target task."
+    )
+
+
 def _header(info: PageInfo) -> list[str]:
     header = [
         "<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>",
-        f"<p>{STUDY}</p>",
+        f"<p>{info.intro or STUDY}</p>",
     ]
-    if info.synthetic:
+    if info.synthetic and not info.intro:
         header.append(f'<p class="note">{SYNTHETIC}</p>')
     header.append(
         f'<p class="meta">Generated {esc(info.generated)} &middot; code version '

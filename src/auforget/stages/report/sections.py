@@ -20,7 +20,8 @@ from auforget.stages.report.render import Section, esc, image, missing, runs_lin
 from auforget.tracking import registry
 
 TOP_REGIONS = 5  # rows of the AU ranking shown per emotion
-PROBE_STAGE = re.compile(r"^probes-b(\d+)-au(\d+)$")
+# probes-b<k>-au<au> (native data) or probes-b<k>-<concept> (manifest data); not a later seed's
+PROBE_STAGE = re.compile(r"^probes-b(\d+)-(?!.*-seed\d+$)(.+)$")
 NAN = float("nan")
 
 TITLES = {
@@ -106,14 +107,32 @@ class ChampionEvidence:
     promoted: str | None = None  # what the newest promote run chose, to catch a stale alias
 
 
-def probe_order(stage: str) -> tuple[int, int]:
-    """(k, au) of a probes-b<k>-au<au> stage name."""
-    k, au = PROBE_STAGE.match(stage).groups()
-    return int(k), int(au)
+def probe_order(stage: str) -> tuple[int, int | str]:
+    """(k, au) of a probes-b<k>-au<au> stage name; (k, concept) of probes-b<k>-<concept>."""
+    k, concept = PROBE_STAGE.match(stage).groups()
+    if re.fullmatch(r"au\d+", concept):
+        return int(k), int(concept[2:])
+    return int(k), concept
+
+
+def probe_sort_key(stage: str) -> tuple:
+    """Probe stages by k, then AU number (native data), then concept name (manifest data)."""
+    k, concept = probe_order(stage)
+    return (k, 0, concept, "") if isinstance(concept, int) else (k, 1, 0, concept)
 
 
 def _unavailable(anchor: str, command: str, reason: str = "") -> Section:
     return Section(anchor, TITLES[anchor], missing(command, reason), False)
+
+
+def _classes(metrics: Mapping[str, float], known: tuple[str, ...]) -> tuple[str, ...]:
+    """The classes a model's test metrics name (test_recall_<class>): `known`'s order when they
+    are the study's (native data), the metrics' own names otherwise (manifest data)."""
+    found = {k[len("test_recall_") :] for k in metrics if k.startswith("test_recall_")}
+    found.discard("macro")
+    if not found or found <= set(known):
+        return known
+    return tuple(sorted(found))
 
 
 def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Section:
@@ -123,13 +142,14 @@ def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Sectio
         return _unavailable("table1", "auforget transfer --freeze <i>  (i = 0..5)")
     rows = []
     for i, model in sorted(models.items()):
+        classes = _classes(model.metrics, ("pain", "no_pain"))
         row = {
             "model": f"FreezeB{i}" + (" \u2605" if model.version == champion else ""),
             "frozen blocks": model.frozen_blocks,
             "version": model.version,
         }
         for measure in ("precision", "recall", "f1"):
-            for cls in ("pain", "no_pain", "macro"):
+            for cls in (*classes, "macro"):
                 row[f"{measure} {cls}"] = model.metrics.get(
                     artifacts.test_metric(measure, cls), NAN
                 )
@@ -153,7 +173,7 @@ def section_emotion(model: ModelRun | None, problem: str = "") -> Section:
         return _unavailable("emotion", "auforget emotion", problem)
     m = model.metrics
     row = {"model": f"base (version {model.version})"}
-    row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in EMOTIONS})
+    row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in _classes(m, EMOTIONS)})
     row["macro recall"] = m.get(artifacts.test_metric("recall", "macro"), NAN)
     row["accuracy"] = m.get(artifacts.test_metric("accuracy"), NAN)
     body = (
@@ -291,7 +311,7 @@ def _probe_row(ev: ProbeEvidence) -> dict[str, object]:
     m, bk = ev.metrics, f"b{k}"
     return {
         "probe": ev.stage,
-        "AU": au,
+        ("AU" if isinstance(au, int) else "concept"): au,
         "faces": ev.variant,
         "F1 B5": m.get(artifacts.probe_f1_mean("b5"), NAN),
         "F1 Bk": m.get(artifacts.probe_f1_mean(bk), NAN),
@@ -311,7 +331,8 @@ def section_probes(probes: list[ProbeEvidence], alpha: float, problem: str = "")
     details = []
     for ev in probes:
         k, au = probe_order(ev.stage)
-        details.append(f"<h3>{esc(ev.stage)}: AU{au}, FreezeB5 vs FreezeB{k}</h3>")
+        concept = f"AU{au}" if isinstance(au, int) else au
+        details.append(f"<h3>{esc(ev.stage)}: {esc(concept)}, FreezeB5 vs FreezeB{k}</h3>")
         if ev.conclusion:
             details.append(f"<p>{esc(ev.conclusion)}</p>")
         if ev.png is not None:

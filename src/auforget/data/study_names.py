@@ -1,0 +1,125 @@
+"""The names a study's data give it: the source and target classes, the concepts, the regions.
+
+Every stage that names a class, a concept or a region asks `study_names(params)` instead of a
+fixed list, so that a study read from manifests (`data.kind: manifest`) says "fatigued" and
+"jaw_drop" where the paper's says "pain" and "AU14". Native data have the paper's names:
+AffectNet's eight emotions, UNBC's no_pain / pain (recall of pain traded by promote), the CK+
+AUs the study probes (au14, au5) and the AU regions of analysis/regions.py. Manifest data have
+what `prepare` found in the manifests, written to `<data.splits_dir>/names.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auforget.core.config import EMOTIONS, PAIN_CLASSES, Params
+
+NAMES_FILE = "names.json"
+REGIONS_FILE = "regions.csv"
+CONCEPTS_DIR = "concepts"
+NATIVE_CONCEPTS = ("au14", "au5")  # the CK+ AUs `main` probes on native data (probes.au)
+
+
+@dataclass(frozen=True)
+class StudyNames:
+    """Where each task's splits are, and what its classes, concepts and regions are called.
+
+    source_dir / target_dir: the folders under data.splits_dir holding the tasks' splits.
+    target_focus: the target class whose recall promote trades against the source classes'
+    ("macro": the macro recall). concepts: what `main` probes. concept_roots: each concept's
+    image folder (manifest data). regions: the regions manifest as written by prepare ("" = the
+    built-in AU regions).
+    """
+
+    kind: str
+    source_dir: str
+    target_dir: str
+    source_root: str
+    target_root: str
+    source_classes: tuple[str, ...]
+    target_classes: tuple[str, ...]
+    target_focus: str
+    concepts: tuple[str, ...]
+    concept_roots: dict[str, str] = field(default_factory=dict)
+    regions: str = ""
+
+    def check_source_classes(self, where: str, names: tuple[str, ...]) -> None:
+        """A ValueError naming `where` when a name is not one of the source task's classes."""
+        for name in names:
+            if name not in self.source_classes:
+                raise ValueError(
+                    f"{where}: {name!r} is not one of the source task's classes "
+                    f"{list(self.source_classes)}"
+                )
+
+    def as_json(self) -> dict:
+        return {
+            "source_classes": list(self.source_classes),
+            "target_classes": list(self.target_classes),
+            "target_focus": self.target_focus,
+            "concepts": list(self.concepts),
+            "concept_roots": self.concept_roots,
+            "source_root": self.source_root,
+            "target_root": self.target_root,
+            "regions": self.regions,
+        }
+
+
+def native_names(params: Params) -> StudyNames:
+    """The paper's names (AffectNet, UNBC-McMaster, CK+)."""
+    return StudyNames(
+        "native",
+        "affectnet",
+        "unbc",
+        params.data.affectnet_root,
+        params.data.unbc_root,
+        EMOTIONS,
+        PAIN_CLASSES,
+        "pain",
+        NATIVE_CONCEPTS,
+        {c: params.data.ckplus_root for c in NATIVE_CONCEPTS},
+    )
+
+
+def study_names(params: Params) -> StudyNames:
+    """The study's names: the paper's for native data, the manifests' (as `prepare` wrote them to
+    names.json) otherwise; a clear error when prepare has not run."""
+    if params.data.kind == "native":
+        return native_names(params)
+    path = Path(params.data.splits_dir) / NAMES_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `auforget prepare` (or `dvc repro prepare`) first; it reads "
+            "the manifests and writes the names of their classes and concepts"
+        )
+    raw = json.loads(path.read_text())
+    return StudyNames(
+        "manifest",
+        "source",
+        "target",
+        raw["source_root"],
+        raw["target_root"],
+        tuple(raw["source_classes"]),
+        tuple(raw["target_classes"]),
+        raw["target_focus"],
+        tuple(raw["concepts"]),
+        dict(raw["concept_roots"]),
+        raw.get("regions", ""),
+    )
+
+
+def write_names(splits_dir: str | Path, names: StudyNames) -> Path:
+    path = Path(splits_dir) / NAMES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(names.as_json(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def concept_name(params: Params) -> str:
+    """The concept a probes step probes: probes.concept on manifest data, au<probes.au> on
+    native data (the paper's metric names: probes-au14)."""
+    if params.data.kind == "manifest":
+        return params.probes.concept
+    return f"au{params.probes.au}"
