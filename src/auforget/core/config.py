@@ -341,8 +341,9 @@ class ProbesConfig:
     C: float = 1.0
     seed: int = 0
     # every drawn AU probed once more on features extracted once per model (probes.run_au_survey),
-    # with fewer CV seeds than the two headline probes; empty = no survey
-    survey_aus: tuple[int, ...] = ()
+    # with fewer CV seeds than the two headline probes; empty = no survey (the CK+ AUs of native
+    # data: a manifest study probes its own concepts instead)
+    survey_aus: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
     survey_seeds: int = 50
 
     def __post_init__(self) -> None:

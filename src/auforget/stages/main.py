@@ -94,7 +94,7 @@ def study_layers(params: Params) -> list[list[Step]]:
             *(
                 Step(f"probes-survey{sx}", run_au_survey, p, gpu=True)
                 for sx, p in chains
-                if p.probes.survey_aus
+                if p.probes.survey_aus and params.data.kind == "native"
             ),
             # synthetic data: the instrument checks on the first seed's FreezeB5 (controls.py)
             *(
