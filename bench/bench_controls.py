@@ -169,51 +169,81 @@ def main() -> None:
     for seed in seeds:
         setup, sx = setup_for(params, seed, params.controls.au)
         aus = controls.probed_aus(setup.params, params.controls.au)
-        main_row = lesion_row(setup, None, aus)
-        negatives = negative_rows(setup, args.draws)
-        pairs = sham_pairs(setup, args.draws)
-        dose = [lesion_row(setup, r, aus) for r in ranks]
-        b0 = controls.b0_sensitivity_cut(setup, sx)
+        show = Reporter(seed, params.controls.au, args.cross_au)
+        main_row = show.lesion(lesion_row(setup, None, aus))
+        negatives = show.negatives(negative_rows(setup, args.draws))
+        pairs = show.pairs(sham_pairs(setup, args.draws))
+        dose = [show.dose(lesion_row(setup, r, aus)) for r in ranks]
+        b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx))
         cross_setup, _ = setup_for(params, seed, args.cross_au)
-        cross = lesion_row(
-            cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au)
+        cross = show.cross(
+            lesion_row(cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au))
         )
         per_seed[seed] = (main_row, negatives, pairs, dose, b0, cross)
-        report_seed(seed, params.controls.au, args.cross_au, *per_seed[seed])
     report_rates(per_seed, args.draws)
     print(f"bench_controls: {time.monotonic() - started:.0f} s")
 
 
-def report_seed(seed, au, cross_au, main_row, negatives, pairs, dose, b0, cross) -> None:
-    def flags(row):
-        return " ".join(f"{i} {'pass' if row[i] else 'fail'}" for i in INSTRUMENTS)
+def _flags(row: dict) -> str:
+    return " ".join(f"{i} {'pass' if row[i] else 'fail'}" for i in INSTRUMENTS)
 
-    print(
-        f"seed {seed} AU{au} lesion rank {main_row['rank']}: sensitivity cut "
-        f"{main_row['cut']:.2f}, others max {main_row['others']:.2f}, manipulation "
-        f"{'pass' if main_row['manipulation'] else 'FAIL (void)'}; {flags(main_row)}"
-    )
-    valid = [n for n in negatives if n["valid"]]
-    print(
-        f"seed {seed} negatives: {len(valid)} of {len(negatives)} valid; flagged "
-        + " ".join(f"{i} {sum(n[i] for n in valid):.0f}/{len(valid)}" for i in INSTRUMENTS)
-    )
-    print(
-        f"seed {seed} FreezeB5 vs FreezeB5': Holm-significant emotions per pair {pairs}; pairs "
-        f"with any {sum(p > 0 for p in pairs)}/{len(pairs)}"
-    )
-    for row in dose:
-        print(f"dose r={row['rank']}: cut {row['cut']:.2f} others {row['others']:.2f} {flags(row)}")
-    print(
-        "threshold (sensitivity cut): "
-        + " ".join(f"{i} {threshold(dose, i):.2f}" for i in INSTRUMENTS)
-        + f"; FreezeB0's own cut {b0:.2f}"
-    )
-    print(
-        f"cross-target AU{cross_au} rank {cross['rank']}: cut {cross['cut']:.2f} others "
-        f"{cross['others']:.2f} manipulation {'pass' if cross['manipulation'] else 'FAIL'}; "
-        f"{flags(cross)}"
-    )
+
+class Reporter:
+    """One seed's lines, printed as each part is measured (a part can take minutes)."""
+
+    def __init__(self, seed: int, au: int, cross_au: int):
+        self.seed, self.au, self.cross_au = seed, au, cross_au
+
+    def lesion(self, row: dict) -> dict:
+        print(
+            f"seed {self.seed} AU{self.au} lesion rank {row['rank']}: sensitivity cut "
+            f"{row['cut']:.2f}, others max {row['others']:.2f}, manipulation "
+            f"{'pass' if row['manipulation'] else 'FAIL (void)'}; {_flags(row)}",
+            flush=True,
+        )
+        return row
+
+    def negatives(self, rows: list[dict]) -> list[dict]:
+        valid = [n for n in rows if n["valid"]]
+        print(
+            f"seed {self.seed} negatives: {len(valid)} of {len(rows)} valid; flagged "
+            + " ".join(f"{i} {sum(n[i] for n in valid):.0f}/{len(valid)}" for i in INSTRUMENTS),
+            flush=True,
+        )
+        return rows
+
+    def pairs(self, pairs: list[int]) -> list[int]:
+        print(
+            f"seed {self.seed} FreezeB5 vs FreezeB5': Holm-significant emotions per pair {pairs}; "
+            f"pairs with any {sum(p > 0 for p in pairs)}/{len(pairs)}",
+            flush=True,
+        )
+        return pairs
+
+    def dose(self, row: dict) -> dict:
+        print(
+            f"dose r={row['rank']}: cut {row['cut']:.2f} others {row['others']:.2f} {_flags(row)}",
+            flush=True,
+        )
+        return row
+
+    def threshold(self, dose: list[dict], b0: float) -> float:
+        print(
+            "threshold (sensitivity cut): "
+            + " ".join(f"{i} {threshold(dose, i):.2f}" for i in INSTRUMENTS)
+            + f"; FreezeB0's own cut {b0:.2f}",
+            flush=True,
+        )
+        return b0
+
+    def cross(self, row: dict) -> dict:
+        print(
+            f"cross-target AU{self.cross_au} rank {row['rank']}: cut {row['cut']:.2f} others "
+            f"{row['others']:.2f} manipulation {'pass' if row['manipulation'] else 'FAIL'}; "
+            f"{_flags(row)}",
+            flush=True,
+        )
+        return row
 
 
 def report_rates(per_seed, draws) -> None:

@@ -101,6 +101,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
             "block",
             "rank",
             "energy",
+            "shared_energy",
             "n_pairs",
             "seed",
             "draws",

@@ -103,8 +103,15 @@ def probed_aus(params: Params, au: int) -> tuple[int, ...]:
     return (au, *(a for a in found if a != au))
 
 
-def prepare(params: Params, b5: VGG16Blocks, reference: pd.DataFrame, progress: bool) -> Setup:
-    """The shared part of the controls for one FreezeB5 (see Setup)."""
+def prepare(
+    params: Params,
+    b5: VGG16Blocks,
+    reference: pd.DataFrame,
+    progress: bool,
+    recipe: Recipe | None = None,
+) -> Setup:
+    """The shared part of the controls for one FreezeB5 (see Setup); `recipe` is FreezeB5's
+    retrain recipe when the caller has it already."""
     cfg = params.controls
     size = b5.profile.image_size
     shared = lesion.sharing_aus(cfg.au)
@@ -121,7 +128,7 @@ def prepare(params: Params, b5: VGG16Blocks, reference: pd.DataFrame, progress: 
     return Setup(
         params,
         b5,
-        retrain_recipe(params.with_overrides("retrain", freeze=N_BLOCKS)),
+        recipe or retrain_recipe(params.with_overrides("retrain", freeze=N_BLOCKS)),
         reference,
         ckplus,
         features,
@@ -386,6 +393,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
     alias = registry.freeze_alias(N_BLOCKS) + sx
     v5 = registry.resolve_alias(registry.RETRAIN_MODEL, alias, hint=_hint(N_BLOCKS))
     ckplus, _ = ckplus_manifest(params, cfg.au)
+    recipe = retrain_recipe(params.with_overrides("retrain", freeze=N_BLOCKS))
     key = fingerprint(
         "controls",
         flat(cfg),
@@ -396,6 +404,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
         flat(params.saliency),
         flat(params.forgetting),
         manifest_digest(ckplus),
+        recipe.data.files_digest(),
         v5.run_id,
         v5.version,
     )
@@ -419,7 +428,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
         out = Path(tmp) / artifacts.CONTROLS_DIR
         out.mkdir()
         reference = forgetting.load_predictions({"b5": v5}, Path(tmp) / "downloads")["b5"]
-        setup = prepare(params, b5.eval(), reference, progress)
+        setup = prepare(params, b5.eval(), reference, progress, recipe)
         metrics, tables = control_metrics(setup, sx)
         for file, table in tables.items():
             table.to_csv(out.parent / file, index=False)

@@ -375,3 +375,33 @@ def test_planted_section_without_evidence_says_what_to_run():
         PlantedEvidence(0, pd.DataFrame(columns=["check", "recovered"]), ""), 0.05
     )
     assert not empty.available and "auforget main" in empty.body and "FreezeB0" in empty.body
+
+
+def test_controls_section_shows_each_flag_with_its_figures_and_void_controls():
+    from auforget.stages.report.sections import ControlsEvidence, section_controls
+
+    metrics = {
+        "manipulation_pass": 0.0,
+        "lesion_manipulation_pass": 1.0,
+        "negative_manipulation_pass": 0.0,
+        "lesion_void": 0.0,
+        "negative_void": 1.0,
+        "lesion_sensitivity_cut": 0.62,
+        "lesion_recall_pass": 1.0,
+        "lesion_recall_drop": 0.14,
+        "lesion_recall_p_holm": 0.003,
+        "lesion_maps_pass": 0.0,
+        "lesion_probe_pass": 1.0,
+        "negative_recall_n_significant": 0.0,
+        "sham_recall_n_significant": 1.0,
+    }
+    section = section_controls(ControlsEvidence("run-c", metrics, "AU14 lesion and sham", None))
+    body = section.body
+    assert section.available and section.title.startswith("Instrument checks")
+    assert "run-c" in body and "1 Holm-significant emotion(s)" in body
+    assert "<td>lesion_recall_pass</td>" in body and "lesion_recall_drop 0.14" in body
+    assert body.count("void (manipulation check failed)") == 3  # the three negative flags
+    assert body.count("<td>FAIL</td>") == 2  # manipulation_pass and lesion_maps_pass
+    assert body.count("<td>pass</td>") == 2
+    empty = section_controls(None, "no controls run")
+    assert not empty.available and "auforget controls" in empty.body
