@@ -111,8 +111,9 @@ def step_sources(module: str) -> list[Path]:
 
 
 def stage_module(stage: str) -> str:
-    """The module that runs a stage: auforget.stages.<stage>."""
-    return f"{PACKAGE}.stages.{stage}"
+    """The module that runs a stage: auforget.stages.<stage>; a variant named <stage>-<what>
+    (probes-survey) runs in its stage's module."""
+    return f"{PACKAGE}.stages.{stage.split('-')[0]}"
 
 
 def code_version(module: str | None = None) -> str:
