@@ -127,6 +127,19 @@ def probe_baseline(model: str) -> str:
     return f"probe_baseline_f1_{model}"
 
 
+# The AU survey (one run per k and seed, stage name probes-survey-b<k>): every AU of
+# probes.survey_aus on features extracted once per model. survey.csv's columns:
+# au, variant, n_images, n_positive, f1_b5, f1_bk, drop, drop_low, drop_high, t_corrected,
+# p_corrected, p_holm, note
+PROBE_SURVEY_CSV = f"{PROBES_DIR}/survey.csv"
+
+
+def survey_metric(part: str, au: int) -> str:
+    """survey_<part>_au<au>, part drop (F1 B5 - Bk) | p (corrected resampled t, Holm across
+    AUs)."""
+    return f"survey_{part}_au{au}"
+
+
 # ---- cka (block-by-block similarity of the base emotion model and each pain model)
 CKA_CSV = "cka.csv"  # k (0..5, or "floor": two seeds' base models), block (1..5), cka
 CKA_PNG = "cka.png"  # heatmap of k x block
@@ -142,19 +155,6 @@ def cka_metric(k: int, block: int) -> str:
 def cka_floor_metric(block: int) -> str:
     """cka_floor_block<block>: the same between two seeds' base models (the noise floor)."""
     return f"cka_floor_block{block}"
-
-
-# The AU survey (one run per k and seed, stage name probes-survey-b<k>): every AU of
-# probes.survey_aus on features extracted once per model. survey.csv's columns:
-# au, variant, n_images, n_positive, f1_b5, f1_bk, drop, drop_low, drop_high, t_corrected,
-# p_corrected, p_holm, note
-PROBE_SURVEY_CSV = f"{PROBES_DIR}/survey.csv"
-
-
-def survey_metric(part: str, au: int) -> str:
-    """survey_<part>_au<au>, part drop (F1 B5 - Bk) | p (corrected resampled t, Holm across
-    AUs)."""
-    return f"survey_{part}_au{au}"
 
 
 # ---- promote

@@ -300,7 +300,7 @@ class ProbesConfig:
     seed: int = 0
     # every drawn AU probed once more on features extracted once per model (probes.run_au_survey),
     # with fewer CV seeds than the two headline probes; empty = no survey
-    survey_aus: tuple[int, ...] = ()
+    survey_aus: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
     survey_seeds: int = 50
 
     def __post_init__(self) -> None:
