@@ -355,7 +355,8 @@ def run_au_survey(
         for name, i in names.items()
     }
     key = fingerprint(
-        "probes-survey",
+        "probes",
+        "au-survey",
         flat(cfg),
         flat(params.model),
         {v: manifest_digest(m) for v, m in manifests.items()},

@@ -118,7 +118,7 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
             "(correct + 0.5) / (n + 1); mean over seeds with a 95% t interval. The logit scale "
             "was declared before analysis: it lets a well-recognised emotion lose as much "
             "evidence as a poorly recognised one. Below zero, the emotion lost more than the "
-            "others. MDE: the smallest mean excess a two-sided t-test over these "
+            "others. MDE: the smallest mean excess a two-sided t-test over the study's "
             f"{n} seed{'s' if n != 1 else ''} detects with 80% power at alpha {esc(alpha)}, "
             "(t<sub>1-&alpha;/2, n-1</sub> + t<sub>0.8, n-1</sub>) sd / &radic;n; undefined with "
             "one seed.</p>",
