@@ -33,7 +33,7 @@ MICRO_PARAMS = {
     "emotion": {"epochs": 1, "batch_size": 16},
     "transfer": {"epochs": 1, "batch_size": 16},
     "retrain": {"epochs": 1, "batch_size": 16},
-    "probes": {"seeds": 3},
+    "probes": {"seeds": 3, "survey_seeds": 3},
     "saliency": {"max_images": 2},
     "controls": {"n_pairs": 4, "probe_seeds": 5, "max_images": 8},
 }

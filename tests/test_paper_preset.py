@@ -4,9 +4,10 @@ runs the whole study end to end (VGG16 at full width, 224 px) through the `aufor
 The smoke run is sized for a 2-core CPU, where full VGG16 trains at about 3 images/s: the
 `micro` synthetic scale (AffectNet 8 train / 8 val / 8 test images; UNBC: the 4 test subjects'
 24 frames and 6 training subjects; CK+ 24 peaks), the smallest UNBC pool those 6 subjects allow
-(6 + 6 frames: 10 train, 2 val), one epoch, 3 probe seeds and 2 saliency images; 13 models of
-15 M conv weights each. It checks that every stage accepts the preset's settings (random
-UNBC draw, retrain same as emotion on fresh images, no feature cache, 224 px) -- not the science.
+(6 + 6 frames: 10 train, 2 val), one epoch, 3 probe seeds and 2 saliency images; FreezeB0 and
+FreezeB5 only: 5 models of 15 M conv weights each, and the instrument checks' two copies. It
+checks that every stage accepts the preset's settings (random UNBC draw, retrain same as emotion
+on fresh images, the image store, exact two-view retrains, 224 px) -- not the science.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ SMOKE = {
         "ckplus_root": "data/raw/synthetic/ckplus",
     },
     "synth": {"scale": "micro"},
-    "study": {"seeds": [0]},
+    # FreezeB0 and FreezeB5 cover both routes (fine-tuned blocks; every block frozen, cached
+    # features); B1-B4 differ from B0 only in a count
+    "study": {"seeds": [0], "freeze_levels": [0, 5]},
     "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
     "model": {
         "imagenet_weights": "",
@@ -38,8 +41,9 @@ SMOKE = {
     },  # no weights file in CI; asked for explicitly
     "emotion": {"epochs": 1, "batch_size": 8},
     "transfer": {"epochs": 1, "batch_size": 8},
-    "probes": {"seeds": 3},
+    "probes": {"seeds": 3, "survey_seeds": 3},
     "saliency": {"max_images": 2},
+    "controls": {"n_pairs": 4, "probe_seeds": 5, "max_images": 8},
 }
 
 
@@ -79,7 +83,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
         OMP_NUM_THREADS="1",
         unset=tuple(SAME_KERNELS_AS_RECORDED),
     )
-    for name in ("emotion", "transfer-b0", "retrain-b5"):
+    for name in ("emotion", "transfer-b0", "retrain-b5", "cka", "controls"):
         metrics = json.loads((project / "metrics" / f"{name}.json").read_text())
         assert metrics, name
     assert (project / "reports" / "report.html").exists()
@@ -95,5 +99,5 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
             timeout=300,
         )
     assert "Traceback" not in str(err.value)
-    # 13 logged VGG16s (about 2 GB) would stay in pytest's kept basetemps until the third run after.
+    # The logged VGG16s (about 150 MB each) would stay in pytest's kept basetemps for two runs.
     shutil.rmtree(project / "mlartifacts")
