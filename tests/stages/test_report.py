@@ -306,14 +306,17 @@ def test_report_shows_all_evidence_offline_and_is_logged(full):
     root, params, ids = full
     metrics = run_report(params, progress=False)
     assert (
-        metrics["report_sections"] == 9 and metrics["report_sections_missing"] == 1
-    )  # 8 + planted truth; the hand-made store has no findings (logit excess, mixed model, CKA)
+        metrics["report_sections"] == 9 and metrics["report_sections_missing"] == 2
+    )  # the hand-made store has no findings (logit excess, mixed model, CKA) and no controls run
 
     page = (root / "reports" / "report.html").read_text(encoding="utf-8")
-    # every section but the findings (which this store has no runs for) is available
-    others = re.sub(r'<section id="findings">.*?</section>', "", page, flags=re.S)
-    others = re.sub(r'href="#findings">[^<]*</a> \(not available\)', "", others)
-    assert "not available" not in others and 'id="findings"' in page
+    # every section but the findings and the controls (this store has no runs for them) is there
+    others = page
+    for section in ("findings", "controls"):
+        others = re.sub(rf'<section id="{section}">.*?</section>', "", others, flags=re.S)
+        others = re.sub(rf'href="#{section}">[^<]*</a> \(not available\)', "", others)
+        assert f'id="{section}"' in page
+    assert "not available" not in others
     # offline: inline CSS, embedded images, no scripts, nothing fetched from the internet
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page and "@import" not in page
