@@ -367,15 +367,21 @@ def seed_findings(
     alpha: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The findings with no verdict (analysis/findings.py): the logit-scale excess of every
-    FreezeBk (k < 5) with its MDE, and the mixed logistic model of each k in `mixed_freeze`."""
+    FreezeBk the study trained (k < 5) with its MDE, and the mixed logistic model of each k in
+    `mixed_freeze` that it trained. They compare with b5, VGG16's fully frozen model: a study
+    whose fully frozen level is another has no findings yet (two empty tables)."""
+    first = next(iter(by_seed.values()))[artifacts.RECALLS_CSV]
+    trained = [m for m in models_of(first.columns) if m not in ("base", "b5")]
+    if reference_of(first.columns) != "b5":
+        return pd.DataFrame(columns=LOGIT_COLUMNS), pd.DataFrame(columns=MIXED_COLUMNS)
     logit = logit_excess(
         {s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
         EMOTIONS,
-        [f"b{k}" for k in range(FREEZE_LEVELS[-1])],
+        trained,
         alpha=alpha,
     )
     fits = []
-    for k in mixed_freeze:
+    for k in (k for k in mixed_freeze if f"b{k}" in trained):
         started = time.monotonic()
         fit = mixed_logistic(per_image_frame(predictions, f"b{k}", EMOTIONS), EMOTIONS)
         fits.append(fit.assign(model=f"b{k}", seconds=time.monotonic() - started))
@@ -388,6 +394,14 @@ def seed_findings(
     return logit, mixed
 
 
+LOGIT_COLUMNS = (
+    "emotion",
+    "model",
+    "logit_excess_mean",
+    "logit_excess_low",
+    "logit_excess_high",
+    "logit_excess_mde",
+)
 MIXED_COLUMNS = ("emotion", "coef", "sd", "z", "p", "n_rows", "n_seeds", "n_images", "model")
 
 
