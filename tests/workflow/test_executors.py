@@ -61,7 +61,8 @@ def _check_study(project: Path, executor: str) -> None:
     _same_numbers_as_serial(project)
     study, steps = _study_runs(project)
     assert study.data.tags["auforget.executor"] == executor and study.info.status == "FINISHED"
-    # 13 training steps, forgetting, cka, saliency, two probes, the AU survey, controls, promote, report
+    # 13 training steps, forgetting, cka, saliency, two probes, the AU survey, controls, promote,
+    # report
     assert len(steps) == 22 and all(r.info.status == "FINISHED" for r in steps)
     assert {r.data.tags.get("mlflow.parentRunId") for r in steps} == {study.info.run_id}
     assert (
