@@ -66,13 +66,7 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
     splits_dir = Path(data.splits_dir)
     metrics: dict[str, float] = {}
     for name, splits in outputs.items():
-        folder = splits_dir / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.csv"):
-            if stale.stem not in splits:
-                stale.unlink()
-        for split, frame in splits.items():
-            _write_csv(frame, folder / f"{split}.csv")
+        _write_splits(splits, splits_dir / name)
         metrics.update({f"{name}_{k}": v for k, v in class_counts(splits).items()})
     report = []
     for name, result in (("affectnet", affectnet), ("unbc", unbc), ("ckplus", ckplus)):
@@ -130,13 +124,7 @@ def prepare_manifests(params: Params, *, progress: bool = True) -> dict[str, flo
     splits_dir = Path(data.splits_dir)
     metrics: dict[str, float] = {}
     for name, splits in outputs.items():
-        folder = splits_dir / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.csv"):
-            if stale.stem not in splits:
-                stale.unlink()
-        for split, frame in splits.items():
-            _write_csv(frame, folder / f"{split}.csv")
+        _write_splits(splits, splits_dir / name)
         if name != CONCEPTS_DIR:
             classes = (source if name == "source" else target).classes
             metrics.update({f"{name}_{k}": v for k, v in class_counts(splits, classes).items()})
@@ -216,6 +204,17 @@ def drop_unreadable(
         split: frame[~frame["path"].isin(bad)].reset_index(drop=True)
         for split, frame in splits.items()
     }
+
+
+def _write_splits(splits: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Each split as <folder>/<split>.csv; a CSV of a split that no longer exists is removed, so
+    the folder DVC versions holds exactly this run's splits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.csv"):
+        if stale.stem not in splits:
+            stale.unlink()
+    for split, frame in splits.items():
+        _write_csv(frame, folder / f"{split}.csv")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
