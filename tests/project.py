@@ -26,14 +26,18 @@ TINY_PARAMS = {
 }
 # The smallest study every stage accepts (the `micro` synthetic scale and UNBC pool of the paper
 # smoke test, tests/test_paper_preset.py), one epoch: for tests that prove plumbing -- claims,
-# artifacts through a server, reuse -- and compare no numbers with tiny_study_metrics.json.
+# artifacts through a server, reuse -- and compare no numbers with tiny_study_metrics.json. Two
+# freeze levels (FreezeB0 and FreezeB5, which the forgetting comparison and the controls need) and
+# no AU survey: the plumbing is the same for six levels, and each level costs two training steps.
+MICRO_LEVELS = (0, 5)
 MICRO_PARAMS = {
+    "study": {"freeze_levels": list(MICRO_LEVELS)},
     "synth": {"scale": "micro"},
     "prepare": {"unbc_pool_per_class": 6, "unbc_val_size": 2},
     "emotion": {"epochs": 1, "batch_size": 16},
     "transfer": {"epochs": 1, "batch_size": 16},
     "retrain": {"epochs": 1, "batch_size": 16},
-    "probes": {"seeds": 3, "survey_seeds": 3},
+    "probes": {"seeds": 3, "survey_aus": []},
     "saliency": {"max_images": 2},
     "controls": {"n_pairs": 4, "probe_seeds": 5, "max_images": 8},
 }

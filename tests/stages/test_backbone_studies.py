@@ -14,7 +14,7 @@ from tests.project import MICRO_PARAMS, copy_project, run
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["resnet50", "vit_b_16"])
 def test_main_runs_the_study_on_another_backbone(backbone, tmp_path):
-    params = {**MICRO_PARAMS, "model": {"backbone": backbone}}
+    params = {**MICRO_PARAMS, "study": {"freeze_levels": []}, "model": {"backbone": backbone}}
     project = copy_project(tmp_path / "project", params)
     run(["auforget", "--quiet", "main"], project, timeout=900)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")

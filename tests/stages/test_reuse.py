@@ -11,9 +11,13 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tests.project import MICRO_PARAMS, copy_project, run
+from tests.project import MICRO_LEVELS, MICRO_PARAMS, copy_project, run
 
-TRAINING = {"emotion", *(f"transfer-b{i}" for i in range(6)), *(f"retrain-b{i}" for i in range(6))}
+TRAINING = {
+    "emotion",
+    *(f"transfer-b{i}" for i in MICRO_LEVELS),
+    *(f"retrain-b{i}" for i in MICRO_LEVELS),
+}
 
 
 def _stage_runs(project: Path) -> Counter:

@@ -14,10 +14,12 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import MICRO_PARAMS, copy_project, environment
+from tests.project import MICRO_LEVELS, MICRO_PARAMS, copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, free_port
 
-TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
+TRAINING = (
+    {"emotion"} | {f"transfer-b{i}" for i in MICRO_LEVELS} | {f"retrain-b{i}" for i in MICRO_LEVELS}
+)
 ANALYSIS = {"forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5", "promote", "report"}
 
 
