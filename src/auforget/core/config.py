@@ -374,6 +374,10 @@ class ControlsConfig:
     # of each AU sharing the region, the directions kept out of U: its top directions holding this
     # share of its difference energy (0 = its mean difference alone)
     shared_energy: float = 0.5
+    # which AUs' directions are kept out of U: `region`, the AUs sharing the lesioned AU's region;
+    # `drawn`, every other drawn AU (a channel projection acts at every position of the map, so an
+    # AU elsewhere on the face that uses the same channels would lose them too)
+    protect: str = "region"
     n_pairs: int = 24
     seed: int = 0
     draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
@@ -385,6 +389,7 @@ class ControlsConfig:
         _range("controls.energy", self.energy, 0.01, 1.0)
         _range("controls.shared_energy", self.shared_energy, 0.0, 1.0)
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
+        _choice("controls.protect", self.protect, ("region", "drawn"))
         VALID["controls.block"] = f"0..{N_BLOCKS - 2}"
         if not 0 <= self.block <= N_BLOCKS - 2:
             raise ValueError(

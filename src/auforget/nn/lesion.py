@@ -79,6 +79,10 @@ def region_of(au: int) -> str:
     )
 
 
+def has_region(au: int) -> bool:
+    return any(au in aus for aus in regions.AU_REGIONS.values())
+
+
 def sharing_aus(au: int) -> tuple[int, ...]:
     """The other AUs of the AU's region (AU12 and AU15 for AU14)."""
     return tuple(a for a in regions.AU_REGIONS[region_of(au)] if a != au)
@@ -88,13 +92,15 @@ def region_differences(
     model: VGG16Blocks, pairs: FacePairs, au: int, block: int, region: str | None = None
 ) -> np.ndarray:
     """Difference vectors (M, C) at block `block`'s output: face showing `au` minus the same face at
-    rest, one row per feature-map cell inside `region` (the AU's own by default), over all
-    pairs."""
+    rest, one row per feature-map cell inside `region` (the AU's own by default; every cell for
+    an AU without a facial region, such as AU16, AU20 and AU23), over all pairs."""
     diff = block_output(model, pairs.shown[au], block) - block_output(model, pairs.rest, block)
     grid = diff.shape[-1]
-    masks = torch.from_numpy(
-        region_grid(pairs.landmarks, pairs.size, grid, region or region_of(au))
-    )
+    region = region or (region_of(au) if has_region(au) else None)
+    if region is None:
+        masks = torch.ones(diff.shape[0], grid, grid, dtype=torch.bool)
+    else:
+        masks = torch.from_numpy(region_grid(pairs.landmarks, pairs.size, grid, region))
     vectors = diff.permute(0, 2, 3, 1)[masks]
     return vectors.double().numpy()
 

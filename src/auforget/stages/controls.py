@@ -114,7 +114,7 @@ def prepare(
     retrain recipe when the caller has it already."""
     cfg = params.controls
     size = b5.profile.image_size
-    shared = lesion.sharing_aus(cfg.au)
+    shared = protected_aus(cfg)
     ckplus = {}
     for a in drawn_aus():
         manifest, variant = ckplus_manifest(params, a)
@@ -146,15 +146,23 @@ def _ckplus_images(params: Params, manifest: pd.DataFrame) -> ManifestImages:
     return ManifestImages(manifest, params.data.ckplus_root, preset("eval", size))
 
 
+def protected_aus(cfg) -> tuple[int, ...]:
+    """The AUs whose directions are kept out of U (controls.protect): those sharing the lesioned
+    AU's region, or every other drawn AU."""
+    if cfg.protect == "drawn":
+        return tuple(a for a in drawn_aus() if a != cfg.au)
+    return lesion.sharing_aus(cfg.au)
+
+
 def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions, VGG16Blocks]:
     """U for controls.au at controls.block (rank: controls.rank unless given; 0 = energy rule) and
-    FreezeB5 with I - UU^T folded in."""
+    FreezeB5 with I - UU^T folded in. A protected AU's differences are read inside its own region
+    (the lesioned AU's, for those that share it)."""
     cfg = setup.params.controls
-    region = lesion.region_of(cfg.au)
     target = lesion.region_differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
     shared = [
-        lesion.region_differences(setup.b5, setup.fit_pairs, a, cfg.block, region)
-        for a in lesion.sharing_aus(cfg.au)
+        lesion.region_differences(setup.b5, setup.fit_pairs, a, cfg.block)
+        for a in protected_aus(cfg)
     ]
     directions = erasure.au_directions(
         target,
