@@ -12,7 +12,7 @@ B5 - floor.
 
     .venv/bin/python bench/bench_untrained_features.py STUDY_DIR [--seeds 0 1 2] [--threads 2]
 
-STUDY_DIR is a folder where `auforget main` ran (its params.yaml, data/splits and metrics/).
+STUDY_DIR is a folder where `auforget main` ran (its params.yaml, data/splits and metrics files).
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ def floor_recalls(study: Path, seed: int) -> np.ndarray:
 
 def study_recalls(study: Path, model: str) -> tuple[np.ndarray, int]:
     """The study's retrained FreezeB<k> recalls per emotion, mean over every seed's retrain
-    metrics."""
-    files = sorted((study / "metrics").glob(f"retrain-{model}*.json"))
+    metrics (in the study's study.metrics_dir)."""
+    folder = study / load_params(study / "params.yaml").study.metrics_dir
+    files = sorted(folder.glob(f"retrain-{model}*.json"))
     rows = [json.loads(f.read_text()) for f in files]
     return np.array([np.mean([r[f"test_recall_{e}"] for r in rows]) for e in EMOTIONS]), len(rows)
 

@@ -38,7 +38,9 @@ def fatigue_study(tmp_path_factory) -> Path:
 
 
 def _metrics(project: Path) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in (project / "metrics").glob("*.json")}
+    return {
+        p.stem: json.loads(p.read_text()) for p in (project / "metrics" / "fatigue").glob("*.json")
+    }
 
 
 def test_fatigue_example_runs_the_whole_study_with_its_own_names(fatigue_study):

@@ -47,3 +47,14 @@ def test_manifest_kind_needs_its_manifests_and_checks_names_later():
 def test_read_metrics_reads_the_files_by_name(tmp_path):
     (tmp_path / "forgetting.json").write_text('{"recall_a_b0": 0.5}')
     assert study.read_metrics(tmp_path) == {"forgetting": {"recall_a_b0": 0.5}}
+
+
+def test_read_metrics_of_a_study_reads_its_metrics_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "forgetting.json").write_text('{"recall_a_b0": 0.5}')
+    (tmp_path / "metrics" / "resnet50").mkdir()
+    (tmp_path / "metrics" / "resnet50" / "forgetting.json").write_text('{"recall_a_b0": 0.25}')
+    params = study.load_params(None, study={"metrics_dir": "metrics/resnet50"})
+    assert study.read_metrics(params) == {"forgetting": {"recall_a_b0": 0.25}}
+    assert study.read_metrics(study.load_params(None)) == {"forgetting": {"recall_a_b0": 0.5}}

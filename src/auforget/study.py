@@ -4,12 +4,13 @@
 
     params = study.load_params("examples/fatigue/params.yaml", synth={"scale": "micro"})
     results = study.run_study(params)          # the whole study, as `auforget main`
-    results.metrics["forgetting"]              # metrics/forgetting.json, as a dict
+    results.metrics["forgetting"]              # <study.metrics_dir>/forgetting.json, as a dict
     study.run_step("probes", params, probes={"k": 1})  # one step, as `auforget probes --k 1`
 
 `run_study` and `run_step` call the functions the `auforget` command calls
 (`auforget.stages.<step>.run_<step>`), with the same parameters, the same MLflow store and the
-same files, so their results are the metrics files' (`metrics/<name>.json`). Parameters come
+same files, so their results are the metrics files' (`<study.metrics_dir>/<name>.json`, by
+default `metrics/<name>.json`). Parameters come
 from a params file, a `Params` object or a mapping with params.yaml's sections, through the one
 typed loader (core/config.py): a bad value is the same ValueError the CLI prints.
 """
@@ -50,7 +51,7 @@ STEPS = (
 class StudyResult:
     """What a study returns: `headline` (the study run's metrics, as `auforget main` prints
     them) and `metrics` (each metrics file this study wrote, by name: `metrics["transfer-b2"]` is
-    metrics/transfer-b2.json)."""
+    <study.metrics_dir>/transfer-b2.json)."""
 
     headline: dict[str, float]
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -103,7 +104,7 @@ def run_study(
     params = load_params(params)
     started = time.time()
     headline = run_main(params, progress=progress, params_path=params_path, executor=executor)
-    return StudyResult(headline, read_metrics(since=started))
+    return StudyResult(headline, read_metrics(params, since=started))
 
 
 def run_step(
@@ -122,9 +123,11 @@ def run_step(
     return getattr(module, f"run_{step}")(params, progress=progress)
 
 
-def read_metrics(folder: str | Path = METRICS_DIR, since: float = 0.0) -> dict[str, dict]:
+def read_metrics(folder: str | Path | Params = METRICS_DIR, since: float = 0.0) -> dict[str, dict]:
     """The metrics files (`<folder>/<name>.json`) written at or after `since` (seconds since the
-    epoch; 0: all), by name."""
+    epoch; 0: all), by name. Given a study's `Params`, its folder: `study.metrics_dir`."""
+    if isinstance(folder, Params):
+        folder = folder.study.metrics_dir
     out = {}
     for path in sorted(Path(folder).glob("*.json")):
         if path.stat().st_mtime >= since - 1:

@@ -60,6 +60,7 @@ def test_overrides_coerce_strings_and_ignore_empty_values():
             r"from_scratch is true but model.imagenet_weights is set \('w.pth'\); choose one",
         ),
         ("model", {"imagenet_weights": "w.pth"}, r"only fit the 'paper' profile, not 'small96'"),
+        ("study", {"metrics_dir": " "}, r"study.metrics_dir: empty; expected a folder such as"),
     ],
 )
 def test_bad_values_name_the_field_and_the_valid_choices(section, values, message):

@@ -637,8 +637,8 @@ def write_planted(
     seeds: pd.DataFrame | None = None,
     association: pd.DataFrame | None = None,
 ) -> Path:
-    """metrics/planted.json from `compare`'s table, plus `compare_seeds`'s as seeds_* and
-    `pain_association`'s as pain_phi_au* when given."""
+    """<folder>/planted.json (the study's study.metrics_dir) from `compare`'s table, plus
+    `compare_seeds`'s as seeds_* and `pain_association`'s as pain_phi_au* when given."""
     numbers = planted_metrics(table)
     if seeds is not None:
         numbers.update(planted_metrics(seeds, SEEDS_PREFIX))

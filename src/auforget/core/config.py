@@ -169,10 +169,19 @@ class StudyConfig:
     # the FreezeB<k> levels main trains; empty = every level 0..n of the backbone (Params checks
     # them against its stage count). Deep backbones pick a subset, e.g. ViT-B/16's 0,3,6,9,12,13.
     freeze_levels: tuple[int, ...] = ()
+    # where the study's DVC metrics files (<metrics_dir>/<step>.json) go: studies of other
+    # backbones in the same project keep their own (examples/backbones/). Where a study writes
+    # is not what it computes, so no step's identity includes it.
+    metrics_dir: str = "metrics"
 
     def __post_init__(self) -> None:
         VALID["study.seeds"] = "a non-empty list of distinct whole numbers >= 0"
         VALID["study.freeze_levels"] = "empty (all) or distinct stage counts 0..n of the backbone"
+        VALID["study.metrics_dir"] = "a folder, relative to the project (e.g. metrics/resnet50)"
+        if not self.metrics_dir.strip():
+            raise ValueError(
+                "study.metrics_dir: empty; expected a folder such as metrics or metrics/resnet50"
+            )
         levels = self.freeze_levels
         if len(set(levels)) != len(levels) or any(k < 0 or k > MAX_STAGES for k in levels):
             raise ValueError(

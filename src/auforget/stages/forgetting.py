@@ -442,7 +442,7 @@ def run_forgetting(
     )
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, "forgetting")
-        write_metrics_json("forgetting", metrics)
+        write_metrics_json("forgetting", metrics, Path(params.study.metrics_dir))
         return metrics
     tags = {
         "auforget.key": key,
@@ -500,5 +500,5 @@ def run_forgetting(
             int(metrics["n_significant_across_seeds"]),
             len(seeds),
         )
-    write_metrics_json("forgetting", metrics)
+    write_metrics_json("forgetting", metrics, Path(params.study.metrics_dir))
     return metrics

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import mlflow
 
@@ -113,7 +114,7 @@ def study_layers(params: Params) -> list[list[Step]]:
 def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str, float]:
     """Synthetic data only: the planted truth against what the first seed's forgetting, saliency
     and probes found (FreezeB<probes.k> vs FreezeB5) and, with several seeds, against what they
-    found across seeds; as metrics/planted.json and on the study run."""
+    found across seeds; as <study.metrics_dir>/planted.json and on the study run."""
     k, seeds, alpha = params.probes.k, params.study.seeds, params.forgetting.alpha
     rankings = planted.rankings_from_metrics(steps["saliency"]) if params.saliency.k == k else None
     table, text = planted.compare(
@@ -143,7 +144,9 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
     if association is not None:
         found.update(planted.association_metrics(association))
         mlflow.log_text(association.to_csv(index=False), "planted/pain_association.csv")
-    planted.write_planted(table, seeds=across, association=association)
+    planted.write_planted(
+        table, Path(params.study.metrics_dir), seeds=across, association=association
+    )
     mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
     return found
 
@@ -258,8 +261,9 @@ def run_main(
             focus,
         )
     log.info(
-        "main: study finished in %.1f minutes; report in %s",
+        "main: study finished in %.1f minutes; metrics in %s, report in %s",
         headline["study_minutes"],
+        params.study.metrics_dir,
         params.report.out,
     )
     return headline

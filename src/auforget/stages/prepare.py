@@ -17,7 +17,6 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from auforget.analysis.metrics import METRICS_DIR
 from auforget.core.config import Params
 from auforget.data.affectnet import read_affectnet
 from auforget.data.ckplus import read_ckplus
@@ -78,9 +77,7 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
         )
         if result.skipped.total:
             log.warning("prepare: %s", report[-1])
-    METRICS_DIR.mkdir(exist_ok=True)
-    (METRICS_DIR / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
+    _write_prepare_metrics(Path(params.study.metrics_dir), metrics, report)
     log.info("prepare: wrote splits to %s", splits_dir)
     return metrics
 
@@ -156,9 +153,7 @@ def prepare_manifests(params: Params, *, progress: bool = True) -> dict[str, flo
         report.append(f"{name} ({len(result.manifest)} images read): {result.skipped.summary()}")
         if result.skipped.total:
             log.warning("prepare: %s", report[-1])
-    METRICS_DIR.mkdir(exist_ok=True)
-    (METRICS_DIR / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    (METRICS_DIR / "prepare_skipped.txt").write_text("\n".join(report) + "\n")
+    _write_prepare_metrics(Path(params.study.metrics_dir), metrics, report)
     log.info("prepare: wrote the manifests' splits to %s", splits_dir)
     return metrics
 
@@ -221,3 +216,11 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Byte-stable CSV: fixed float format and line endings, so DVC hashes only change with
     content."""
     frame.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
+
+
+def _write_prepare_metrics(folder: Path, metrics: dict[str, float], report: list[str]) -> None:
+    """<study.metrics_dir>/prepare.json (the class counts, DVC metrics) and prepare_skipped.txt
+    (what was skipped, why), the same for the native and the manifest route."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prepare.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (folder / "prepare_skipped.txt").write_text("\n".join(report) + "\n")

@@ -327,7 +327,7 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
         rule_text(cfg, target),
         stable,
     )
-    write_metrics_json("promote", metrics)
+    write_metrics_json("promote", metrics, Path(params.study.metrics_dir))
     return metrics
 
 

@@ -353,7 +353,8 @@ def run_recipe(
     recipe: Recipe, params: Params, *, progress: bool = True, reuse: bool = False
 ) -> dict[str, float]:
     """Run a recipe as its stage: reuse a finished run with the same identity (with `reuse`), or
-    train in a new MLflow run, test, log and register the model, and write metrics/<name>.json.
+    train in a new MLflow run, test, log and register the model, and write
+    <study.metrics_dir>/<name>.json.
     The checkpoint folder is removed only after the model is registered, so a run that dies
     resumes from it."""
     connection.configure(params.tracking)
@@ -362,7 +363,9 @@ def run_recipe(
     reg = recipe.registration
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, recipe.name, model=(reg.model, list(reg.aliases)))
-        write_metrics_json(recipe.name, split_metrics_of_test(metrics))
+        write_metrics_json(
+            recipe.name, split_metrics_of_test(metrics), Path(params.study.metrics_dir)
+        )
         return metrics
     start = None
     if recipe.upstream:
@@ -408,7 +411,7 @@ def run_recipe(
             },
         )
     shutil.rmtree(recipe.checkpoint_dir, ignore_errors=True)
-    write_metrics_json(recipe.name, metrics)
+    write_metrics_json(recipe.name, metrics, Path(params.study.metrics_dir))
     write_confusion_plot(recipe.name, predictions)
     return metrics
 
