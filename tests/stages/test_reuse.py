@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.project import MICRO_LEVELS, MICRO_PARAMS, copy_project, run
@@ -47,10 +48,25 @@ def _edit(project: Path, module: str) -> None:
 def test_a_report_or_analysis_edit_reruns_no_training_step_and_a_loop_edit_reruns_them_all(
     tmp_path,
 ):
-    project = copy_project(tmp_path / "project", MICRO_PARAMS)
+    study = {**MICRO_PARAMS["study"], "metrics_dir": "metrics/micro"}
+    project = copy_project(tmp_path / "project", {**MICRO_PARAMS, "study": study})
     _main(project)
     first = _stage_runs(project)
     assert {name: first[name] for name in TRAINING} == dict.fromkeys(TRAINING, 1)
+
+    # the study writes its metrics files to study.metrics_dir (metrics/ stays empty)...
+    ours = project / "metrics" / "micro"
+    assert {"emotion.json", "prepare.json", "forgetting.json"} <= {p.name for p in ours.iterdir()}
+    assert not list((project / "metrics").glob("*.json"))
+    # ...and moving that folder is not a change of any step: every step is reused
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["study"]["metrics_dir"] = "metrics/moved"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _main(project)
+    assert _stage_runs(project) - first == Counter({"study": 1})  # the study run alone is new
+    assert (project / "metrics" / "moved" / "emotion.json").read_text() == (
+        ours / "emotion.json"
+    ).read_text()
 
     _edit(project, "stages/report/render.py")
     _edit(project, "analysis/regions.py")
