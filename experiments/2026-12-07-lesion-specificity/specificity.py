@@ -4,7 +4,10 @@ Run in a study folder (its params.yaml and MLflow store): the pairs U is fitted 
 controls stage's own (controls.seed); the figures are read on selection pairs of other people
 (seed 20,000), neither those nor the stage's check pairs (controls.seed + 10,000).
 
-    python specificity.py OUT.csv
+    python specificity.py OUT.csv [channel|region]
+
+The second argument is controls.eraser (default channel, the lesion-specificity experiment's; the
+region-eraser experiment passes region).
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from auforget.tracking import connection, registry
 SELECTION_SEED = 20_000
 
 
-def main(out: str) -> None:
-    params = load_params("params.yaml")
+def main(out: str, eraser: str = "channel") -> None:
+    params = load_params("params.yaml").with_overrides("controls", eraser=eraser)
     connection.configure(params.tracking)
     b5, _ = registry.load_model(
         registry.RETRAIN_MODEL,
@@ -85,4 +88,4 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     np.set_printoptions(precision=3)
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -37,6 +37,35 @@ def test_the_folded_projection_equals_the_projection_applied_to_the_block_output
     assert changed == [f"blocks.{block + 1}.0.weight"]
 
 
+def test_the_region_eraser_projects_inside_its_mask_and_leaves_every_other_cell():
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    block = 2
+    C = model.profile.widths[block]
+    U, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((C, 3)))
+    x = torch.randn(4, 3, 64, 64)
+    grid = lesion.block_output(model, x, block).shape[-1]
+    mask = np.zeros((grid, grid), dtype=np.float32)
+    mask[grid // 2 :, 1:3] = 1
+    lesioned = lesion.insert_region_eraser(model, block, U, mask)
+    before = lesion.block_output(model, x, block)
+    after = lesion.block_output(lesioned, x, block)
+    inside = torch.from_numpy(mask > 0)
+    Ut = torch.as_tensor(U, dtype=after.dtype)
+    # inside the mask nothing is left along U, and what is orthogonal to U is kept
+    assert torch.einsum("nchw,cr->nrhw", after, Ut)[:, :, inside].abs().max() < 1e-5
+    P = torch.as_tensor(erasure.projector(U), dtype=after.dtype)
+    expected = torch.einsum("cd,ndhw->nchw", P, before)
+    assert torch.allclose(after[:, :, inside], expected[:, :, inside], atol=1e-5)
+    assert torch.equal(after[:, :, ~inside], before[:, :, ~inside])  # the identity elsewhere
+    # an all-ones mask is the channel eraser, which folds into the next convolution
+    everywhere = lesion.insert_region_eraser(model, block, U, np.ones((grid, grid)))
+    folded = lesion.fold_projection(model, block, erasure.projector(U))
+    with torch.no_grad():
+        assert torch.allclose(everywhere(x), folded(x), atol=1e-5, rtol=1e-4)
+    assert not any(p is q for p, q in zip(model.parameters(), lesioned.parameters()))
+
+
 def test_a_block_without_a_next_convolution_is_refused():
     model = build_vgg16("small", 8)
     with pytest.raises(ValueError, match="0..3"):

@@ -96,7 +96,7 @@ def au_directions(
         V = np.zeros((C, 0))
     if V.shape[1] >= C:
         raise ValueError(
-            "the AUs sharing the region span every channel: nothing specific to the AU is left"
+            "the protected AUs' directions span every channel: nothing specific to the AU is left"
         )
     # Choose U inside the complement of span(V), in a basis of it, so U is orthogonal to V exactly
     # (an SVD of X(I - VV^T) would pad a low-rank residual with arbitrary directions).

@@ -387,6 +387,9 @@ class ControlsConfig:
     # `drawn`, every other drawn AU (a channel projection acts at every position of the map, so an
     # AU elsewhere on the face that uses the same channels would lose them too)
     protect: str = "region"
+    # where span(U) is erased: `channel`, at every cell, folded into the next block's first
+    # convolution; `region`, at the AU region's cells only (a module after the block)
+    eraser: str = "channel"
     n_pairs: int = 24
     seed: int = 0
     draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
@@ -399,6 +402,7 @@ class ControlsConfig:
         _range("controls.shared_energy", self.shared_energy, 0.0, 1.0)
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
         _choice("controls.protect", self.protect, ("region", "drawn"))
+        _choice("controls.eraser", self.eraser, ("channel", "region"))
         VALID["controls.block"] = f"0..{N_BLOCKS - 2}"
         if not 0 <= self.block <= N_BLOCKS - 2:
             raise ValueError(

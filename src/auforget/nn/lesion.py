@@ -11,6 +11,13 @@ under P), so
 and the lesioned copy is FreezeB5 with one weight tensor replaced (`fold_projection`). The bias is
 untouched. `tests/nn/test_lesion.py` checks the fold against the projection applied explicitly.
 
+The region eraser (`RegionEraser`, `insert_region_eraser`) applies the same projection only at the
+feature-map cells of a fixed mask, a - M * (U U^T a): the synthetic faces are aligned crops, so an
+AU's region falls on nearly the same cells in every image, and a channel projection that acts
+everywhere also takes what other AUs elsewhere on the face share with it. It is linear and has no
+parameters, and sits after block j as an ordinary module, so the lesioned copy still retrains,
+explains and probes like any model; it does not fold into a convolution.
+
 Which U comes from analysis/erasure.py; the activations it is fitted on come from here
 (`region_differences`), with the AU's facial region (analysis/regions.py) carried down to the
 block's feature-map grid.
@@ -147,3 +154,48 @@ def sensitivity(model: VGG16Blocks, pairs: FacePairs, aus) -> dict[int, float]:
         au: float((last_block(model, pairs.shown[au]) - rest).flatten(1).norm(dim=1).mean())
         for au in aus
     }
+
+
+class RegionEraser(nn.Module):
+    """x - M * (U U^T x) over the channels of a (N, C, s, s) map: the projection off span(U) at the
+    cells where the fixed (s, s) mask M is 1, the identity elsewhere. U and M are buffers, saved
+    with the model; nothing here trains."""
+
+    def __init__(self, U: np.ndarray, mask: np.ndarray):
+        super().__init__()
+        self.register_buffer("U", torch.as_tensor(np.asarray(U), dtype=torch.float32))
+        self.register_buffer("mask", torch.as_tensor(np.asarray(mask), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        U = self.U.to(x.dtype)
+        coords = torch.einsum("nchw,cr->nrhw", x, U)
+        return x - self.mask.to(x.dtype) * torch.einsum("nrhw,cr->nchw", coords, U)
+
+
+def template_mask(pairs: FacePairs, grid: int, region: str, share: float = 0.5) -> np.ndarray:
+    """(grid, grid) 0/1: the cells in `region` (region_grid's any-pixel rule) for at least `share`
+    of the pairs' faces."""
+    return (region_grid(pairs.landmarks, pairs.size, grid, region).mean(axis=0) >= share).astype(
+        np.float32
+    )
+
+
+def insert_region_eraser(
+    model: VGG16Blocks, block: int, U: np.ndarray, mask: np.ndarray
+) -> VGG16Blocks:
+    """A deep copy of `model` with RegionEraser(U, mask) appended to blocks[block]; `model` is left
+    as it was."""
+    check_block(block)
+    lesioned = copy.deepcopy(model)
+    lesioned.blocks[block].append(RegionEraser(U, mask))
+    return lesioned
+
+
+@torch.no_grad()
+def masked_covariance(
+    model: VGG16Blocks, images: torch.Tensor, block: int, mask: np.ndarray
+) -> np.ndarray:
+    """C x C covariance of block `block`'s output channels over the cells where `mask` is 1."""
+    a = block_output(model, images, block).permute(0, 2, 3, 1)
+    cells = torch.from_numpy(np.asarray(mask) > 0)
+    return np.cov(a[:, cells].reshape(-1, a.shape[-1]).double().numpy(), rowvar=False)

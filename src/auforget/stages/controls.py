@@ -171,13 +171,35 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
         rank=cfg.rank if rank is None else rank,
         shared_energy=cfg.shared_energy,
     )
-    return directions, lesion.fold_projection(setup.b5, cfg.block, erasure.projector(directions.U))
+    return directions, erased(setup, directions.U)
+
+
+def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
+    """FreezeB5 with span(U) erased at block controls.block's output: folded into the next
+    convolution (controls.eraser channel) or at the AU region's cells only (region)."""
+    block = setup.params.controls.block
+    if setup.params.controls.eraser == "region":
+        return lesion.insert_region_eraser(setup.b5, block, U, region_mask(setup))
+    return lesion.fold_projection(setup.b5, block, erasure.projector(U))
+
+
+def region_mask(setup: Setup) -> np.ndarray:
+    """The lesioned AU's region on block controls.block's output grid, as the fit pairs' faces
+    place it (lesion.template_mask)."""
+    cfg = setup.params.controls
+    grid = lesion.block_output(setup.b5, setup.fit_pairs.rest[:1], cfg.block).shape[-1]
+    return lesion.template_mask(setup.fit_pairs, grid, lesion.region_of(cfg.au))
 
 
 def activation_covariance(setup: Setup) -> np.ndarray:
-    """Block controls.block's channel covariance over the fitted pairs' faces (rest and shown)."""
+    """Block controls.block's channel covariance over the fitted pairs' faces (rest and shown):
+    over every cell, or over the region's cells for the region eraser (the variance the sham must
+    match is the variance the eraser can remove)."""
     images = torch.cat([setup.fit_pairs.rest, *setup.fit_pairs.shown.values()])
-    return lesion.activation_covariance(setup.b5, images, setup.params.controls.block)
+    block = setup.params.controls.block
+    if setup.params.controls.eraser == "region":
+        return lesion.masked_covariance(setup.b5, images, block, region_mask(setup))
+    return lesion.activation_covariance(setup.b5, images, block)
 
 
 def sham_lesion(
@@ -193,7 +215,7 @@ def sham_lesion(
         np.random.default_rng([cfg.seed, draw]),
         tolerance=cfg.variance_tolerance,
     )
-    return Q, lesion.fold_projection(setup.b5, cfg.block, erasure.projector(Q))
+    return Q, erased(setup, Q)
 
 
 def manipulation_check(
