@@ -4,10 +4,11 @@ Run in a study folder (its params.yaml and MLflow store): the pairs U is fitted 
 controls stage's own (controls.seed); the figures are read on selection pairs of other people
 (seed 20,000), neither those nor the stage's check pairs (controls.seed + 10,000).
 
-    python specificity.py OUT.csv [channel|region]
+    python specificity.py OUT.csv [channel|region] [BLOCKS]
 
 The second argument is controls.eraser (default channel, the lesion-specificity experiment's; the
-region-eraser experiment passes region).
+region-eraser experiment passes region), the third the 0-based blocks, comma-separated (default
+2,3; the readout-lesion experiment passes 4).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from auforget.tracking import connection, registry
 SELECTION_SEED = 20_000
 
 
-def main(out: str, eraser: str = "channel") -> None:
+def main(out: str, eraser: str = "channel", blocks: str = "2,3") -> None:
     params = load_params("params.yaml").with_overrides("controls", eraser=eraser)
     connection.configure(params.tracking)
     b5, _ = registry.load_model(
@@ -46,7 +47,9 @@ def main(out: str, eraser: str = "channel") -> None:
     selection = render_pairs(drawn_aus(), cfg.n_pairs, size, SELECTION_SEED)
     before = lesion.sensitivity(b5, selection, drawn_aus())
     rows = []
-    for protect, shared_energy, block in itertools.product(("region", "drawn"), (0.0, 0.5), (2, 3)):
+    for protect, shared_energy, block in itertools.product(
+        ("region", "drawn"), (0.0, 0.5), [int(b) for b in blocks.split(",")]
+    ):
         p = params.with_overrides(
             "controls", protect=protect, shared_energy=shared_energy, block=block
         )
@@ -88,4 +91,4 @@ def main(out: str, eraser: str = "channel") -> None:
 
 if __name__ == "__main__":
     np.set_printoptions(precision=3)
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

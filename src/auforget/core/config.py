@@ -377,7 +377,7 @@ class ControlsConfig:
     where, how many face pairs measure it, and the sham's draws."""
 
     au: int = 14
-    block: int = 3  # 0-based: the lesion projects block `block`'s output channels
+    block: int = 3  # 0-based: the lesion projects block `block`'s output channels (4: the last)
     rank: int = 0  # 0 = the fewest directions holding `energy` of the AU's difference energy
     energy: float = 0.9
     # of each AU sharing the region, the directions kept out of U: its top directions holding this
@@ -403,11 +403,11 @@ class ControlsConfig:
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
         _choice("controls.protect", self.protect, ("region", "drawn"))
         _choice("controls.eraser", self.eraser, ("channel", "region"))
-        VALID["controls.block"] = f"0..{N_BLOCKS - 2}"
-        if not 0 <= self.block <= N_BLOCKS - 2:
+        VALID["controls.block"] = f"0..{N_BLOCKS - 1}"
+        if not 0 <= self.block <= N_BLOCKS - 1:
             raise ValueError(
-                f"controls.block must be 0..{N_BLOCKS - 2} (its output feeds the next block's "
-                f"first convolution), got {self.block}"
+                f"controls.block must be 0..{N_BLOCKS - 1} (0-based: the block whose output "
+                f"loses span(U)), got {self.block}"
             )
         for name, low in (("rank", 0), ("n_pairs", 2), ("draws", 1), ("probe_seeds", 2)):
             if getattr(self, name) < low:

@@ -185,7 +185,8 @@ def insert_region_eraser(
 ) -> VGG16Blocks:
     """A deep copy of `model` with RegionEraser(U, mask) appended to blocks[block]; `model` is left
     as it was."""
-    check_block(block)
+    if not isinstance(block, int) or not 0 <= block < N_BLOCKS:
+        raise ValueError(f"the erased block must be 0..{N_BLOCKS - 1}, got {block!r}")
     lesioned = copy.deepcopy(model)
     lesioned.blocks[block].append(RegionEraser(U, mask))
     return lesioned

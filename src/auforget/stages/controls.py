@@ -180,6 +180,8 @@ def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
     block = setup.params.controls.block
     if setup.params.controls.eraser == "region":
         return lesion.insert_region_eraser(setup.b5, block, U, region_mask(setup))
+    if block == N_BLOCKS - 1:  # no convolution after the last block to fold into: every cell
+        return lesion.insert_region_eraser(setup.b5, block, U, np.ones_like(region_mask(setup)))
     return lesion.fold_projection(setup.b5, block, erasure.projector(U))
 
 
