@@ -61,7 +61,12 @@ def main(out: str, eraser: str = "channel", blocks: str = "2,3") -> None:
             rows.append({**row, "error": str(e)})
             continue
         cov = controls.activation_covariance(setup)
-        Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+        try:
+            Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+        except ValueError as e:  # no sham of U's rank matches its variance
+            rows.append({**row, "rank": directions.rank, "error": str(e)})
+            print(rows[-1], flush=True)
+            continue
         after = lesion.sensitivity(lesioned, selection, drawn_aus())
         after_sham = lesion.sensitivity(sham, selection, drawn_aus())
         change = {a: after[a] / before[a] - 1 for a in before}
