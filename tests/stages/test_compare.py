@@ -14,7 +14,7 @@ from auforget.stages.compare import run_compare
 from auforget.tracking import connection, registry
 
 
-def _registered(name: str, alias: str, metrics: dict[str, float]) -> None:
+def _registered(name: str, alias: str, metrics: dict[str, float]) -> str:
     client = MlflowClient()
     with mlflow.start_run() as run:
         mlflow.log_metrics(metrics)
@@ -24,23 +24,32 @@ def _registered(name: str, alias: str, metrics: dict[str, float]) -> None:
         name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
     )
     client.set_registered_model_alias(name, alias, version.version)
+    return run.info.run_id
 
 
 def _study(backbone: str, pain: list[float], emotion: list[float], cka: bool = False) -> None:
     """A backbone's study as the registry holds it: a base model (recall 0.9 for every emotion)
     and, per level k, a pain model (recall pain[k]) and a retrain (recall emotion[k])."""
     recall = lambda e: artifacts.test_metric("recall", e)  # noqa: E731
-    _registered(
+    base = _registered(
         registry.model_name(registry.EMOTION_MODEL, backbone),
         registry.BASE_ALIAS,
         {recall(e): 0.9 for e in EMOTIONS},
     )
+    if cka:  # the cka stage's run, tagged with the base model's run as stages/cka.py tags it
+        with mlflow.start_run(run_name="cka", tags={"auforget.upstream_run.base": base}):
+            mlflow.log_metrics(
+                {
+                    f"cka_b{k}_block{j}": 1.0 if j < k else 0.5
+                    for k in range(len(pain))
+                    for j in range(2)
+                }
+            )
     for k, (p, r) in enumerate(zip(pain, emotion)):
-        extra = {f"cka_b{k}_block{j}": 1.0 if j < k else 0.5 for j in range(2)} if cka else {}
         _registered(
             registry.model_name(registry.PAIN_MODEL, backbone),
             registry.freeze_alias(k),
-            {recall("pain"): p, artifacts.test_metric("f1", "macro"): p - 0.1, **extra},
+            {recall("pain"): p, artifacts.test_metric("f1", "macro"): p - 0.1},
         )
         _registered(
             registry.model_name(registry.RETRAIN_MODEL, backbone),

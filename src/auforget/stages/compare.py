@@ -7,7 +7,7 @@ Each backbone's study registers its own names (`auforget-pain-resnet50`, ...; VG
   - pain F1 (macro) and pain recall of each FreezeB<k> (`auforget-pain[-<backbone>]@freezeb<k>`);
   - the recall drop per emotion per freeze level: the base emotion model's test recall minus the
     recall after the FreezeB<k> model's output layers are retrained (`...-retrain@freezeb<k>`);
-  - CKA per stage where the transfer runs log `cka_b<k>_block<j>` ("not available" otherwise);
+  - CKA per stage from each study's `cka` run (`cka_b<k>_block<j>`; "not available" otherwise);
   - the trade-off front over all backbones' FreezeB models together, and the champion across
     backbones chosen by promote's own rule (`promote.*`: Pareto-optimal, pain recall at least
     the minimum, best weighted score). That pain model version gets the alias
@@ -75,12 +75,28 @@ def backbone_rows(backbone: str, params: Params, client: MlflowClient) -> pd.Dat
     for emotion in EMOTIONS:
         before = base_metrics.get(artifacts.test_metric("recall", emotion), float("nan"))
         rows[f"drop_{emotion}"] = before - rows[f"recall_{emotion}"]
-    cka = []
-    for run_id in rows["pain_run"]:
-        metrics = client.get_run(run_id).data.metrics
-        cka.append({k: v for k, v in metrics.items() if CKA.match(k)})
-    rows["cka"] = cka
+    measured = cka_of(base.run_id, base_metrics, client)
+    rows["cka"] = [
+        {k: v for k, v in measured.items() if CKA.match(k).group(1) == str(level)}
+        for level in rows["freeze"]
+    ]
     return rows
+
+
+def cka_of(base_run: str, base_metrics: dict, client: MlflowClient) -> dict[str, float]:
+    """The `cka_b<k>_block<j>` metrics of the newest finished `cka` run against this base model
+    (stages/cka.py tags it with the base's run), else of the base run itself; {} when none."""
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=(
+            f"attributes.run_name = 'cka' and attributes.status = 'FINISHED' "
+            f"and tags.`auforget.upstream_run.base` = '{base_run}'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    metrics = runs[0].data.metrics if runs else base_metrics
+    return {k: v for k, v in metrics.items() if CKA.match(k)}
 
 
 def champion_across(rows: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.Series]:
