@@ -4,6 +4,8 @@ the CKA metrics are missing."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -27,6 +29,25 @@ def _registered(name: str, alias: str, metrics: dict[str, float]) -> str:
     return run.info.run_id
 
 
+def _rows(html: str) -> list[list[str]]:
+    """The text of each table row's cells, in order."""
+    rows: list[list[str]] = []
+
+    class Cells(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                rows.append([])
+            elif tag in ("td", "th"):
+                rows[-1].append("")
+
+        def handle_data(self, data):
+            if rows and rows[-1]:
+                rows[-1][-1] += data.strip()
+
+    Cells().feed(html)
+    return rows
+
+
 def _study(backbone: str, pain: list[float], emotion: list[float], cka: bool = False) -> None:
     """A backbone's study as the registry holds it: a base model (recall 0.9 for every emotion)
     and, per level k, a pain model (recall pain[k]) and a retrain (recall emotion[k])."""
@@ -36,17 +57,9 @@ def _study(backbone: str, pain: list[float], emotion: list[float], cka: bool = F
         registry.BASE_ALIAS,
         {recall(e): 0.9 for e in EMOTIONS},
     )
-    if cka:  # the cka stage's run, tagged with the base model's run as stages/cka.py tags it
-        with mlflow.start_run(run_name="cka", tags={"auforget.upstream_run.base": base}):
-            mlflow.log_metrics(
-                {
-                    f"cka_b{k}_block{j}": 1.0 if j < k else 0.5
-                    for k in range(len(pain))
-                    for j in range(2)
-                }
-            )
+    upstream = {"auforget.upstream_run.base": base}
     for k, (p, r) in enumerate(zip(pain, emotion)):
-        _registered(
+        upstream[f"auforget.upstream_run.{k}"] = _registered(
             registry.model_name(registry.PAIN_MODEL, backbone),
             registry.freeze_alias(k),
             {recall("pain"): p, artifacts.test_metric("f1", "macro"): p - 0.1},
@@ -56,6 +69,15 @@ def _study(backbone: str, pain: list[float], emotion: list[float], cka: bool = F
             registry.freeze_alias(k),
             {recall(e): r for e in EMOTIONS},
         )
+    if cka:  # the cka stage's run, tagged with the runs it measured as stages/cka.py tags them
+        with mlflow.start_run(run_name="cka", tags=upstream):
+            mlflow.log_metrics(
+                {
+                    f"cka_b{k}_block{j}": 1.0 if j < k else 0.5
+                    for k in range(len(pain))
+                    for j in range(2)
+                }
+            )
 
 
 def test_compare_puts_backbones_side_by_side_and_promotes_across_them(mlflow_store, tmp_path):
@@ -73,7 +95,15 @@ def test_compare_puts_backbones_side_by_side_and_promotes_across_them(mlflow_sto
     html = (tmp_path / "reports" / artifacts.COMPARE_HTML).read_text()
     assert "Champion across backbones: resnet50 B0" in html
     assert "without a registered study: vit_b_16" in html
-    assert "stage 0" in html and "0.300" in html  # resnet's CKA table; vgg16's B1 drop 0.9-0.6
+    assert "0.300" in html  # vgg16's B1 drop 0.9-0.6
+    section = html[html.index("CKA per stage") :]
+    cka = _rows(section[: section.index("</table>")])
+    assert cka[0] == ["backbone", "freeze", "stage 0", "stage 1"]
+    # vgg16 has no cka run; each resnet50 level reads its own values
+    assert [[r[0], r[1], *map(float, r[2:])] for r in cka[1:]] == [
+        ["resnet50", "0", 0.5, 0.5],
+        ["resnet50", "1", 1.0, 0.5],
+    ]
 
     # a later comparison that picks another backbone moves the alias off resnet50
     _study("vit_b_16", pain=[0.95], emotion=[0.9])

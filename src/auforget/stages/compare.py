@@ -75,17 +75,19 @@ def backbone_rows(backbone: str, params: Params, client: MlflowClient) -> pd.Dat
     for emotion in EMOTIONS:
         before = base_metrics.get(artifacts.test_metric("recall", emotion), float("nan"))
         rows[f"drop_{emotion}"] = before - rows[f"recall_{emotion}"]
-    measured = cka_of(base.run_id, base_metrics, client)
+    measured, upstream = cka_of(base.run_id, client)
     rows["cka"] = [
         {k: v for k, v in measured.items() if CKA.match(k).group(1) == str(level)}
-        for level in rows["freeze"]
+        if upstream.get(str(level)) == pain_run
+        else {}  # the cka run measured another FreezeB<level> than the one registered now
+        for level, pain_run in zip(rows["freeze"], rows["pain_run"])
     ]
     return rows
 
 
-def cka_of(base_run: str, base_metrics: dict, client: MlflowClient) -> dict[str, float]:
+def cka_of(base_run: str, client: MlflowClient) -> tuple[dict[str, float], dict[str, str]]:
     """The `cka_b<k>_block<j>` metrics of the newest finished `cka` run against this base model
-    (stages/cka.py tags it with the base's run), else of the base run itself; {} when none."""
+    and the pain run it measured per level (stages/cka.py tags both); ({}, {}) when none."""
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
         filter_string=(
@@ -95,8 +97,13 @@ def cka_of(base_run: str, base_metrics: dict, client: MlflowClient) -> dict[str,
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    metrics = runs[0].data.metrics if runs else base_metrics
-    return {k: v for k, v in metrics.items() if CKA.match(k)}
+    if not runs:
+        return {}, {}
+    prefix = "auforget.upstream_run."
+    upstream = {
+        k.removeprefix(prefix): v for k, v in runs[0].data.tags.items() if k.startswith(prefix)
+    }
+    return {k: v for k, v in runs[0].data.metrics.items() if CKA.match(k)}, upstream
 
 
 def champion_across(rows: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.Series]:

@@ -461,10 +461,15 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
         out.mkdir()
         reference = forgetting.load_predictions({"b5": v5}, Path(tmp) / "downloads")["b5"]
         setup = prepare(params, b5.eval(), reference, progress, recipe)
-        metrics, tables = control_metrics(setup, sx)
+        reason = ""
+        try:
+            metrics, tables = control_metrics(setup, sx)
+        except LesionNotBuilt as e:
+            metrics, tables, reason = checks.void(UNBUILT), {}, f"; the lesion was not built: {e}"
+            log.warning("%s: the lesion was not built (%s): both controls are void", name, e)
         for file, table in tables.items():
             table.to_csv(out.parent / file, index=False)
-        (out.parent / artifacts.CONTROLS_NOTES).write_text(notes(metrics, cfg.au) + "\n")
+        (out.parent / artifacts.CONTROLS_NOTES).write_text(notes(metrics, cfg.au) + reason + "\n")
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
     write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics, Path(params.study.metrics_dir))
@@ -472,13 +477,30 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
     return metrics
 
 
+class LesionNotBuilt(ValueError):
+    """The configured construction leaves no lesion or no matching sham on this FreezeB5 (e.g.
+    controls.protect drawn with shared_energy 0.5 spans every channel): both controls are void,
+    which the step records instead of failing."""
+
+
+UNBUILT = {
+    "manipulation_pass": 0.0,
+    "lesion_manipulation_pass": 0.0,
+    "negative_manipulation_pass": 0.0,
+    "lesion_not_built": 1.0,
+}
+
+
 def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Lesion, shams, manipulation check and instruments for one Setup: (metrics, tables by file
     name)."""
     params, cfg = setup.params, setup.params.controls
-    directions, lesioned = au_lesion(setup)
-    cov = activation_covariance(setup)
-    shams = [sham_lesion(setup, directions, cov, d) for d in range(cfg.draws)]
+    try:
+        directions, lesioned = au_lesion(setup)
+        cov = activation_covariance(setup)
+        shams = [sham_lesion(setup, directions, cov, d) for d in range(cfg.draws)]
+    except ValueError as e:  # erasure's: nothing specific left to erase, or no matching sham
+        raise LesionNotBuilt(str(e)) from e
     variance = (
         erasure.removed_variance(directions.U, cov),
         erasure.removed_variance(shams[0][0], cov),
