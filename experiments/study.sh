@@ -33,10 +33,13 @@ study() {
   "$py" "$root/experiments/merge_params.py" "$root/params.yaml" "$here/params.yaml" "$@" \
     > "$out/$run/params.yaml"
   cp "$out/$run/params.yaml" "$store/params.yaml"
-  rm -rf "$store/metrics"  # a study's metrics/ holds only its own seeds' files
+  local metrics
+  metrics=$(cd "$store" && "$py" -c 'from auforget.core.config import load_params
+print(load_params("params.yaml").study.metrics_dir)')
+  rm -rf "${store:?}/$metrics"  # a study's metrics folder holds only its own seeds' files
   local start=$SECONDS
   echo "$run: auforget main in $store (log: $out/$run/main.log)"
   (cd "$store" && "$bin/auforget" --quiet --params params.yaml main) > "$out/$run/main.log" 2>&1
   echo "wall_s $((SECONDS - start))" > "$out/$run/time.txt"
-  cp "$store"/metrics/*.json "$out/$run/"
+  cp "$store/$metrics"/*.json "$out/$run/"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The region-eraser experiment (PLAN.md): the demo study (seed 0), then the manipulation figures of
 # eight region-eraser constructions on its FreezeB5, read on selection pairs (the script is
-# lesion-specificity's, with controls.eraser region). About 20 minutes on a 2-core AMD EPYC.
+# lesion-specificity's, with controls.eraser region). The study took 30.3 minutes on a 2-core AMD
+# EPYC (2026-12-07, shared), each construction about 4 more.
 #   bash experiments/2026-12-07-region-eraser/run.sh [WORKDIR]
 source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
 study demo-seed0 store

@@ -61,9 +61,16 @@ def test_overrides_coerce_strings_and_ignore_empty_values():
         ),
         ("model", {"imagenet_weights": "w.pth"}, r"only fit the 'paper' profile, not 'small96'"),
         ("study", {"metrics_dir": " "}, r"study.metrics_dir: empty; expected a folder such as"),
+        ("controls", {"block": 5}, r"controls.block must be 0..4"),
+        ("controls", {"eraser": "pixel"}, r"controls.eraser: 'pixel' is not one of"),
+        ("controls", {"protect": "all"}, r"controls.protect: 'all' is not one of"),
     ],
 )
 def test_bad_values_name_the_field_and_the_valid_choices(section, values, message):
+    """Each bad value is one ValueError naming the field and what it accepts; the controls' block
+    4 (the last block's output) and both erasers and protections are accepted."""
+    controls = Params().with_overrides("controls", block=4, eraser="region", protect="drawn")
+    assert (controls.controls.block, controls.controls.eraser) == (4, "region")
     with pytest.raises(ValueError, match=message):
         Params().with_overrides(section, **values)
 

@@ -82,3 +82,22 @@ def test_regions_are_carried_to_the_feature_grid_and_shared_aus_named():
     assert rows.min() >= 4  # the mouth corners lie in the lower half of the face
     assert lesion.sharing_aus(14) == (12, 15) and lesion.sharing_aus(26) == (25,)
     assert lesion.region_of(26) == "mouth_jaw"
+
+
+def test_an_au_without_a_region_is_read_over_every_cell_and_drawn_protects_every_other_au():
+    from types import SimpleNamespace
+
+    from auforget.data.face_pairs import drawn_aus, render_pairs
+    from auforget.stages.controls import protected_aus
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    pairs = render_pairs((14, 20), 2, 64, seed=0)
+    grid = lesion.block_output(model, pairs.rest[:1], 2).shape[-1]
+    assert not lesion.has_region(20) and lesion.has_region(14)
+    every = lesion.region_differences(model, pairs, 20, 2)
+    assert every.shape == (2 * grid * grid, model.profile.widths[2])
+    assert len(lesion.region_differences(model, pairs, 14, 2)) < len(every)
+    assert protected_aus(SimpleNamespace(au=14, protect="region")) == (12, 15)
+    drawn = protected_aus(SimpleNamespace(au=14, protect="drawn"))
+    assert set(drawn) == set(drawn_aus()) - {14} and 20 in drawn
