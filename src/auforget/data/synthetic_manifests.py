@@ -15,8 +15,9 @@ Its planted answer (FATIGUE_PLANTED): fine-tuning for fatigue has no use for AU1
 is the emotion expected to be forgotten (lower recall after retraining on FreezeB0 than on
 FreezeB5) and the dimpler (AU14) concept expected to be encoded less; it needs AU5 and AU26,
 surprise's lid raise and jaw drop, so surprise is not expected to be forgotten for them, and the
-jaw_drop concept is expected to stay encoded. The instrument controls (lesion and sham) check
-a planted answer through `FATIGUE_PLANTED`; only the manifests and the answer are written here.
+jaw_drop concept is expected to stay encoded. `FATIGUE_PLANTED` is where the instrument controls
+(lesion and sham) would read it; they run on native synthetic studies only so far. Only the
+manifests and the answer are written here.
 
 Everything is written under one folder as plain manifests (docs/manifests.md): source.csv,
 target.csv, concepts.csv (CK+ peak frames with jaw_drop and dimpler columns) and regions.csv
