@@ -4,6 +4,7 @@ command; the Python call (auforget.study) returns what the command's metrics fil
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -65,6 +66,12 @@ def test_fatigue_example_runs_the_whole_study_with_its_own_names(fatigue_study):
     assert not splits["train"] & splits["test"] and not splits["train"] & splits["val"]
     report = (fatigue_study / "reports/fatigue/report.html").read_text()
     assert "fatigued" in report and "jaw_drop" in report
+    assert "Table 1: the fatigue models" in report
+    # in the pair's own words: nothing names pain, UNBC, AffectNet or CK+ but the registered
+    # model names (auforget-pain: a contract, the same for every pair) and their metric keys
+    text = re.sub(r'data:image/png;base64,[^"]*|auforget-pain|auforget\.pain', "", report)
+    for word in ("pain", "Pain", "UNBC", "AffectNet", "CK+", "PSPI"):
+        assert word not in text, word
     ranking = fatigue_study / "data/splits-fatigue/regions.csv"
     assert set(pd.read_csv(ranking)["region"]) >= {"eyes", "mouth_jaw"}
 

@@ -373,6 +373,42 @@ def test_report_shows_all_evidence_offline_and_is_logged(full):
     assert run.data.metrics == metrics
 
 
+def test_a_pair_of_ones_own_reads_in_its_own_words_in_every_title_and_sentence(full, tmp_path):
+    """With a manifest study's words, no title or sentence names pain, its data or CK+; only
+    the table cells (this store's class names) and the registered names (contracts) do."""
+    from auforget.data.study_names import TaskWords
+    from auforget.stages.report import build_sections
+    from auforget.stages.report.lookup import collect
+
+    _, params, _ = full
+    words = TaskWords(
+        source="emotion",
+        source_class="emotion class",
+        sources="emotion classes",
+        target="fatigue",
+        source_data="source.csv (source manifest)",
+        target_data="target.csv (target manifest)",
+        concept_data="concepts.csv",
+        concept="concept",
+        region="region",
+        target_rule="",
+    )
+    ev = collect(params.freeze_levels, params.model.backbone)
+    shown = build_sections(ev, 0.05, tmp_path, words=words)
+    titles = " ".join(s.title for s in shown)
+    assert "Table 1: the fatigue models" in titles and "target.csv (target manifest)" in titles
+    assert "The fatigue / emotion trade-off" in titles and "concepts.csv" in titles
+    prose = "\n".join(s.body for s in shown)
+    prose = re.sub(r"<table.*?</table>", "", prose, flags=re.S)  # the data's own names
+    prose = re.sub(r"<pre>.*?</pre>", "", prose, flags=re.S)  # the runs' own notes
+    prose = re.sub(r"<p>Why: .*?</p>", "", prose, flags=re.S)  # the promote run's rule, its words
+    prose = re.sub(r"auforget-pain|auforget\.pain|data:image[^\"]*", "", prose)
+    for word in ("pain", "Pain", "UNBC", "AffectNet", "CK+", "PSPI", "action unit"):
+        assert word not in titles + prose, word
+    # the trade-off table's pain_* columns are shown under the target's name
+    assert "fatigue_recall" in "\n".join(s.body for s in shown)
+
+
 def test_reuse_skips_the_run_and_restores_the_file(full):
     root, params, _ = full
     first = run_report(params, progress=False)

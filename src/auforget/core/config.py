@@ -60,6 +60,10 @@ class DataConfig:
     source_classes: tuple[str, ...] = ()
     target_classes: tuple[str, ...] = ()
     target_focus: str = ""  # the target class whose recall promote trades; empty: macro recall
+    # what the report and the figures call each task ("emotion", "fatigue"); empty: "source" and
+    # "target" (manifest data only: native data are the paper's emotion and pain)
+    source_task: str = ""
+    target_task: str = ""
 
     def __post_init__(self) -> None:
         _choice("data.decoder", self.decoder, ("pil", "simplejpeg", "torchvision"))

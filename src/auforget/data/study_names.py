@@ -110,6 +110,60 @@ def study_names(params: Params) -> StudyNames:
     )
 
 
+@dataclass(frozen=True)
+class TaskWords:
+    """How pages and figures name the two tasks, their data and the concepts.
+
+    The report's titles and sentences are written around these words, so that a study of one's
+    own pair (data.kind: manifest) reads "fatigue model" and "the target manifest's test split"
+    where the paper's says "pain model" and "UNBC-McMaster test set". `source` and `target`
+    qualify a noun ("emotion recall", "pain transfer"); `source_class` names one source class
+    ("emotion") and `sources` several ("emotions"); `target_rule` says which frames are
+    positive, where the data define it.
+    Registered model names (auforget-pain, auforget-emotion) are contracts and stay as they are.
+    """
+
+    source: str = "emotion"
+    source_class: str = "emotion"
+    sources: str = "emotions"
+    target: str = "pain"
+    source_data: str = "AffectNet"
+    target_data: str = "UNBC-McMaster"
+    concept_data: str = "CK+"
+    concept: str = "action unit"
+    region: str = "AU region"
+    target_rule: str = "pain = PSPI &gt; 0"
+
+    @property
+    def a_source_class(self) -> str:
+        article = "an" if self.source_class[:1].lower() in "aeiou" else "a"
+        return f"{article} {self.source_class}"
+
+
+PAPER_WORDS = TaskWords()
+
+
+def task_words(params: Params) -> TaskWords:
+    """The paper's words for native data; data.source_task / target_task and the manifests'
+    file names for manifest data."""
+    data = params.data
+    if data.kind == "native":
+        return PAPER_WORDS
+    source = data.source_task or "source"
+    return TaskWords(
+        source=source,
+        source_class=f"{source} class",
+        sources=f"{source} classes",
+        target=data.target_task or "target",
+        source_data=f"{Path(data.source).name} (source manifest)",
+        target_data=f"{Path(data.target).name} (target manifest)",
+        concept_data=", ".join(Path(c).name for c in data.concepts) or "the concept manifests",
+        concept="concept",
+        region="region",
+        target_rule="",
+    )
+
+
 def write_names(splits_dir: str | Path, names: StudyNames) -> Path:
     path = Path(splits_dir) / NAMES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from auforget.core import artifacts  # noqa: E402
 from auforget.core.config import Params, flat  # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
 from auforget.core.profiles import get_profile  # noqa: E402
-from auforget.data.study_names import study_names  # noqa: E402
+from auforget.data.study_names import study_names, task_words  # noqa: E402
 from auforget.data.task_data import load_task_data  # noqa: E402
 from auforget.nn.training import make_loader  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs  # noqa: E402
@@ -83,7 +83,7 @@ def cka_table(values: dict[tuple[str, int], float]) -> pd.DataFrame:
     )
 
 
-def plot_cka(table: pd.DataFrame, path: Path) -> None:
+def plot_cka(table: pd.DataFrame, path: Path, source: str = "emotion") -> None:
     """Heatmap: one row per FreezeBk (and the two seeds' base models), one column per block."""
     names = set(table["k"])
     rows = sorted((r for r in names if r != FLOOR), key=int) + ([FLOOR] if FLOOR in names else [])
@@ -105,7 +105,7 @@ def plot_cka(table: pd.DataFrame, path: Path) -> None:
         [f"FreezeB{r}" if r != FLOOR else "base seed A vs B" for r in rows],
     )
     fig.colorbar(im, ax=ax, label="debiased linear CKA with the base model")
-    ax.set_title("How much each block changed (emotion test split)")
+    ax.set_title(f"How much each block changed ({source} test split)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -198,7 +198,7 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
             mlflow.set_tag("auforget.cka_frozen_problems", text)
         table = cka_table(values)
         table.to_csv(Path(tmp) / artifacts.CKA_CSV, index=False)
-        plot_cka(table, Path(tmp) / artifacts.CKA_PNG)
+        plot_cka(table, Path(tmp) / artifacts.CKA_PNG, task_words(params).source)
         mlflow.log_metrics(metrics)
         mlflow.log_param("cka.n_images", len(test))
         mlflow.log_artifacts(tmp)

@@ -54,6 +54,7 @@ from auforget.core.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: 
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
+from auforget.data.study_names import PAPER_WORDS, TaskWords, task_words  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,9 @@ def mcnemar_rows(
     return pd.DataFrame(rows)
 
 
-def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
-    """The study's Figure 3: recall per emotion for each FreezeB model (base model as a marker)."""
+def plot_recalls(recalls: pd.DataFrame, path: Path, words: TaskWords = PAPER_WORDS) -> None:
+    """The study's Figure 3: recall per source class for each FreezeB model (base model as a
+    marker), titled in the study's words."""
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.13
     x = np.arange(len(recalls))
@@ -223,13 +225,22 @@ def plot_recalls(recalls: pd.DataFrame, path: Path) -> None:
             label=f"FreezeB{name[1:]}",
         )
     ax.scatter(
-        x, recalls["base"], marker="_", s=400, color="black", label="base emotion model", zorder=3
+        x,
+        recalls["base"],
+        marker="_",
+        s=400,
+        color="black",
+        label=f"base {words.source} model",
+        zorder=3,
     )
     ax.set_xticks(x, recalls["emotion"])
     ax.set_ylabel("recall (retrained output layers)")
     ax.set_ylim(0, 1)
     ax.legend(ncol=4, fontsize=8)
-    ax.set_title("Emotion recall after pain transfer (forgetting)")
+    ax.set_title(
+        f"{words.source[0].upper() + words.source[1:]} recall after {words.target} transfer "
+        "(forgetting)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -485,7 +496,7 @@ def run_forgetting(
             artifacts.MIXED_LOGISTIC_CSV: mixed,
         }.items():
             frame.to_csv(out / name, index=False)
-        plot_recalls(recalls, out / artifacts.RECALLS_PNG)
+        plot_recalls(recalls, out / artifacts.RECALLS_PNG, task_words(params))
         shutil.copyfile(
             out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG)
         )  # dvc plots

@@ -48,7 +48,7 @@ from auforget.analysis import planted
 from auforget.core import identity
 from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint
-from auforget.data.study_names import study_names
+from auforget.data.study_names import PAPER_WORDS, TaskWords, study_names, task_words
 from auforget.stages.report import findings, lookup, render, sections
 from auforget.stages.report.lookup import EVIDENCE_ERRORS, Evidence, collect
 from auforget.stages.report.render import PageInfo, Section, missing, page
@@ -66,7 +66,9 @@ def _intro(params: Params) -> str:
     if params.data.kind != "manifest":
         return ""
     names = study_names(params)
-    return render.manifest_intro(names.source_classes, names.target_classes, names.concepts)
+    return render.manifest_intro(
+        names.source_classes, names.target_classes, names.concepts, task_words(params)
+    )
 
 
 def _display_uri(uri: str) -> str:
@@ -85,6 +87,7 @@ def _builders(
     seeds: tuple[int, ...] = (0,),
     planted_k: int | None = None,
     association: pd.DataFrame | None = None,
+    words: TaskWords = PAPER_WORDS,
 ) -> list[tuple[str, str, Callable[[], Section]]]:
     """(anchor, command that makes its evidence, build) per section, in reading order; the
     planted-truth section only with `planted_k` (synthetic data: FreezeB<k> against the world's
@@ -125,39 +128,45 @@ def _builders(
         (
             "table1",
             "auforget transfer",
-            lambda: sections.section_pain(lookup.pain_models(ev), champion),
+            lambda: sections.section_pain(lookup.pain_models(ev), champion, words),
         ),
         (
             "emotion",
             "auforget emotion",
-            lambda: sections.section_emotion(lookup.emotion_model(ev), problem("emotion")),
+            lambda: sections.section_emotion(lookup.emotion_model(ev), problem("emotion"), words),
         ),
         (
             "forgetting",
             "auforget forgetting",
             lambda: sections.section_forgetting(
-                read(ev.forgetting, lookup.forgetting_evidence), alpha, problem("forgetting")
+                read(ev.forgetting, lookup.forgetting_evidence),
+                alpha,
+                problem("forgetting"),
+                words,
             ),
         ),
         (
             "saliency",
             "auforget saliency",
             lambda: sections.section_saliency(
-                read(ev.saliency, lookup.saliency_evidence), alpha, problem("saliency")
+                read(ev.saliency, lookup.saliency_evidence), alpha, problem("saliency"), words
             ),
         ),
         (
             "probes",
             "auforget probes",
             lambda: sections.section_probes(
-                [lookup.probe_evidence(run, folder) for run in ev.probes], alpha, problem("probes")
+                [lookup.probe_evidence(run, folder) for run in ev.probes],
+                alpha,
+                problem("probes"),
+                words,
             ),
         ),
         (
             "tradeoff",
             "auforget promote",
             lambda: sections.section_tradeoff(
-                read(ev.promote, lookup.tradeoff_evidence), problem("promote")
+                read(ev.promote, lookup.tradeoff_evidence), problem("promote"), words
             ),
         ),
         (
@@ -172,6 +181,7 @@ def _builders(
                 findings.findings_evidence(ev.forgetting, ev.cka, folder, ev.survey),
                 alpha,
                 problem("forgetting") or problem("cka"),
+                words,
             ),
         ),
         (
@@ -181,6 +191,7 @@ def _builders(
                 lookup.seed_evidence(ev, seeds, folder) if ev.forgetting is not None else None,
                 alpha,
                 problem("forgetting"),
+                words,
             ),
         ),
         *planted,
@@ -194,11 +205,13 @@ def build_sections(
     seeds: tuple[int, ...] = (0,),
     planted_k: int | None = None,
     association: pd.DataFrame | None = None,
+    words: TaskWords = PAPER_WORDS,
 ) -> list[Section]:
-    """Every section in reading order; a section whose evidence is broken says so instead of
-    failing."""
+    """Every section in reading order, in the study's words; a section whose evidence is broken
+    says so instead of failing."""
     out = []
-    for anchor, command, build in _builders(ev, alpha, folder, seeds, planted_k, association):
+    built = _builders(ev, alpha, folder, seeds, planted_k, association, words)
+    for anchor, command, build in built:
         try:
             out.append(build())
         except EVIDENCE_ERRORS as exc:
@@ -206,7 +219,7 @@ def build_sections(
             out.append(
                 Section(
                     anchor,
-                    sections.TITLES[anchor],
+                    sections.titles(words)[anchor],
                     missing(command, f"its evidence could not be read: {exc}"),
                     False,
                 )
@@ -300,7 +313,13 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
                 "its example's)"
             )
         shown = build_sections(
-            ev, params.forgetting.alpha, Path(tmp), params.study.seeds, planted_k, association
+            ev,
+            params.forgetting.alpha,
+            Path(tmp),
+            params.study.seeds,
+            planted_k,
+            association,
+            task_words(params),
         )
         info = PageInfo(
             key=key,

@@ -16,9 +16,10 @@ import pandas as pd
 from mlflow.entities import Run
 
 from auforget.core import artifacts
+from auforget.data.study_names import PAPER_WORDS, TaskWords
 from auforget.stages.report import lookup
 from auforget.stages.report.render import Section, esc, fmt, image, missing, runs_line, table
-from auforget.stages.report.sections import TITLES
+from auforget.stages.report.sections import TITLES, named_columns
 
 ANCHOR = "findings"
 TITLE = TITLES[ANCHOR]
@@ -86,7 +87,13 @@ def mixed_table(mixed: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "") -> Section:
+def section_findings(
+    ev: FindingsEvidence | None,
+    alpha: float,
+    problem: str = "",
+    words: TaskWords = PAPER_WORDS,
+) -> Section:
+    one, many = esc(words.source_class), esc(words.sources)
     if ev is None or all(x is None for x in (ev.logit, ev.mixed, ev.cka, ev.survey)):
         return Section(
             ANCHOR,
@@ -112,17 +119,17 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
     if ev.logit is not None and len(ev.logit):
         n = int(ev.logit["n_seeds"].max())
         parts += [
-            "<h3>Each emotion's recall change beyond the other emotions, on the logit scale</h3>",
+            f"<h3>Each {one}'s recall change beyond the other {many}, on the logit scale</h3>",
             "<p>Per seed, logit(recall of FreezeB<i>k</i>) - logit(recall of FreezeB5) for the "
-            "emotion, minus the other emotions' mean of the same, with recalls taken as "
+            f"{one}, minus the other {many}' mean of the same, with recalls taken as "
             "(correct + 0.5) / (n + 1); mean over seeds with a 95% t interval. The logit scale "
-            "was declared before analysis: it lets a well-recognised emotion lose as much "
-            "evidence as a poorly recognised one. Below zero, the emotion lost more than the "
+            f"was declared before analysis: it lets a well-recognised {one} lose as much "
+            f"evidence as a poorly recognised one. Below zero, the {one} lost more than the "
             "others. MDE: the smallest mean excess a two-sided t-test over the study's "
             f"{n} seed{'s' if n != 1 else ''} detects with 80% power at alpha {esc(alpha)}, "
             "(t<sub>1-&alpha;/2, n-1</sub> + t<sub>0.8, n-1</sub>) sd / &radic;n; undefined with "
             "one seed.</p>",
-            table(logit_table(ev.logit)),
+            table(named_columns(logit_table(ev.logit), words)),
         ]
     if ev.mixed is not None and len(ev.mixed):
         seeds = int(ev.mixed["n_seeds"].max())
@@ -130,11 +137,11 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
             "<h3>Per-image mixed logistic model across seeds</h3>",
             "<p><code>correct ~ model &times; emotion + (1|seed) + (1|image)</code> on every test "
             "image of FreezeB<i>k</i> and FreezeB5 (statsmodels' BinomialBayesMixedGLM, "
-            "variational Bayes); per emotion, the Bk - B5 effect on the logit scale, its "
+            f"variational Bayes); per {one}, the Bk - B5 effect on the logit scale, its "
             f"posterior sd and a two-sided normal p ({seeds} seed{'s' if seeds != 1 else ''}"
             + ("; the seed term is left out with one seed" if seeds < 2 else "")
             + "). Metrics <code>mixed_p_&lt;emotion&gt;_b&lt;k&gt;</code>.</p>",
-            table(mixed_table(ev.mixed), p_columns=("p",), alpha=alpha),
+            table(named_columns(mixed_table(ev.mixed), words), p_columns=("p",), alpha=alpha),
         ]
     if ev.survey is not None and len(ev.survey):
         shown = ev.survey[
@@ -171,9 +178,11 @@ def section_findings(ev: FindingsEvidence | None, alpha: float, problem: str = "
             + esc(ev.cka_problems or "see the cka run")
         )
         parts += [
-            "<h3>How much each block changed: debiased linear CKA with the base emotion model</h3>",
-            "<p>Each block's output on the emotion test split, base emotion model against pain "
-            "model FreezeB<i>k</i> (unbiased HSIC averaged over minibatches, Nguyen et al. 2021). "
+            "<h3>How much each block changed: debiased linear CKA with the base "
+            f"{esc(words.source)} model</h3>",
+            f"<p>Each block's output on the {esc(words.source)} test split, base "
+            f"{esc(words.source)} model against {esc(words.target)} model FreezeB<i>k</i> "
+            "(unbiased HSIC averaged over minibatches, Nguyen et al. 2021). "
             f"Built-in check: {check}."
             + (
                 " The last row compares two seeds' base models: the noise floor."

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from auforget.data.study_names import PAPER_WORDS, TaskWords
+
 _SIG = "\u2063sig\u2063"  # marks a significant p-value cell; escape-proof, replaced after to_html
 
 STUDY = (
@@ -151,23 +153,28 @@ def missing(command: str, reason: str = "") -> str:
 
 
 def manifest_intro(
-    source: tuple[str, ...], target: tuple[str, ...], concepts: tuple[str, ...]
+    source: tuple[str, ...],
+    target: tuple[str, ...],
+    concepts: tuple[str, ...],
+    words: TaskWords = PAPER_WORDS,
 ) -> str:
     """The report's opening for a study read from manifests (docs/manifests.md), in its names."""
     return (
         "This report applies the method of Prajod et al., <em>Do Deep Neural Networks Forget "
         "Facial Action Units?</em>, to a pair read from manifests. A VGG16 model trained on the "
-        f"source task ({esc(', '.join(source))}) is fine-tuned for the target task "
-        f"({esc(', '.join(target))}) six times, with its first <i>i</i> convolutional blocks "
-        "frozen (FreezeB0 &hellip; FreezeB5). To measure what each target model forgot about the "
-        "source task, its convolutional blocks are kept and only new source-task output layers "
-        "are retrained; per-class recalls are compared with McNemar's test against FreezeB5. "
-        "LRP difference maps are ranked by the manifest's face regions; linear concept probes "
-        f"test whether the last convolutional block still encodes {esc(', '.join(concepts))}; "
-        "and the target model with the best trade-off is promoted to "
-        "<code>auforget-pain@champion</code> (the registered names are the study's whatever "
-        "the pair). In the tables, <i>emotion</i> stands for a source class and <i>pain</i> for "
-        "the target task."
+        f"{esc(words.source)} task ({esc(', '.join(source))}) is fine-tuned for the "
+        f"{esc(words.target)} task ({esc(', '.join(target))}) six times, with its first <i>i</i> "
+        "convolutional blocks frozen (FreezeB0 &hellip; FreezeB5). To measure what each "
+        f"{esc(words.target)} model forgot about the {esc(words.source)} task, its convolutional "
+        f"blocks are kept and only new {esc(words.source)} output layers are retrained; per-class "
+        "recalls are compared with McNemar's test against FreezeB5. LRP difference maps are "
+        "ranked by the manifest's face regions; linear concept probes test whether the last "
+        f"convolutional block still encodes {esc(', '.join(concepts))}; and the "
+        f"{esc(words.target)} model with the best trade-off is promoted to "
+        "<code>auforget-pain@champion</code>: the registered model names "
+        "(<code>auforget-emotion</code> for the source task, <code>auforget-pain</code> for the "
+        "target task, <code>auforget-retrain</code>) are the same for every pair, so that "
+        "scripts that load them work unchanged."
     )
 
 

@@ -16,27 +16,36 @@ import pandas as pd
 from auforget.analysis.stats import seed_interval, top_share
 from auforget.core import artifacts
 from auforget.core.config import EMOTIONS, FREEZE_LEVELS
+from auforget.data.study_names import PAPER_WORDS, TaskWords
 from auforget.stages.report.render import Section, esc, image, missing, runs_line, table
 from auforget.tracking import registry
 
-TOP_REGIONS = 5  # rows of the AU ranking shown per emotion
+TOP_REGIONS = 5  # rows of the region ranking shown per source class
 # probes-b<k>-au<au> (native data) or probes-b<k>-<concept> (manifest data); not a later seed's
 PROBE_STAGE = re.compile(r"^probes-b(\d+)-(?!.*-seed\d+$)(.+)$")
 NAN = float("nan")
 
-TITLES = {
-    "table1": "Table 1: the pain models FreezeB0\u2013B5 (UNBC-McMaster test set)",
-    "emotion": "The base emotion model (AffectNet test set)",
-    "forgetting": "Forgetting: emotion recall after pain transfer, McNemar tests",
-    "saliency": "LRP difference maps and the action-unit ranking",
-    "probes": "Concept probes on CK+: is the action unit still encoded?",
-    "tradeoff": "The pain / emotion trade-off",
-    "champion": "The promoted model",
-    "findings": "Findings: what fine-tuning forgot, with intervals and no verdict",
-    "seeds": "Across training seeds: means with 95% intervals",
-    "controls": "Instrument checks: a loss made by construction, and a sham",
-    "planted": "Planted truth: the synthetic world's design, beside what the study measured",
-}
+
+def titles(words: TaskWords = PAPER_WORDS) -> dict[str, str]:
+    """Each section's title in the study's words (the paper's for native data)."""
+    return {
+        "table1": f"Table 1: the {words.target} models FreezeB0\u2013B5 ({words.target_data} "
+        "test set)",
+        "emotion": f"The base {words.source} model ({words.source_data} test set)",
+        "forgetting": f"Forgetting: {words.source} recall after {words.target} transfer, "
+        "McNemar tests",
+        "saliency": f"LRP difference maps and the {words.region} ranking",
+        "probes": f"Concept probes on {words.concept_data}: is the {words.concept} still encoded?",
+        "tradeoff": f"The {words.target} / {words.source} trade-off",
+        "champion": "The promoted model",
+        "findings": "Findings: what fine-tuning forgot, with intervals and no verdict",
+        "seeds": "Across training seeds: means with 95% intervals",
+        "controls": "Instrument checks: a loss made by construction, and a sham",
+        "planted": "Planted truth: the synthetic world's design, beside what the study measured",
+    }
+
+
+TITLES = titles()  # the paper's
 RANKING_SHOWN = (
     "emotion",
     "region",
@@ -121,8 +130,24 @@ def probe_sort_key(stage: str) -> tuple:
     return (k, 0, concept, "") if isinstance(concept, int) else (k, 1, 0, concept)
 
 
-def _unavailable(anchor: str, command: str, reason: str = "") -> Section:
-    return Section(anchor, TITLES[anchor], missing(command, reason), False)
+_NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+
+
+def _number(n: int) -> str:
+    """A count as the page's sentences write it ("eight emotions")."""
+    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+
+
+def named_columns(frame: pd.DataFrame, words: TaskWords) -> pd.DataFrame:
+    """A table as shown: the artifacts' `emotion` column (a name scripts read) under the source
+    task's word."""
+    return frame.rename(columns={"emotion": words.source}) if words.source != "emotion" else frame
+
+
+def _unavailable(
+    anchor: str, command: str, reason: str = "", words: TaskWords = PAPER_WORDS
+) -> Section:
+    return Section(anchor, titles(words)[anchor], missing(command, reason), False)
 
 
 def _classes(metrics: Mapping[str, float], known: tuple[str, ...]) -> tuple[str, ...]:
@@ -135,11 +160,13 @@ def _classes(metrics: Mapping[str, float], known: tuple[str, ...]) -> tuple[str,
     return tuple(sorted(found))
 
 
-def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Section:
+def section_pain(
+    models: Mapping[int, ModelRun], champion: str | None, words: TaskWords = PAPER_WORDS
+) -> Section:
     """Table 1 from the pain models by number of frozen blocks; `champion` = the champion's
     version."""
     if not models:
-        return _unavailable("table1", "auforget transfer --freeze <i>  (i = 0..5)")
+        return _unavailable("table1", "auforget transfer --freeze <i>  (i = 0..5)", words=words)
     rows = []
     for i, model in sorted(models.items()):
         classes = _classes(model.metrics, ("pain", "no_pain"))
@@ -157,40 +184,46 @@ def section_pain(models: Mapping[int, ModelRun], champion: str | None) -> Sectio
         row["run"] = model.run_id
         rows.append(row)
     body = table(pd.DataFrame(rows))
+    rule = f" ({words.target_rule})" if words.target_rule else ""
     body += (
-        "<p>Test-set precision, recall and F1 per class (pain = PSPI &gt; 0) and their macro "
-        "average, for the pain model with the first <i>i</i> conv blocks frozen during transfer "
+        f"<p>Test-set precision, recall and F1 per class{rule} and their macro average, for the "
+        f"{esc(words.target)} model with the first <i>i</i> conv blocks frozen during transfer "
         f"(<code>{registry.PAIN_MODEL}@freezeb&lt;i&gt;</code>). \u2605 = the promoted "
         "champion.</p>"
     )
     for i in (i for i in FREEZE_LEVELS if i not in models):
         body += missing(f"auforget transfer --freeze {i}", f"no {registry.PAIN_MODEL}@freezeb{i}")
-    return Section("table1", TITLES["table1"], body, True)
+    return Section("table1", titles(words)["table1"], body, True)
 
 
-def section_emotion(model: ModelRun | None, problem: str = "") -> Section:
+def section_emotion(
+    model: ModelRun | None, problem: str = "", words: TaskWords = PAPER_WORDS
+) -> Section:
     if model is None:
-        return _unavailable("emotion", "auforget emotion", problem)
+        return _unavailable("emotion", "auforget emotion", problem, words)
     m = model.metrics
     row = {"model": f"base (version {model.version})"}
     row.update({e: m.get(artifacts.test_metric("recall", e), NAN) for e in _classes(m, EMOTIONS)})
     row["macro recall"] = m.get(artifacts.test_metric("recall", "macro"), NAN)
     row["accuracy"] = m.get(artifacts.test_metric("accuracy"), NAN)
     body = (
-        "<p>Test recall per emotion of <code>"
+        f"<p>Test recall per {esc(words.source_class)} of <code>"
         + esc(f"{registry.EMOTION_MODEL}@{registry.BASE_ALIAS}")
-        + "</code>, the model every pain model starts from.</p>"
+        + f"</code>, the model every {esc(words.target)} model starts from.</p>"
         + table(pd.DataFrame([row]))
         + runs_line(emotion=model.run_id)
     )
-    return Section("emotion", TITLES["emotion"], body, True)
+    return Section("emotion", titles(words)["emotion"], body, True)
 
 
-def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float) -> list[str]:
+def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float, words: TaskWords) -> list[str]:
+    n = tests["emotion"].nunique() if "emotion" in tests else 0
     parts = [
-        "<h3>McNemar's test, FreezeB<i>k</i> vs FreezeB5, per emotion</h3>",
-        f"<p>Holm-corrected across the eight emotions of each pair; highlighted: p &lt; {alpha:g} "
-        "(n01 / n10: test images only model_a / only model_b classifies correctly).</p>",
+        f"<h3>McNemar's test, FreezeB<i>k</i> vs FreezeB5, per {esc(words.source_class)}</h3>",
+        f"<p>Holm-corrected across the {_number(n)} {esc(words.sources)} of each pair; "
+        "highlighted: "
+        f"p &lt; {alpha:g} (n01 / n10: test images only model_a / only model_b classifies "
+        "correctly).</p>",
     ]
     if {"emotion", "model_a", "pvalue_holm"} <= set(tests.columns):
         pivot = tests.pivot(index="emotion", columns="model_a", values="pvalue_holm")
@@ -199,13 +232,11 @@ def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float) -> list[str]:
             + [e for e in pivot.index if e not in EMOTIONS]
         )
         pivot.columns = [f"{c} vs b5 (Holm p)" for c in pivot.columns]
-        pivot = pivot.reset_index()
-        parts.append(
-            table(pivot, p_columns=tuple(c for c in pivot.columns if c != "emotion"), alpha=alpha)
-        )
+        pivot = named_columns(pivot.reset_index(), words)
+        parts.append(table(pivot, p_columns=tuple(c for c in pivot.columns[1:]), alpha=alpha))
     parts.append(
         "<details><summary>all McNemar tests against FreezeB5</summary>"
-        + table(tests, p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
+        + table(named_columns(tests, words), p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
         + "</details>"
     )
     return parts
@@ -221,20 +252,29 @@ def _heads_note(heads: str | None) -> str:
     return f", the average of {esc(heads)} heads per model"
 
 
-def section_forgetting(ev: ForgettingEvidence | None, alpha: float, problem: str = "") -> Section:
+def section_forgetting(
+    ev: ForgettingEvidence | None,
+    alpha: float,
+    problem: str = "",
+    words: TaskWords = PAPER_WORDS,
+) -> Section:
     if ev is None:
-        return _unavailable("forgetting", "auforget forgetting", problem)
+        return _unavailable("forgetting", "auforget forgetting", problem, words)
+    source = esc(words.source)
     parts = [runs_line(forgetting=ev.run_id)]
     if ev.recalls_png is not None:
-        parts.append(image(ev.recalls_png, "recall per emotion for each FreezeB model"))
+        parts.append(
+            image(ev.recalls_png, f"recall per {words.source_class} for each FreezeB model")
+        )
     if ev.recalls is not None:
         parts.append(
-            f"<h3>Recall per emotion (retrained output layers{_heads_note(ev.heads)}; "
-            "base = the emotion model itself)</h3>"
+            f"<h3>Recall per {esc(words.source_class)} (retrained output layers"
+            f"{_heads_note(ev.heads)}; "
+            f"base = the {source} model itself)</h3>"
         )
-        parts.append(table(ev.recalls))
+        parts.append(table(named_columns(ev.recalls, words)))
     if ev.vs_b5 is not None:
-        parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha))
+        parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha, words))
     else:
         parts.append(
             missing(
@@ -250,13 +290,17 @@ def section_forgetting(ev: ForgettingEvidence | None, alpha: float, problem: str
             + table(pairs, p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
             + "</details>"
         )
-    return Section("forgetting", TITLES["forgetting"], "\n".join(parts), True)
+    return Section("forgetting", titles(words)["forgetting"], "\n".join(parts), True)
 
 
-def _ranking_tops(ranking: pd.DataFrame, alpha: float) -> list[str]:
-    """The TOP_REGIONS regions with the largest effect per emotion, the pooled "all" last."""
+def _ranking_tops(ranking: pd.DataFrame, alpha: float, words: TaskWords) -> list[str]:
+    """The TOP_REGIONS regions with the largest effect per source class, the pooled "all"
+    last."""
     if ranking.empty:
-        return ["<p>The AU ranking is empty (no selected image had face landmarks).</p>"]
+        return [
+            f"<p>The {esc(words.region)} ranking is empty (no selected image had face "
+            "landmarks).</p>"
+        ]
     parts = []
     columns = [c for c in RANKING_SHOWN if c in ranking.columns]
     labels = list(dict.fromkeys(ranking["emotion"])) if "emotion" in ranking else [None]
@@ -266,22 +310,30 @@ def _ranking_tops(ranking: pd.DataFrame, alpha: float) -> list[str]:
             TOP_REGIONS
         )
         parts.append(
-            f"<h3>Top {TOP_REGIONS} AU regions: "
+            f"<h3>Top {TOP_REGIONS} {esc(words.region)}s: "
             f"{esc(label if label is not None else 'all images')}</h3>"
         )
-        parts.append(table(rows[columns], p_columns=("p_value", "p_holm"), alpha=alpha))
+        parts.append(
+            table(named_columns(rows[columns], words), p_columns=("p_value", "p_holm"), alpha=alpha)
+        )
     return parts
 
 
-def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "") -> Section:
+def section_saliency(
+    ev: SaliencyEvidence | None,
+    alpha: float,
+    problem: str = "",
+    words: TaskWords = PAPER_WORDS,
+) -> Section:
     if ev is None:
-        return _unavailable("saliency", "auforget saliency", problem)
+        return _unavailable("saliency", "auforget saliency", problem, words)
     k = esc(ev.stage.rsplit("-b", 1)[-1])
     parts = [
         f"<p>Test images that FreezeB5 classifies correctly and FreezeB{k} does not: LRP "
         f"relevance of both models for the true class and their difference (B5 &minus; B{k}, "
-        "positive part): where FreezeB5 still finds evidence the pain transfer removed. The "
-        "ranking measures how much of the difference falls in each action unit's facial region "
+        f"positive part): where FreezeB5 still finds evidence the {esc(words.target)} transfer "
+        "removed. The ranking measures how much of the difference falls in each "
+        f"{esc(words.region)} of the face "
         "(by default beyond FreezeB5's own share of relevance there, <b>reference_share</b>, so "
         "that places every map lights up do not win by default; the notes say which) against the "
         "same region moved elsewhere on the face (effect size; p one-sided Monte Carlo, "
@@ -293,7 +345,7 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
     if ev.notes is not None:
         parts.append(f"<pre>{esc(ev.notes.strip())}</pre>")
     if ev.ranking is not None:
-        parts.extend(_ranking_tops(ev.ranking, alpha))
+        parts.extend(_ranking_tops(ev.ranking, alpha, words))
     else:
         parts.append(
             missing(
@@ -303,7 +355,7 @@ def section_saliency(ev: SaliencyEvidence | None, alpha: float, problem: str = "
     for emotion, png in ev.grids.items():
         parts.append(f"<h3>{esc(emotion)}: input | FreezeB5 | FreezeB{k} | B5 &minus; B{k}</h3>")
         parts.append(image(png, f"LRP maps for {emotion}"))
-    return Section("saliency", TITLES["saliency"], "\n".join(parts), True)
+    return Section("saliency", titles(words)["saliency"], "\n".join(parts), True)
 
 
 def _probe_row(ev: ProbeEvidence) -> dict[str, object]:
@@ -325,9 +377,14 @@ def _probe_row(ev: ProbeEvidence) -> dict[str, object]:
     }
 
 
-def section_probes(probes: list[ProbeEvidence], alpha: float, problem: str = "") -> Section:
+def section_probes(
+    probes: list[ProbeEvidence],
+    alpha: float,
+    problem: str = "",
+    words: TaskWords = PAPER_WORDS,
+) -> Section:
     if not probes:
-        return _unavailable("probes", "auforget probes", problem)
+        return _unavailable("probes", "auforget probes", problem, words)
     details = []
     for ev in probes:
         k, au = probe_order(ev.stage)
@@ -352,23 +409,37 @@ def section_probes(probes: list[ProbeEvidence], alpha: float, problem: str = "")
         )
         + "\n".join(details)
     )
-    return Section("probes", TITLES["probes"], body, True)
+    return Section("probes", titles(words)["probes"], body, True)
 
 
-def section_tradeoff(ev: TradeoffEvidence | None, problem: str = "") -> Section:
+def section_tradeoff(
+    ev: TradeoffEvidence | None, problem: str = "", words: TaskWords = PAPER_WORDS
+) -> Section:
     if ev is None:
-        return _unavailable("tradeoff", "auforget promote", problem)
+        return _unavailable("tradeoff", "auforget promote", problem, words)
     parts = [runs_line(promote=ev.run_id)]
     if ev.png is not None:
-        parts.append(image(ev.png, "pain recall against emotion recall per FreezeB model"))
+        parts.append(
+            image(
+                ev.png,
+                f"{words.target} recall against {words.source} recall per FreezeB model",
+            )
+        )
     if ev.table is not None:
-        parts.append(table(ev.table))
+        # the CSV's pain_* columns (a file scripts read) shown under the target task's name
+        parts.append(
+            table(
+                ev.table.rename(
+                    columns=lambda c: f"{words.target}_{c[5:]}" if c.startswith("pain_") else c
+                )
+            )
+        )
     if ev.rule is not None:
         parts.append(
             "<p>The rule and its choice "
             f"({artifacts.RULE_TXT}):</p><pre>{esc(ev.rule.strip())}</pre>"
         )
-    return Section("tradeoff", TITLES["tradeoff"], "\n".join(parts), True)
+    return Section("tradeoff", titles(words)["tradeoff"], "\n".join(parts), True)
 
 
 def _as_number(value: str) -> float | str:
@@ -496,16 +567,22 @@ def seed_region_table(tops: Mapping[str, Mapping[int, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> Section:
+def section_seeds(
+    ev: SeedEvidence | None,
+    alpha: float,
+    problem: str = "",
+    words: TaskWords = PAPER_WORDS,
+) -> Section:
     """Forgetting, probes, AU ranking and promotion as findings about training recipes: each
     seed's number, their mean and a t interval over seeds (n/a with one seed)."""
     if ev is None:
-        return _unavailable("seeds", "auforget main", problem)
+        return _unavailable("seeds", "auforget main", problem, words)
     if ev.forgetting is None or not len(ev.forgetting):
         return _unavailable(
             "seeds",
             "auforget forgetting",
             f"the forgetting run has no {artifacts.FORGETTING_SEEDS_CSV}",
+            words,
         )
     n = len(ev.seeds)
     parts = [
@@ -523,18 +600,23 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
         )
     shown = seed_forgetting_table(ev.forgetting)
     parts += [
-        "<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per emotion, mean [95% "
-        "interval]</h3>",
+        "<h3>Forgetting: recall difference FreezeB<i>k</i> - FreezeB5 per "
+        f"{esc(words.source_class)}, mean [95% interval]</h3>",
         table(
-            shown, p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")), alpha=alpha
+            named_columns(shown, words),
+            p_columns=tuple(c for c in shown.columns if c.endswith("p (Holm)")),
+            alpha=alpha,
         ),
     ]
     if (excess := seed_excess_table(ev.forgetting)) is not None:
         parts += [
-            "<h3>The same, minus the other seven emotions' mean difference in each seed</h3>",
-            "<p>Fine-tuning blocks for pain can cost every emotion some recall; below zero here, "
-            "an emotion lost more than the others did, which is forgetting specific to it.</p>",
-            table(excess),
+            f"<h3>The same, minus the other {esc(words.sources)}' mean difference in each "
+            "seed</h3>",
+            f"<p>Fine-tuning blocks for {esc(words.target)} can cost every "
+            f"{esc(words.source_class)} some recall; below zero here, "
+            f"{esc(words.a_source_class)} lost more than the others did, which is forgetting "
+            "specific to it.</p>",
+            table(named_columns(excess, words)),
         ]
     if ev.probe_diffs:
         parts += [
@@ -543,15 +625,16 @@ def section_seeds(ev: SeedEvidence | None, alpha: float, problem: str = "") -> S
         ]
     if ev.top_regions:
         parts += [
-            "<h3>AU ranking: how often each region ranks first</h3>",
-            table(seed_region_table(ev.top_regions)),
+            f"<h3>{esc(words.region[0].upper() + words.region[1:])} ranking: how often each "
+            "region ranks first</h3>",
+            table(named_columns(seed_region_table(ev.top_regions), words)),
         ]
     if ev.stability:
         parts.append(
             "<p>Promotion on seed-averaged recalls; the rule on each seed alone chose the "
             f"champion in {esc(ev.stability)}.</p>"
         )
-    return Section("seeds", TITLES["seeds"], "\n".join(p for p in parts if p), True)
+    return Section("seeds", titles(words)["seeds"], "\n".join(p for p in parts if p), True)
 
 
 # ---------------------------------------------------------------- planted truth (synthetic data)
