@@ -400,9 +400,9 @@ def _hint(i: int) -> str:
     return f"run `auforget retrain --freeze {i}` (or `auforget main`) first"
 
 
-def b0_sensitivity_cut(setup: Setup, sx: str) -> float:
-    """FreezeB0's own loss of last-block sensitivity to controls.au against FreezeB5 (NaN without
-    a FreezeB0): the scale on which the lesion's detection thresholds read."""
+def b0_sensitivity_cut(setup: Setup, sx: str, before: float) -> float:
+    """FreezeB0's own loss of last-block sensitivity to controls.au against FreezeB5's `before`
+    (NaN without a FreezeB0): the scale on which the lesion's detection thresholds read."""
     try:
         b0, _ = registry.load_model(
             registry.RETRAIN_MODEL,
@@ -413,7 +413,6 @@ def b0_sensitivity_cut(setup: Setup, sx: str) -> float:
     except (ValueError, LookupError, mlflow.exceptions.MlflowException):
         return float("nan")
     au = setup.params.controls.au
-    before = lesion.sensitivity(setup.b5, setup.check_pairs, [au])[au]
     return 1.0 - lesion.sensitivity(b0, setup.check_pairs, [au])[au] / before
 
 
@@ -512,7 +511,10 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
             "lesion_energy": directions.energy,
             "lesion_raw_energy": directions.raw_energy,
             "lesion_shared_rank": float(directions.shared.shape[1]),
-            "b0_sensitivity_cut": b0_sensitivity_cut(setup, sx),
+            # FreezeB5's sensitivity as the manipulation check measured it on the same pairs
+            "b0_sensitivity_cut": b0_sensitivity_cut(
+                setup, sx, float(sensitivities.set_index("au").loc[cfg.au, "b5"])
+            ),
         }
     )
     aus = probed_aus(params, cfg.au)
