@@ -1,5 +1,5 @@
 """The backbone presets (examples/backbones/*.yaml) cannot drift from the demo: each is params.yaml
-but for the backbone and the two places its study writes (metrics files, report), so the
+but for the backbone and the places its study writes (metrics files, plots, report), so the
 studies they run share the demo's data, splits and MLflow store and `auforget compare` sets
 like beside like. And the default study writes where dvc.yaml's metrics entries say."""
 
@@ -33,12 +33,14 @@ def test_a_backbone_preset_is_params_yaml_but_for_its_backbone_and_output_folder
     demo = _leaves(yaml.safe_load((REPO / "params.yaml").read_text()))
     preset = _leaves(yaml.safe_load(path.read_text()))
     differing = {k for k in demo.keys() | preset.keys() if demo.get(k, None) != preset.get(k, None)}
-    assert differing == {"model.backbone", "study.metrics_dir", "report.out"}
+    assert differing == {"model.backbone", "study.metrics_dir", "study.plots_dir", "report.out"}
     expected = load_params(REPO / "params.yaml")
     expected = dataclasses.replace(
         expected,
         model=dataclasses.replace(expected.model, backbone=backbone),
-        study=dataclasses.replace(expected.study, metrics_dir=f"metrics/{backbone}"),
+        study=dataclasses.replace(
+            expected.study, metrics_dir=f"metrics/{backbone}", plots_dir=f"plots/{backbone}"
+        ),
         report=dataclasses.replace(expected.report, out=f"reports/{backbone}"),
     )
     assert load_params(path) == expected
@@ -46,16 +48,17 @@ def test_a_backbone_preset_is_params_yaml_but_for_its_backbone_and_output_folder
     assert f"auforget --params examples/backbones/{backbone}.yaml main" in path.read_text()
 
 
-def test_the_default_study_writes_where_dvc_yaml_names_its_metrics():
-    folder = load_params(REPO / "params.yaml").study.metrics_dir
-    assert folder == "metrics"
+def test_the_default_study_writes_where_dvc_yaml_names_its_metrics_and_plots():
+    study = load_params(REPO / "params.yaml").study
+    assert (study.metrics_dir, study.plots_dir) == ("metrics", "plots")
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    named = [
-        next(iter(entry)) if isinstance(entry, dict) else entry
-        for stage in dvc["stages"].values()
-        for entry in (stage.get("do", stage).get("metrics") or [])
-    ]
-    assert named and all(name.startswith(f"{folder}/") for name in named)
+    for kind, folder in (("metrics", study.metrics_dir), ("plots", study.plots_dir)):
+        named = [
+            next(iter(entry)) if isinstance(entry, dict) else entry
+            for stage in dvc["stages"].values()
+            for entry in (stage.get("do", stage).get(kind) or [])
+        ]
+        assert named and all(name.startswith(f"{folder}/") for name in named), kind
 
 
 def test_every_study_in_the_project_has_its_own_metrics_and_report_folders():
@@ -67,6 +70,8 @@ def test_every_study_in_the_project_has_its_own_metrics_and_report_folders():
     # the fatigue example's micro variant is the same study at another scale: same folders
     studies = {k: v for k, v in loaded.items() if not k.endswith("params-micro.yaml")}
     metrics = [p.study.metrics_dir for p in studies.values()]
+    plots = [p.study.plots_dir for p in studies.values()]
     reports = [p.report.out for p in studies.values()]
     assert len(set(metrics)) == len(metrics), metrics
+    assert len(set(plots)) == len(plots), plots
     assert len(set(reports)) == len(reports), reports

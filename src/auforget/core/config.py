@@ -177,15 +177,29 @@ class StudyConfig:
     # backbones in the same project keep their own (examples/backbones/). Where a study writes
     # is not what it computes, so no step's identity includes it.
     metrics_dir: str = "metrics"
+    # where its DVC plots go (<plots_dir>/<step>/: confusion tables, Figure 3, the trade-off), for
+    # the same reason: a backbone or example study must not overwrite the demo's figures
+    plots_dir: str = "plots"
+
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.metrics_dir)
+
+    @property
+    def plots_path(self) -> Path:
+        return Path(self.plots_dir)
 
     def __post_init__(self) -> None:
         VALID["study.seeds"] = "a non-empty list of distinct whole numbers >= 0"
         VALID["study.freeze_levels"] = "empty (all) or distinct stage counts 0..n of the backbone"
         VALID["study.metrics_dir"] = "a folder, relative to the project (e.g. metrics/resnet50)"
-        if not self.metrics_dir.strip():
-            raise ValueError(
-                "study.metrics_dir: empty; expected a folder such as metrics or metrics/resnet50"
-            )
+        VALID["study.plots_dir"] = "a folder, relative to the project (e.g. plots/resnet50)"
+        for key, example in (("metrics_dir", "metrics/resnet50"), ("plots_dir", "plots/resnet50")):
+            if not getattr(self, key).strip():
+                raise ValueError(
+                    f"study.{key}: empty; expected a folder such as {example.split('/')[0]} or "
+                    f"{example}"
+                )
         levels = self.freeze_levels
         if len(set(levels)) != len(levels) or any(k < 0 or k > MAX_STAGES for k in levels):
             raise ValueError(

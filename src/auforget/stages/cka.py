@@ -168,7 +168,7 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
     )
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, "cka")
-        write_metrics_json("cka", metrics, Path(params.study.metrics_dir))
+        write_metrics_json("cka", metrics, params.study.metrics_path)
         return metrics
     models = {
         n: registry.load_model(
@@ -207,5 +207,5 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
             metrics.get(artifacts.cka_metric(0, 5), float("nan")),
             "all 1.0" if not problems else "NOT all 1.0",
         )
-    write_metrics_json("cka", metrics, Path(params.study.metrics_dir))
+    write_metrics_json("cka", metrics, params.study.metrics_path)
     return metrics

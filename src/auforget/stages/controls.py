@@ -442,7 +442,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
     name = f"controls{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, name)
-        write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics, Path(params.study.metrics_dir))
+        write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics, params.study.metrics_path)
         return metrics
     b5, _ = registry.load_model(
         registry.RETRAIN_MODEL, alias, hint=_hint(N_BLOCKS), profile=params.model.profile
@@ -471,7 +471,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
         (out.parent / artifacts.CONTROLS_NOTES).write_text(notes(metrics, cfg.au) + reason + "\n")
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
-    write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics, Path(params.study.metrics_dir))
+    write_metrics_json(f"{checks.CONTROLS_JSON}{sx}", metrics, params.study.metrics_path)
     log.info("%s: %s", name, notes(metrics, cfg.au))
     return metrics
 

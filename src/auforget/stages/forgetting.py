@@ -453,7 +453,7 @@ def run_forgetting(
     )
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, "forgetting")
-        write_metrics_json("forgetting", metrics, Path(params.study.metrics_dir))
+        write_metrics_json("forgetting", metrics, params.study.metrics_path)
         return metrics
     tags = {
         "auforget.key": key,
@@ -498,7 +498,8 @@ def run_forgetting(
             frame.to_csv(out / name, index=False)
         plot_recalls(recalls, out / artifacts.RECALLS_PNG, task_words(params))
         shutil.copyfile(
-            out / artifacts.RECALLS_PNG, plot_file("forgetting", artifacts.RECALLS_PNG)
+            out / artifacts.RECALLS_PNG,
+            plot_file("forgetting", artifacts.RECALLS_PNG, params.study.plots_path),
         )  # dvc plots
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out))
@@ -511,5 +512,5 @@ def run_forgetting(
             int(metrics["n_significant_across_seeds"]),
             len(seeds),
         )
-    write_metrics_json("forgetting", metrics, Path(params.study.metrics_dir))
+    write_metrics_json("forgetting", metrics, params.study.metrics_path)
     return metrics

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import mlflow
 
@@ -144,9 +143,7 @@ def log_planted(params: Params, steps: dict[str, dict[str, float]]) -> dict[str,
     if association is not None:
         found.update(planted.association_metrics(association))
         mlflow.log_text(association.to_csv(index=False), "planted/pain_association.csv")
-    planted.write_planted(
-        table, Path(params.study.metrics_dir), seeds=across, association=association
-    )
+    planted.write_planted(table, params.study.metrics_path, seeds=across, association=association)
     mlflow.log_metrics({f"planted.{name}": value for name, value in found.items()})
     return found
 

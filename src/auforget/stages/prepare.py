@@ -77,7 +77,7 @@ def run_prepare(params: Params, *, progress: bool = True) -> dict[str, float]:
         )
         if result.skipped.total:
             log.warning("prepare: %s", report[-1])
-    _write_prepare_metrics(Path(params.study.metrics_dir), metrics, report)
+    _write_prepare_metrics(params.study.metrics_path, metrics, report)
     log.info("prepare: wrote splits to %s", splits_dir)
     return metrics
 
@@ -153,7 +153,7 @@ def prepare_manifests(params: Params, *, progress: bool = True) -> dict[str, flo
         report.append(f"{name} ({len(result.manifest)} images read): {result.skipped.summary()}")
         if result.skipped.total:
             log.warning("prepare: %s", report[-1])
-    _write_prepare_metrics(Path(params.study.metrics_dir), metrics, report)
+    _write_prepare_metrics(params.study.metrics_path, metrics, report)
     log.info("prepare: wrote the manifests' splits to %s", splits_dir)
     return metrics
 

@@ -197,7 +197,7 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
     name = f"probes-b{cfg.k}-{concept}{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, name)
-        write_metrics_json(f"probes-{concept}{sx}", metrics, Path(params.study.metrics_dir))
+        write_metrics_json(f"probes-{concept}{sx}", metrics, params.study.metrics_path)
         return metrics
     images = ManifestImages(
         manifest,
@@ -253,7 +253,7 @@ def run_probes(params: Params, *, progress: bool = True, reuse: bool = False) ->
         mlflow.log_artifacts(tmp, artifact_path=artifacts.PROBES_DIR)
         mlflow.set_tag(artifacts.CONCLUSION_TAG, conclusion[:5000])
         log.info("%s: %s", name, conclusion)
-    write_metrics_json(f"probes-{concept}{sx}", metrics, Path(params.study.metrics_dir))
+    write_metrics_json(f"probes-{concept}{sx}", metrics, params.study.metrics_path)
     return metrics
 
 
@@ -365,7 +365,7 @@ def run_au_survey(
     name = f"probes-survey-b{cfg.k}{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, name)
-        write_metrics_json(f"probes-survey{sx}", metrics, Path(params.study.metrics_dir))
+        write_metrics_json(f"probes-survey{sx}", metrics, params.study.metrics_path)
         return metrics
     size = get_profile(params.model.profile).image_size
     features: dict[str, dict[str, np.ndarray]] = {v: {} for v in variants}
@@ -405,5 +405,5 @@ def run_au_survey(
             int(table["drop"].notna().sum()),
             int(table["drop"].isna().sum()),
         )
-    write_metrics_json(f"probes-survey{sx}", metrics, Path(params.study.metrics_dir))
+    write_metrics_json(f"probes-survey{sx}", metrics, params.study.metrics_path)
     return metrics

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from auforget.analysis.metrics import plot_file, write_metrics_json  # noqa: E402
+from auforget.analysis.metrics import PLOTS_DIR, plot_file, write_metrics_json  # noqa: E402
 from auforget.core import artifacts
 from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # noqa: E402
 
@@ -255,6 +255,7 @@ def log_promote_run(
     metrics: dict[str, float],
     seed_table: pd.DataFrame | None = None,
     target: str = "pain",
+    plots: Path = PLOTS_DIR,
 ) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
@@ -268,7 +269,7 @@ def log_promote_run(
             seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
         plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG, target)
         shutil.copyfile(
-            out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG)
+            out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG, plots)
         )  # dvc plots
         (out / artifacts.RULE_TXT).write_text(
             f"{rule_text(cfg, target)}\nchampion: {champion['model']} (auforget-pain version "
@@ -310,7 +311,9 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
                 for s, rows in per_seed.items()
             ]
         )
-        log_promote_run(table, champion, cfg, key, metrics, seed_table, target)
+        log_promote_run(
+            table, champion, cfg, key, metrics, seed_table, target, params.study.plots_path
+        )
     stable = (
         f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "
         f"({', '.join(f'seed {s}: FreezeB{c}' for s, c in choices.items())})"
@@ -327,7 +330,7 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
         rule_text(cfg, target),
         stable,
     )
-    write_metrics_json("promote", metrics, Path(params.study.metrics_dir))
+    write_metrics_json("promote", metrics, params.study.metrics_path)
     return metrics
 
 

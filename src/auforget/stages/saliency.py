@@ -507,7 +507,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
     name = f"saliency-b{cfg.k}{sx}"
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, name)
-        write_metrics_json(f"saliency{sx}", metrics, Path(params.study.metrics_dir))
+        write_metrics_json(f"saliency{sx}", metrics, params.study.metrics_path)
         return metrics
 
     test = data.splits["test"].reset_index(drop=True)
@@ -581,5 +581,5 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         metrics[IG_METRIC] = float(lrp.method(b5_model) == lrp.INTEGRATED_GRADIENTS)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out.parent))
-    write_metrics_json(f"saliency{sx}", metrics, Path(params.study.metrics_dir))
+    write_metrics_json(f"saliency{sx}", metrics, params.study.metrics_path)
     return metrics

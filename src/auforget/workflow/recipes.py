@@ -363,9 +363,7 @@ def run_recipe(
     reg = recipe.registration
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, recipe.name, model=(reg.model, list(reg.aliases)))
-        write_metrics_json(
-            recipe.name, split_metrics_of_test(metrics), Path(params.study.metrics_dir)
-        )
+        write_metrics_json(recipe.name, split_metrics_of_test(metrics), params.study.metrics_path)
         return metrics
     start = None
     if recipe.upstream:
@@ -411,8 +409,8 @@ def run_recipe(
             },
         )
     shutil.rmtree(recipe.checkpoint_dir, ignore_errors=True)
-    write_metrics_json(recipe.name, metrics, Path(params.study.metrics_dir))
-    write_confusion_plot(recipe.name, predictions)
+    write_metrics_json(recipe.name, metrics, params.study.metrics_path)
+    write_confusion_plot(recipe.name, predictions, params.study.plots_path)
     return metrics
 
 
