@@ -386,8 +386,8 @@ def test_a_pair_of_ones_own_reads_in_its_own_words_in_every_title_and_sentence(f
         source_class="emotion class",
         sources="emotion classes",
         target="fatigue",
-        source_data="source.csv (source manifest)",
-        target_data="target.csv (target manifest)",
+        source_data="source.csv",
+        target_data="target.csv",
         concept_data="concepts.csv",
         concept="concept",
         region="region",
@@ -396,7 +396,7 @@ def test_a_pair_of_ones_own_reads_in_its_own_words_in_every_title_and_sentence(f
     ev = collect(params.freeze_levels, params.model.backbone)
     shown = build_sections(ev, 0.05, tmp_path, words=words)
     titles = " ".join(s.title for s in shown)
-    assert "Table 1: the fatigue models" in titles and "target.csv (target manifest)" in titles
+    assert "Table 1: the fatigue models FreezeB0\u2013B5 (target.csv test set)" in titles
     assert "The fatigue / emotion trade-off" in titles and "concepts.csv" in titles
     prose = "\n".join(s.body for s in shown)
     prose = re.sub(r"<table.*?</table>", "", prose, flags=re.S)  # the data's own names

@@ -329,6 +329,9 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             tracking_uri=_display_uri(mlflow.get_tracking_uri()),
             synthetic=params.data.synthetic,
             intro=_intro(params),
+            title=render.manifest_title(task_words(params))
+            if params.data.kind == "manifest"
+            else "",
         )
         _write(path, page(shown, ev.provenance(), info, key_meta=KEY_META))
         metrics = {

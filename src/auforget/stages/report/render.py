@@ -84,8 +84,10 @@ class PageInfo:
     code_version: str
     tracking_uri: str  # shown as given: strip credentials before
     synthetic: bool
-    # data.kind manifest: the study's own pair in words (manifest_intro); "" = the paper's
+    # data.kind manifest: the study's own pair in words (manifest_intro, manifest_title); "" =
+    # the paper's
     intro: str = ""
+    title: str = ""
 
 
 def esc(value: object) -> str:
@@ -152,6 +154,14 @@ def missing(command: str, reason: str = "") -> str:
     )
 
 
+PAPER_TITLE = "Do deep neural networks forget facial action units?"
+
+
+def manifest_title(words: TaskWords) -> str:
+    """The page's heading for a pair of one's own: the paper's question, asked of that pair."""
+    return f"What does a network forget when fine-tuned from {words.source} to {words.target}?"
+
+
 def manifest_intro(
     source: tuple[str, ...],
     target: tuple[str, ...],
@@ -180,7 +190,7 @@ def manifest_intro(
 
 def _header(info: PageInfo) -> list[str]:
     header = [
-        "<h1>Do deep neural networks forget facial action units? \u2014 study report</h1>",
+        f"<h1>{esc(info.title or PAPER_TITLE)} \u2014 study report</h1>",
         f"<p>{info.intro or STUDY}</p>",
     ]
     if info.synthetic and not info.intro:
