@@ -17,6 +17,7 @@ from auforget.stages.forgetting import (
     mcnemar_rows,
     recall_table,
     run_forgetting,
+    seed_findings,
     seed_forgetting,
     seed_metrics,
 )
@@ -265,3 +266,32 @@ def test_forgetting_with_one_seed_has_no_interval_and_keeps_its_p():
     assert across["diff_low"].isna().all() and (across["n_seeds"] == 1).all()
     np.testing.assert_allclose(across["diff_mean"], -0.4)
     np.testing.assert_allclose(across["p_combined"], 0.01)
+
+
+def test_findings_compare_with_the_fully_frozen_level_in_the_source_tasks_classes():
+    """A paper-ViT-like study (levels 0, 3 and 13, the last fully frozen) of a manifest pair with
+    three source classes: the findings compare b0 and b3 with b13, class by class (they were
+    empty for any reference but b5, and named AffectNet's eight emotions)."""
+    classes = ("calm", "tense", "sleepy")
+    rng = np.random.default_rng(0)
+    true = np.repeat([0, 1, 2], 20)
+
+    def predictions(accuracy: float) -> pd.DataFrame:
+        right = rng.random(true.size) < accuracy
+        table = _table(true, np.where(right, true, (true + 1) % 3))
+        for c in classes:
+            table[f"prob_{c}"] = 1 / 3
+        return table
+
+    predicted = {
+        s: {"base": predictions(0.9), "b0": predictions(0.6), "b3": predictions(0.7)}
+        | {"b13": predictions(0.9)}
+        for s in (0, 1)
+    }
+    by_seed = {s: forgetting_tables(p, exact_below=25) for s, p in predicted.items()}
+    logit, mixed = seed_findings(by_seed, predicted, mixed_freeze=(0,), alpha=0.05)
+    assert sorted(set(logit["model"])) == ["b0", "b3"]
+    assert list(logit["emotion"].unique()) == list(classes)
+    assert logit["logit_diff_mean"].notna().all()
+    assert list(mixed["model"].unique()) == ["b0"] and list(mixed["emotion"]) == list(classes)
+    assert mixed["p"].notna().all()

@@ -85,9 +85,11 @@ def logit_excess(
     *,
     alpha: float = 0.05,
     power: float = POWER,
+    reference: str = "b5",
 ) -> pd.DataFrame:
-    """Per emotion and model (each against "b5"): the logit-scale change Bk - B5 and its excess
-    beyond the other emotions, with a t interval over seeds and the MDE at this many seeds.
+    """Per emotion and model (each against `reference`, the fully frozen model: b5 for VGG16):
+    the logit-scale change Bk - B5 and its excess beyond the other emotions, with a t interval
+    over seeds and the MDE at this many seeds.
 
     counts[s]: one row per emotion of seed s with columns emotion, n, and `<model>` holding that
     model's recall (the forgetting stage's recalls.csv); correct counts are recall * n.
@@ -104,11 +106,11 @@ def logit_excess(
                 if emotion not in table.index:
                     continue
                 n = float(table.at[emotion, "n"])
-                if not n > 0 or table.loc[emotion, [model, "b5"]].isna().any():
+                if not n > 0 or table.loc[emotion, [model, reference]].isna().any():
                     continue  # an emotion without test images has no recall
                 diffs[i, j] = logit_recall(
                     round(float(table.at[emotion, model]) * n), n
-                ) - logit_recall(round(float(table.at[emotion, "b5"]) * n), n)
+                ) - logit_recall(round(float(table.at[emotion, reference]) * n), n)
         excess = diffs - others_mean(diffs)
         for i, emotion in enumerate(emotions):
             values = excess[i][~np.isnan(excess[i])]
@@ -134,17 +136,21 @@ def logit_excess(
 
 
 def per_image_frame(
-    tables: Mapping[int, Mapping[str, pd.DataFrame]], model: str, emotions: Sequence[str]
+    tables: Mapping[int, Mapping[str, pd.DataFrame]],
+    model: str,
+    emotions: Sequence[str],
+    reference: str = "b5",
 ) -> pd.DataFrame:
-    """Long table for the mixed model: one row per seed, model (`model` or b5) and test image,
-    with columns correct (0/1), bk (1 for `model`, 0 for b5), emotion, seed, image.
+    """Long table for the mixed model: one row per seed, model (`model` or `reference`, the fully
+    frozen model) and test image, with columns correct (0/1), bk (1 for `model`, 0 for the
+    reference), emotion, seed, image.
 
     tables[s][name]: predictions.csv of model `name` in seed s (indexed by sample_id, columns
     true_label and pred_label). An image is identified by its sample_id, shared by every seed
     (all seeds test on the same split)."""
     parts = []
     for s, by_model in tables.items():
-        for name, flag in ((model, 1), ("b5", 0)):
+        for name, flag in ((model, 1), (reference, 0)):
             t = by_model[name]
             labels = t["true_label"].to_numpy()
             parts.append(

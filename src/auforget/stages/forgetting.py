@@ -378,23 +378,25 @@ def seed_findings(
     alpha: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The findings with no verdict (analysis/findings.py): the logit-scale excess of every
-    FreezeBk the study trained (k < 5) with its MDE, and the mixed logistic model of each k in
-    `mixed_freeze` that it trained. They compare with b5, VGG16's fully frozen model: a study
-    whose fully frozen level is another has no findings yet (two empty tables)."""
+    FreezeBk the study trained below the fully frozen level (b5 for VGG16, b13 for the paper
+    ViT) with its MDE, and the mixed logistic model of each k in `mixed_freeze` that it
+    trained, each against that fully frozen model, over the source task's own classes."""
     first = next(iter(by_seed.values()))[artifacts.RECALLS_CSV]
-    trained = [m for m in models_of(first.columns) if m not in ("base", "b5")]
-    if reference_of(first.columns) != "b5":
-        return pd.DataFrame(columns=LOGIT_COLUMNS), pd.DataFrame(columns=MIXED_COLUMNS)
+    reference = reference_of(first.columns)
+    trained = [m for m in models_of(first.columns) if m not in ("base", reference)]
+    classes = class_names(next(iter(predictions.values())))
     logit = logit_excess(
         {s: t[artifacts.RECALLS_CSV] for s, t in by_seed.items()},
-        EMOTIONS,
+        classes,
         trained,
         alpha=alpha,
+        reference=reference,
     )
     fits = []
     for k in (k for k in mixed_freeze if f"b{k}" in trained):
         started = time.monotonic()
-        fit = mixed_logistic(per_image_frame(predictions, f"b{k}", EMOTIONS), EMOTIONS)
+        frame = per_image_frame(predictions, f"b{k}", classes, reference)
+        fit = mixed_logistic(frame, classes)
         fits.append(fit.assign(model=f"b{k}", seconds=time.monotonic() - started))
         log.info(
             "forgetting: mixed logistic model of FreezeB%d in %.1f s",
