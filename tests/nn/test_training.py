@@ -125,3 +125,30 @@ def test_onecycle_changes_training_and_logs_the_lr(tmp_path):
         and not math.isclose(lrs[0], lrs[1])
     )
     assert onecycle.history[0]["train_loss"] != constant.history[0]["train_loss"]
+
+
+def test_adamw_trains_only_what_is_trainable_with_decoupled_decay(tmp_path):
+    """optimizer: adamw is torch's AdamW over the trainable parameters (the frozen ones stay out),
+    and a fit with it runs and resumes like SGD's."""
+    from auforget.nn.training import make_optimizer
+
+    model = build_vgg16("small", 2)
+    for p in model.blocks[0].parameters():
+        p.requires_grad_(False)
+    settings = dataclasses.replace(SETTINGS, optimizer="adamw", lr=1e-3, weight_decay=0.05)
+    optimizer = make_optimizer(model, settings)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    group = optimizer.param_groups[0]
+    assert group["weight_decay"] == 0.05 and group["lr"] == 1e-3
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for p in group["params"]} == trainable
+    _, result = _run(tmp_path, settings=dataclasses.replace(settings, epochs=2))
+    assert result.epochs_run == 2 and math.isfinite(result.best_score)
+
+
+def test_an_unknown_optimizer_is_one_clear_error(tmp_path):
+    from auforget.core.config import load_params
+
+    (tmp_path / "p.yaml").write_text("emotion:\n  optimizer: adam\n")
+    with pytest.raises(ValueError, match=r"emotion.optimizer.*sgd.*adamw"):
+        load_params(tmp_path / "p.yaml")

@@ -220,6 +220,7 @@ class EmotionConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    optimizer: str = "sgd"  # sgd (the paper's) | adamw (momentum unused): OPTIMIZERS
     lr_schedule: str = "onecycle"
     gamma: float = 0.0
     beta: float = 0.99998
@@ -265,6 +266,7 @@ class TransferConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    optimizer: str = "sgd"  # sgd (the paper's) | adamw (momentum unused): OPTIMIZERS
     lr_schedule: str = "constant"
     gamma: float = 2.0
     patience: int = 6
@@ -286,6 +288,7 @@ class RetrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
+    optimizer: str = "sgd"  # sgd (the paper's) | adamw (momentum unused): OPTIMIZERS
     lr_schedule: str = "constant"
     patience: int = 3
     cached_features: bool = True
@@ -682,6 +685,9 @@ VALID: dict[str, str] = {}
 # How the learning rate moves over a training step's batches (train.lr_factor): constant (the
 # paper's plain SGD) or onecycle (warm up to lr over the first 30 %, then anneal towards zero).
 LR_SCHEDULES = ("constant", "onecycle")
+# sgd: the paper's, with momentum; adamw: decoupled weight decay, which trains a vision transformer
+# from scratch where SGD does not (experiments/2026-12-07-vit-recipe)
+OPTIMIZERS = ("sgd", "adamw")
 
 
 def _choice(where: str, value: Any, valid: tuple) -> None:
@@ -748,3 +754,4 @@ def _training_checks(section: str, cfg: Any) -> None:
     if getattr(cfg, "gamma", 0.0) < 0:
         raise ValueError(f"{section}.gamma must be non-negative, got {cfg.gamma}")
     _choice(f"{section}.lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    _choice(f"{section}.optimizer", cfg.optimizer, OPTIMIZERS)

@@ -51,6 +51,7 @@ class FitSettings:
     patience: int
     seed: int
     schedule: str = "constant"  # config.LR_SCHEDULES; see lr_factor
+    optimizer: str = "sgd"  # config.OPTIMIZERS; see make_optimizer
     # Early stopping and the kept checkpoint follow validation macro F1: with imbalanced
     # classes a falling loss can hide a model that stopped predicting the rare ones.
     monitor: str = "val_f1_macro"
@@ -158,6 +159,8 @@ def make_optimizer(model: nn.Module, s: FitSettings) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: every parameter of the model is frozen")
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
     return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
 
 

@@ -119,6 +119,7 @@ def fit_settings(section: Any, seed: int | None = None) -> FitSettings:
         section.patience,
         section.seed if seed is None else seed,
         schedule=section.lr_schedule,
+        optimizer=section.optimizer,
     )
 
 
@@ -257,6 +258,7 @@ def retrain_recipe(params: Params, data: TaskData | None = None) -> Recipe:
         "lr_schedule",
         "momentum",
         "weight_decay",
+        "optimizer",
         "patience",
     )
     return Recipe(
