@@ -128,3 +128,10 @@ def run(
             f"--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def checkpoint_of(project: Path, step: str) -> Path | None:
+    """The step's epoch checkpoint in `project` (checkpoints/<step>/<identity>/last.pt), or None
+    while there is none."""
+    found = sorted((project / "checkpoints" / step).glob("*/last.pt"))
+    return found[0] if found else None

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from auforget.nn.distributed import ShardSampler
-from tests.project import environment, run
+from tests.project import checkpoint_of, environment, run
 
 RECORDED = Path(__file__).parents[1] / "stages" / "tiny_study_metrics.json"
 
@@ -104,9 +104,12 @@ def test_a_single_process_checkpoint_resumes_under_torchrun(
         stderr=subprocess.PIPE,
         text=True,
     )
-    checkpoint = project / "checkpoints" / "emotion" / "last.pt"
     deadline = time.monotonic() + 300
-    while not checkpoint.exists() and single.poll() is None and time.monotonic() < deadline:
+    while (
+        checkpoint_of(project, "emotion") is None
+        and single.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     single.send_signal(signal.SIGTERM)
     _, err = single.communicate(timeout=120)

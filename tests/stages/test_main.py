@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import copy_project, environment, run
+from tests.project import checkpoint_of, copy_project, environment, run
 
 
 def _prepared(prepared_project: Path, dst: Path) -> Path:
@@ -113,9 +113,12 @@ def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(prepared_proj
         stderr=subprocess.PIPE,
         text=True,
     )
-    checkpoint = project / "checkpoints" / "transfer-b2" / "last.pt"
     deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        checkpoint_of(project, "transfer-b2") is None
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -127,7 +130,7 @@ def test_sigterm_leaves_a_failed_run_and_a_checkpoint_that_resumes(prepared_proj
         filter_string="attributes.run_name = 'transfer-b2'",
     )
     assert [r.info.status for r in killed] == ["FAILED"]
-    assert checkpoint.exists()
+    assert checkpoint_of(project, "transfer-b2") is not None
     assert not client.search_model_versions("name='auforget-pain'")
 
     run(cmd, project)

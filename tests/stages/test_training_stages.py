@@ -20,6 +20,7 @@ from auforget.stages.emotion import run_emotion
 from auforget.stages.retrain import run_retrain
 from auforget.stages.transfer import run_transfer
 from auforget.tracking import stage_runs
+from tests.project import checkpoint_of
 
 PAIN_METRICS = [
     f"test_{m}_{c}" for m in ("precision", "recall", "f1") for c in ("pain", "no_pain", "macro")
@@ -215,13 +216,21 @@ def test_failed_run_is_marked_failed_keeps_checkpoint_and_resumes(in_trained, tm
     )
     assert [r.info.status for r in failed] == ["FAILED"]
     assert len(client.search_model_versions("name='auforget-pain'")) == versions_before
-    assert (Path("checkpoints") / "transfer-b3" / "last.pt").exists()
+    assert checkpoint_of(Path("."), "transfer-b3") is not None
+    # another study in this project (another store) is half-way through its own transfer-b3
+    other = Path("checkpoints") / "transfer-b3" / "0123456789abcdef" / "last.pt"
+    other.parent.mkdir()
+    other.write_bytes(b"someone else's epoch")
 
     metrics = run_transfer(params.with_overrides("transfer", freeze=3), progress=False)
     resumed = client.get_run(client.get_model_version_by_alias("auforget-pain", "freezeb3").run_id)
     assert resumed.data.tags["auforget.resumed_after_epoch"] == "2"
     assert metrics["test_accuracy"] == resumed.data.metrics["test_accuracy"]
-    assert not (Path("checkpoints") / "transfer-b3").exists()
+    # its own checkpoint is gone once its model is registered; the other study's is left alone
+    assert [p.parent.name for p in Path("checkpoints/transfer-b3").glob("*/last.pt")] == [
+        other.parent.name
+    ]
+    shutil.rmtree("checkpoints/transfer-b3")
 
 
 def test_same_seed_same_numbers_across_fresh_stores(tiny_data, tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from auforget.core.config import load_params
 from auforget.stages.prepare import run_prepare
 from auforget.stages.synth import run_synth
 from auforget.tracking import claims, connection
-from tests.project import copy_project, environment
+from tests.project import checkpoint_of, copy_project, environment
 from tests.servers import S3_ENV, TrackingServer, mlflow_server, object_store
 
 EPOCHS = 40
@@ -118,7 +118,7 @@ def test_a_server_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
     assert "Traceback" not in err
     assert gave_up_after < 60
     # Training progress kept.
-    checkpoint = project / "checkpoints" / "emotion" / "last.pt"
+    checkpoint = checkpoint_of(project, "emotion")
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"]
     assert 2 <= saved < EPOCHS
 
@@ -192,7 +192,7 @@ def test_a_bucket_gone_mid_training_fails_the_step_cleanly_and_the_rerun_resumes
             failed = client.get_run(first.info.run_id)
             assert failed.info.status == "FAILED"  # the server answers: the run is closed at once
             assert client.search_model_versions("name = 'auforget-emotion'") == []
-            checkpoint = project / "checkpoints" / "emotion" / "last.pt"
+            checkpoint = checkpoint_of(project, "emotion")
             assert torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"] == EPOCHS
 
             with object_store(

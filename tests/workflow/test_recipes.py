@@ -27,7 +27,9 @@ def test_emotion_recipe_takes_its_section(tiny_data):
     ) == list(EMOTIONS)
     model, note = recipe.prepare(None)
     assert model.n_classes == len(EMOTIONS) and model.frozen_blocks == 0 and note
-    assert recipe.checkpoint_dir.as_posix() == "checkpoints/emotion"
+    assert recipe.checkpoint_dir("0123456789abcdef0123").as_posix() == (
+        "checkpoints/emotion/0123456789abcdef"
+    )
 
 
 @pytest.mark.parametrize("freeze, cached", [(2, False), (5, True)])

@@ -11,6 +11,7 @@ same recipe with its own gamma and lr, so a trial trains exactly what the stage 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -39,9 +40,9 @@ from auforget.workflow.fitting import log_torch_model, train_and_record
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = Path(
-    "checkpoints"
-)  # checkpoints/<run name>/last.pt, removed once the model is registered
+# checkpoints/<run name>/<identity>/last.pt (Recipe.checkpoint_dir), removed once the model is
+# registered
+CHECKPOINTS = Path("checkpoints")
 Prepare = Callable[[VGG16Blocks | None], tuple[VGG16Blocks, str]]
 
 
@@ -95,9 +96,12 @@ class Recipe:
         1  # retrain: heads trained on the frozen blocks and averaged (classifier.fit_on_task)
     )
 
-    @property
-    def checkpoint_dir(self) -> Path:
-        return CHECKPOINTS / self.name
+    def checkpoint_dir(self, key: str) -> Path:
+        """checkpoints/<run name>/<the run's identity>/: studies that share a project but not a
+        store (another backbone's preset with its own store, an example, an experiment) run
+        steps of the same name side by side, and each must keep, resume from and remove only its
+        own checkpoint."""
+        return CHECKPOINTS / self.name / key[:16]
 
     def key(self, upstream_version=None) -> str:
         """The run's identity (see identity.fingerprint)."""
@@ -373,13 +377,12 @@ def run_recipe(
     model, note = recipe.prepare(start)
     if note:
         log.info("%s: %s", recipe.name, note)
+    checkpoints = recipe.checkpoint_dir(key)
     with stage_runs.stage_run(
         recipe.name,
         {**recipe.run_params, **_upstream_record(recipe, upstream)},
         tags=_run_tags(recipe, upstream, note, key),
-        checkpoint=recipe.checkpoint_dir / CHECKPOINT
-        if recipe.heads == 1
-        else recipe.checkpoint_dir,
+        checkpoint=checkpoints / CHECKPOINT if recipe.heads == 1 else checkpoints,
     ):
         for path, record in recipe.artifacts.items():
             mlflow.log_dict(record, path)
@@ -391,7 +394,7 @@ def run_recipe(
             batch_size=recipe.batch_size,
             cached=recipe.cached,
             views=recipe.views,
-            checkpoint_dir=recipe.checkpoint_dir,
+            checkpoint_dir=checkpoints,
             key=key,
             progress=progress,
             desc=recipe.name,
@@ -410,7 +413,9 @@ def run_recipe(
                 **{k: str(v) for k, v in _upstream_record(recipe, upstream).items()},
             },
         )
-    shutil.rmtree(recipe.checkpoint_dir, ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the step's folder, once no other identity's is in it
+        checkpoints.parent.rmdir()
     write_metrics_json(recipe.name, metrics, params.study.metrics_path)
     write_confusion_plot(recipe.name, predictions, params.study.plots_path)
     return metrics
