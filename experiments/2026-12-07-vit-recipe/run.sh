@@ -3,8 +3,8 @@
 # AdamW (arm B; arm C with lr 0.0003 when B falls short of the plan's rule), in a project that
 # already holds the demo's synthetic data and splits (PROJECT, default the repository), so the
 # world is not written again. Arm A is the emotion step of the ViT preset's own study
-# (`auforget --params examples/backbones/vit_b_16.yaml main`). Each arm took about 15 minutes on
-# a 2-core AMD EPYC (2026-12-07, shared with another study).
+# (`auforget --params examples/backbones/vit_b_16.yaml main`). Arms B and C took 412 s and 245 s
+# on a 2-core AMD EPYC (2026-12-07, shared with another study).
 #   bash experiments/2026-12-07-vit-recipe/run.sh [WORKDIR] [PROJECT] [ARM...]
 source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
 project=$(cd "${2:-$root}" && pwd)
