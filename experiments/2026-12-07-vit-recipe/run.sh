@@ -18,6 +18,7 @@ for arm in "${arms[@]}"; do
   "$py" "$root/experiments/merge_params.py" "$root/examples/backbones/vit_b_16.yaml" \
     "$here/params.yaml" "tracking.db=mlflow-vit-recipe-$arm.db" \
     "tracking.artifacts=mlartifacts-vit-recipe-$arm" "study.metrics_dir=metrics/vit-recipe-$arm" \
+    "study.plots_dir=plots/vit-recipe-$arm" \
     "${extra[@]}" > "$out/$arm/params.yaml"
   start=$SECONDS
   (cd "$project" && "$bin/auforget" --params "$out/$arm/params.yaml" emotion) \

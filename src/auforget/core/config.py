@@ -685,8 +685,9 @@ VALID: dict[str, str] = {}
 # How the learning rate moves over a training step's batches (train.lr_factor): constant (the
 # paper's plain SGD) or onecycle (warm up to lr over the first 30 %, then anneal towards zero).
 LR_SCHEDULES = ("constant", "onecycle")
-# sgd: the paper's, with momentum; adamw: decoupled weight decay, which trains a vision transformer
-# from scratch where SGD does not (experiments/2026-12-07-vit-recipe)
+# sgd: the paper's, with momentum; adamw: decoupled weight decay, the usual choice for a vision
+# transformer (on the demo's small ViT it did not make the emotion model learn either:
+# experiments/2026-12-07-vit-recipe)
 OPTIMIZERS = ("sgd", "adamw")
 
 

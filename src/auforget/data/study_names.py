@@ -131,8 +131,12 @@ class TaskWords:
     target_data: str = "UNBC-McMaster"
     concept_data: str = "CK+"
     concept: str = "action unit"
-    region: str = "AU region"
-    target_rule: str = "pain = PSPI &gt; 0"
+    # the saliency ranking: its name in titles and headings, one region in a sentence, several
+    ranking_title: str = "action-unit ranking"
+    ranking: str = "AU ranking"
+    region: str = "action unit's facial region"
+    regions: str = "AU regions"
+    target_rule: str = "pain = PSPI > 0"  # plain text (escaped where shown)
 
     @property
     def a_source_class(self) -> str:
@@ -159,7 +163,10 @@ def task_words(params: Params) -> TaskWords:
         target_data=Path(data.target).name,
         concept_data=", ".join(Path(c).name for c in data.concepts) or "the concept manifests",
         concept="concept",
-        region="region",
+        ranking_title="region ranking",
+        ranking="region ranking",
+        region="region of the face",
+        regions="regions",
         target_rule="",
     )
 

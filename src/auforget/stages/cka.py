@@ -162,6 +162,7 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
     key = fingerprint(
         "cka",
         flat(cfg),
+        task_words(params).source,  # the figure's title
         flat(params.model),
         data.files_digest(),
         {n: (v.run_id, v.version) for n, v in versions.items()},

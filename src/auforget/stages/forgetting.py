@@ -443,9 +443,11 @@ def run_forgetting(
         s: model_versions(s, seeds, params.freeze_levels, params.model.backbone) for s in seeds
     }
     versions = per_seed[seeds[0]]
+    words = task_words(params)
     key = fingerprint(
         "forgetting",
         flat(cfg),
+        (words.source, words.target),  # Figure 3's title
         {n: (v.run_id, v.version) for n, v in versions.items()},
         *(
             [{s: {n: v.run_id for n, v in vs.items()} for s, vs in per_seed.items()}]
@@ -498,7 +500,7 @@ def run_forgetting(
             artifacts.MIXED_LOGISTIC_CSV: mixed,
         }.items():
             frame.to_csv(out / name, index=False)
-        plot_recalls(recalls, out / artifacts.RECALLS_PNG, task_words(params))
+        plot_recalls(recalls, out / artifacts.RECALLS_PNG, words)
         shutil.copyfile(
             out / artifacts.RECALLS_PNG,
             plot_file("forgetting", artifacts.RECALLS_PNG, params.study.plots_path),

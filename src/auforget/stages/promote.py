@@ -42,7 +42,7 @@ from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # n
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
-from auforget.data.study_names import study_names
+from auforget.data.study_names import study_names, task_words
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,15 @@ def stability(choices: dict[int, int], champion_freeze: int) -> float:
 
 
 def plot_tradeoff(
-    table: pd.DataFrame, cfg: PromoteConfig, champion: pd.Series, path: Path, target: str = "pain"
+    table: pd.DataFrame,
+    cfg: PromoteConfig,
+    champion: pd.Series,
+    path: Path,
+    target: str = "pain",
+    pair: str = "Pain / emotion",
 ) -> None:
-    """Figure 6: pain (`target`) recall against each chosen emotion's recall, Pareto models
-    ringed."""
+    """Figure 6: pain (`target`, the traded target class) recall against each chosen emotion's
+    recall, Pareto models ringed; `pair` names the two tasks in the title (TaskWords)."""
     fig, axes = plt.subplots(
         1, len(cfg.emotions), figsize=(4.5 * len(cfg.emotions), 4), squeeze=False
     )
@@ -203,7 +208,6 @@ def plot_tradeoff(
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower left")
-    pair = "Pain / emotion" if target == "pain" else f"{target.capitalize()} / source-class"
     fig.suptitle(f"{pair} trade-off of the FreezeB models")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -256,6 +260,7 @@ def log_promote_run(
     seed_table: pd.DataFrame | None = None,
     target: str = "pain",
     plots: Path = PLOTS_DIR,
+    pair: str = "Pain / emotion",
 ) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
@@ -267,7 +272,7 @@ def log_promote_run(
         table.to_csv(out / artifacts.TRADEOFF_CSV, index=False)
         if seed_table is not None:
             seed_table.to_csv(out / artifacts.TRADEOFF_SEEDS_CSV, index=False)
-        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG, target)
+        plot_tradeoff(table, cfg, champion, out / artifacts.TRADEOFF_PNG, target, pair)
         shutil.copyfile(
             out / artifacts.TRADEOFF_PNG, plot_file("promote", artifacts.TRADEOFF_PNG, plots)
         )  # dvc plots
@@ -295,7 +300,9 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     choices = seed_choices(per_seed, cfg)
     share = stability(choices, int(champion["freeze"]))
     runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
-    key = fingerprint("promote", flat(cfg), *(runs if len(seeds) > 1 else runs[:1]))
+    words = task_words(params)
+    pair = f"{words.target[:1].upper()}{words.target[1:]} / {words.source}"  # the figure's title
+    key = fingerprint("promote", flat(cfg), pair, *(runs if len(seeds) > 1 else runs[:1]))
     target = names.target_focus
     metrics = {
         **champion_metrics(champion, cfg, target),
@@ -312,7 +319,7 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
             ]
         )
         log_promote_run(
-            table, champion, cfg, key, metrics, seed_table, target, params.study.plots_path
+            table, champion, cfg, key, metrics, seed_table, target, params.study.plots_path, pair
         )
     stable = (
         f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "

@@ -140,7 +140,7 @@ def test_saliency_shows_the_top_regions_per_emotion_all_last():
     empty = section_saliency(
         SaliencyEvidence("srun", "saliency-b2", ranking=ranking.iloc[:0]), alpha=0.05
     ).body
-    assert "The AU region ranking is empty" in empty
+    assert "The AU ranking is empty" in empty
 
 
 def test_probes_table_reads_each_probes_own_model():

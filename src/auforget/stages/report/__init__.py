@@ -32,6 +32,7 @@ them into the stage (reuse, the MLflow run, the file).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -276,9 +277,11 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
         if params.data.synthetic and params.data.kind == "native"
         else None
     )
+    words = task_words(params)
     key = fingerprint(
         "report",
         flat(cfg),
+        dataclasses.asdict(words),  # the page's words (a manifest pair's, or the paper's)
         params.data.synthetic,
         params.forgetting.alpha,
         ev.identity(),
@@ -319,7 +322,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             params.study.seeds,
             planted_k,
             association,
-            task_words(params),
+            words,
         )
         info = PageInfo(
             key=key,
@@ -329,9 +332,7 @@ def run_report(params: Params, *, progress: bool = True, reuse: bool = False) ->
             tracking_uri=_display_uri(mlflow.get_tracking_uri()),
             synthetic=params.data.synthetic,
             intro=_intro(params),
-            title=render.manifest_title(task_words(params))
-            if params.data.kind == "manifest"
-            else "",
+            title=render.manifest_title(words) if params.data.kind == "manifest" else "",
         )
         _write(path, page(shown, ev.provenance(), info, key_meta=KEY_META))
         metrics = {

@@ -34,7 +34,7 @@ def titles(words: TaskWords = PAPER_WORDS) -> dict[str, str]:
         "emotion": f"The base {words.source} model ({words.source_data} test set)",
         "forgetting": f"Forgetting: {words.source} recall after {words.target} transfer, "
         "McNemar tests",
-        "saliency": f"LRP difference maps and the {words.region} ranking",
+        "saliency": f"LRP difference maps and the {words.ranking_title}",
         "probes": f"Concept probes on {words.concept_data}: is the {words.concept} still encoded?",
         "tradeoff": f"The {words.target} / {words.source} trade-off",
         "champion": "The promoted model",
@@ -138,6 +138,11 @@ def _number(n: int) -> str:
     return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
 
 
+def _others(n: int, words: TaskWords) -> str:
+    """The classes other than one of `n`, counted where there are several ("seven emotions")."""
+    return f"{_number(n - 1)} {words.sources}" if n > 2 else words.sources
+
+
 def named_columns(frame: pd.DataFrame, words: TaskWords) -> pd.DataFrame:
     """A table as shown: the artifacts' `emotion` column (a name scripts read) under the source
     task's word."""
@@ -184,7 +189,7 @@ def section_pain(
         row["run"] = model.run_id
         rows.append(row)
     body = table(pd.DataFrame(rows))
-    rule = f" ({words.target_rule})" if words.target_rule else ""
+    rule = f" ({esc(words.target_rule)})" if words.target_rule else ""
     body += (
         f"<p>Test-set precision, recall and F1 per class{rule} and their macro average, for the "
         f"{esc(words.target)} model with the first <i>i</i> conv blocks frozen during transfer "
@@ -297,10 +302,7 @@ def _ranking_tops(ranking: pd.DataFrame, alpha: float, words: TaskWords) -> list
     """The TOP_REGIONS regions with the largest effect per source class, the pooled "all"
     last."""
     if ranking.empty:
-        return [
-            f"<p>The {esc(words.region)} ranking is empty (no selected image had face "
-            "landmarks).</p>"
-        ]
+        return [f"<p>The {esc(words.ranking)} is empty (no selected image had face landmarks).</p>"]
     parts = []
     columns = [c for c in RANKING_SHOWN if c in ranking.columns]
     labels = list(dict.fromkeys(ranking["emotion"])) if "emotion" in ranking else [None]
@@ -310,7 +312,7 @@ def _ranking_tops(ranking: pd.DataFrame, alpha: float, words: TaskWords) -> list
             TOP_REGIONS
         )
         parts.append(
-            f"<h3>Top {TOP_REGIONS} {esc(words.region)}s: "
+            f"<h3>Top {TOP_REGIONS} {esc(words.regions)}: "
             f"{esc(label if label is not None else 'all images')}</h3>"
         )
         parts.append(
@@ -333,7 +335,7 @@ def section_saliency(
         f"relevance of both models for the true class and their difference (B5 &minus; B{k}, "
         f"positive part): where FreezeB5 still finds evidence the {esc(words.target)} transfer "
         "removed. The ranking measures how much of the difference falls in each "
-        f"{esc(words.region)} of the face "
+        f"{esc(words.region)} "
         "(by default beyond FreezeB5's own share of relevance there, <b>reference_share</b>, so "
         "that places every map lights up do not win by default; the notes say which) against the "
         "same region moved elsewhere on the face (effect size; p one-sided Monte Carlo, "
@@ -610,8 +612,8 @@ def section_seeds(
     ]
     if (excess := seed_excess_table(ev.forgetting)) is not None:
         parts += [
-            f"<h3>The same, minus the other {esc(words.sources)}' mean difference in each "
-            "seed</h3>",
+            f"<h3>The same, minus the other {_others(ev.forgetting['emotion'].nunique(), words)}' "
+            "mean difference in each seed</h3>",
             f"<p>Fine-tuning blocks for {esc(words.target)} can cost every "
             f"{esc(words.source_class)} some recall; below zero here, "
             f"{esc(words.a_source_class)} lost more than the others did, which is forgetting "
@@ -625,7 +627,7 @@ def section_seeds(
         ]
     if ev.top_regions:
         parts += [
-            f"<h3>{esc(words.region[0].upper() + words.region[1:])} ranking: how often each "
+            f"<h3>{esc(words.ranking[0].upper() + words.ranking[1:])}: how often each "
             "region ranks first</h3>",
             table(named_columns(seed_region_table(ev.top_regions), words)),
         ]
