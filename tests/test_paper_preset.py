@@ -67,8 +67,8 @@ def test_the_paper_preset_sets_every_key_params_yaml_has():
     assert params.retrain.augmented_views == "exact"  # fresh flips, from a two-view cache
 
 
-# The longest test of the default run (8.1 min in a fresh-clone .ci/run on a 2-core AVX2 machine,
-# 3.0 min on a 2-core AVX-512 one, 2026-11-26):
+# The longest test of the default run (11.0 min in a fresh-clone .ci/run on a 2-core AMD EPYC
+# without AVX-512, 2026-12-07, nothing else running; 3.0 min on a 2-core AVX-512 one, 2026-11-26):
 # it goes first (tests/conftest.py LONGEST_FIRST) and runs with one torch thread, so that it and
 # the other pytest worker do not fight over the two cores.
 def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
