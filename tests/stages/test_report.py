@@ -376,23 +376,20 @@ def test_report_shows_all_evidence_offline_and_is_logged(full):
 def test_a_pair_of_ones_own_reads_in_its_own_words_in_every_title_and_sentence(full, tmp_path):
     """With a manifest study's words, no title or sentence names pain, its data or CK+; only
     the table cells (this store's class names) and the registered names (contracts) do."""
-    from auforget.data.study_names import TaskWords
+    from auforget.data.study_names import task_words
     from auforget.stages.report import build_sections
     from auforget.stages.report.lookup import collect
 
     _, params, _ = full
-    words = TaskWords(
-        source="emotion",
-        source_class="emotion class",
-        sources="emotion classes",
-        target="fatigue",
-        source_data="source.csv",
-        target_data="target.csv",
-        concept_data="concepts.csv",
-        concept="concept",
-        region="region",
-        target_rule="",
+    manifest = DataConfig(
+        kind="manifest",
+        source="my/source.csv",
+        target="my/target.csv",
+        concepts=("my/concepts.csv",),
+        source_task="emotion",
+        target_task="fatigue",
     )
+    words = task_words(Params(data=manifest))
     ev = collect(params.freeze_levels, params.model.backbone)
     shown = build_sections(ev, 0.05, tmp_path, words=words)
     titles = " ".join(s.title for s in shown)

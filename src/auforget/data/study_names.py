@@ -143,6 +143,17 @@ class TaskWords:
         article = "an" if self.source_class[:1].lower() in "aeiou" else "a"
         return f"{article} {self.source_class}"
 
+    @property
+    def pair(self) -> str:
+        """The two tasks as a figure's title names them: "Pain / emotion"."""
+        return f"{capitalised(self.target)} / {self.source}"
+
+
+def capitalised(text: str) -> str:
+    """`text` with its first letter upper-case and the rest as it is (a title's first word;
+    str.capitalize would lower "AU ranking" to "Au ranking")."""
+    return text[:1].upper() + text[1:]
+
 
 PAPER_WORDS = TaskWords()
 

@@ -159,10 +159,11 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
         n: registry.resolve_alias(model, alias, hint=f"run `{command}` first")
         for n, (model, alias, command) in targets.items()
     }
+    source = task_words(params).source  # the figure's title names the source task
     key = fingerprint(
         "cka",
         flat(cfg),
-        task_words(params).source,  # the figure's title
+        source,
         flat(params.model),
         data.files_digest(),
         {n: (v.run_id, v.version) for n, v in versions.items()},
@@ -199,7 +200,7 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
             mlflow.set_tag("auforget.cka_frozen_problems", text)
         table = cka_table(values)
         table.to_csv(Path(tmp) / artifacts.CKA_CSV, index=False)
-        plot_cka(table, Path(tmp) / artifacts.CKA_PNG, task_words(params).source)
+        plot_cka(table, Path(tmp) / artifacts.CKA_PNG, source)
         mlflow.log_metrics(metrics)
         mlflow.log_param("cka.n_images", len(test))
         mlflow.log_artifacts(tmp)

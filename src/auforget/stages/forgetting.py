@@ -54,7 +54,7 @@ from auforget.core.config import EMOTIONS, FREEZE_LEVELS, Params, flat  # noqa: 
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
-from auforget.data.study_names import PAPER_WORDS, TaskWords, task_words  # noqa: E402
+from auforget.data.study_names import PAPER_WORDS, TaskWords, capitalised, task_words  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -237,10 +237,7 @@ def plot_recalls(recalls: pd.DataFrame, path: Path, words: TaskWords = PAPER_WOR
     ax.set_ylabel("recall (retrained output layers)")
     ax.set_ylim(0, 1)
     ax.legend(ncol=4, fontsize=8)
-    ax.set_title(
-        f"{words.source[0].upper() + words.source[1:]} recall after {words.target} transfer "
-        "(forgetting)"
-    )
+    ax.set_title(f"{capitalised(words.source)} recall after {words.target} transfer (forgetting)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

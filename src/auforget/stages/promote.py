@@ -42,7 +42,7 @@ from auforget.core.config import FREEZE_LEVELS, Params, PromoteConfig, flat  # n
 
 # noqa: E402
 from auforget.core.identity import fingerprint  # noqa: E402
-from auforget.data.study_names import study_names, task_words
+from auforget.data.study_names import PAPER_WORDS, study_names, task_words
 from auforget.tracking import connection, registry, stage_runs
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def plot_tradeoff(
     champion: pd.Series,
     path: Path,
     target: str = "pain",
-    pair: str = "Pain / emotion",
+    pair: str = PAPER_WORDS.pair,
 ) -> None:
     """Figure 6: pain (`target`, the traded target class) recall against each chosen emotion's
     recall, Pareto models ringed; `pair` names the two tasks in the title (TaskWords)."""
@@ -260,7 +260,7 @@ def log_promote_run(
     seed_table: pd.DataFrame | None = None,
     target: str = "pain",
     plots: Path = PLOTS_DIR,
-    pair: str = "Pain / emotion",
+    pair: str = PAPER_WORDS.pair,
 ) -> None:
     """A `promote` run with the trade-off table (seed-averaged; each seed's rows in
     tradeoff_seeds.csv), Figure 6, the rule and the champion's numbers."""
@@ -301,8 +301,7 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
     share = stability(choices, int(champion["freeze"]))
     runs = [rows[["pain_run", "retrain_run"]].values.tolist() for rows in per_seed.values()]
     words = task_words(params)
-    pair = f"{words.target[:1].upper()}{words.target[1:]} / {words.source}"  # the figure's title
-    key = fingerprint("promote", flat(cfg), pair, *(runs if len(seeds) > 1 else runs[:1]))
+    key = fingerprint("promote", flat(cfg), words.pair, *(runs if len(seeds) > 1 else runs[:1]))
     target = names.target_focus
     metrics = {
         **champion_metrics(champion, cfg, target),
@@ -319,7 +318,15 @@ def run_promote(params: Params, *, progress: bool = True, reuse: bool = False) -
             ]
         )
         log_promote_run(
-            table, champion, cfg, key, metrics, seed_table, target, params.study.plots_path, pair
+            table,
+            champion,
+            cfg,
+            key,
+            metrics,
+            seed_table,
+            target,
+            params.study.plots_path,
+            words.pair,
         )
     stable = (
         f"{sum(c == int(champion['freeze']) for c in choices.values())}/{len(seeds)} seeds "

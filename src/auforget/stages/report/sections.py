@@ -16,7 +16,7 @@ import pandas as pd
 from auforget.analysis.stats import seed_interval, top_share
 from auforget.core import artifacts
 from auforget.core.config import EMOTIONS, FREEZE_LEVELS
-from auforget.data.study_names import PAPER_WORDS, TaskWords
+from auforget.data.study_names import PAPER_WORDS, TaskWords, capitalised
 from auforget.stages.report.render import Section, esc, image, missing, runs_line, table
 from auforget.tracking import registry
 
@@ -627,8 +627,7 @@ def section_seeds(
         ]
     if ev.top_regions:
         parts += [
-            f"<h3>{esc(words.ranking[0].upper() + words.ranking[1:])}: how often each "
-            "region ranks first</h3>",
+            f"<h3>{esc(capitalised(words.ranking))}: how often each region ranks first</h3>",
             table(named_columns(seed_region_table(ev.top_regions), words)),
         ]
     if ev.stability:
