@@ -101,3 +101,63 @@ def test_an_au_without_a_region_is_read_over_every_cell_and_drawn_protects_every
     assert protected_aus(SimpleNamespace(au=14, protect="region")) == (12, 15)
     drawn = protected_aus(SimpleNamespace(au=14, protect="drawn"))
     assert set(drawn) == set(drawn_aus()) - {14} and 20 in drawn
+
+
+def test_unlearning_makes_the_au_look_like_rest_keeps_the_others_and_touches_only_its_blocks():
+    """The unlearned lesion by construction, on the people it is fitted on: the AU's faces give
+    what the same faces at rest give, another AU's effect stays, only blocks[block:] move, and
+    the model it came from is left as it was; its sham is matched at the last block's output."""
+    from auforget.data.face_pairs import render_pairs
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    pairs = render_pairs((14, 26, 1), 6, 64, seed=0)
+    lesioned = lesion.unlearn(model, pairs, 14, 4, steps=300, lr=0.001, seed=0)
+    before = lesion.sensitivity(model, pairs, (14, 26, 1))
+    after = lesion.sensitivity(lesioned, pairs, (14, 26, 1))
+    cut = 1 - after[14] / before[14]
+    # an untrained network shares much between AUs, so the bar is relative: the AU loses a third
+    # of its effect or more, each kept AU less than half of what the AU loses
+    assert cut >= 0.3, (before, after)
+    for au in (26, 1):
+        assert abs(after[au] / before[au] - 1) < cut / 2, (au, before, after)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in original.items())
+    changed = {
+        k.split(".")[1]
+        for k, v in lesioned.state_dict().items()
+        if k.startswith("blocks.") and not torch.equal(v, original[k])
+    }
+    assert changed == {"4"}
+    assert all(
+        torch.equal(lesioned.head.state_dict()[k], v) for k, v in model.head.state_dict().items()
+    )
+    # the same seed makes the same lesion
+    again = lesion.unlearn(model, pairs, 14, 4, steps=300, lr=0.001, seed=0)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in lesioned.state_dict().items())
+    with pytest.raises(ValueError, match="show no AU5"):
+        lesion.unlearn(model, pairs, 5, 4, steps=1, lr=0.001, seed=0)
+
+
+def test_the_unlearned_lesions_sham_removes_its_changed_variance_at_the_last_block():
+    from auforget.core.config import Params
+    from auforget.data.face_pairs import drawn_aus, render_pairs
+    from auforget.stages import controls
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    params = Params().with_overrides(
+        "controls", lesion="unlearn", block=4, steps=60, lr=0.003, n_pairs=3
+    )
+    fit = render_pairs(drawn_aus(), 3, 64, seed=0)
+    setup = controls.Setup(params, model, None, None, {}, {}, fit, fit, torch.device("cpu"))
+    directions, lesioned = controls.au_lesion(setup)
+    cov = controls.activation_covariance(setup)
+    assert cov.shape == (64, 64)  # the last block's channels
+    assert directions.variance > 0 and directions.raw_energy > 0
+    Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+    assert Q.shape[1] == directions.rank
+    assert abs(erasure.removed_variance(Q, cov) / directions.variance - 1) <= 0.1
+    assert isinstance(sham.blocks[4][-1], lesion.RegionEraser)
+    with pytest.raises(ValueError, match="no rank"):
+        controls.au_lesion(setup, rank=2)

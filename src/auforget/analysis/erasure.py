@@ -33,12 +33,19 @@ class Directions:
     """U (C x r, orthonormal columns) and what it holds.
 
     energy: share of the (shared-directions-removed) difference energy U holds; raw_energy: share
-    of the raw difference energy; shared: the directions projected out first (C x s)."""
+    of the raw difference energy; shared: the directions projected out first (C x s).
+
+    A lesion that is not a projection (controls.lesion unlearn) is described by the principal
+    directions of what it changes at the last block's output: U holds `energy` of that change's
+    variance, raw_energy is the share of the AU's difference energy it erased on the fit pairs,
+    and `variance` is the change's variance, which its sham must remove (a projection's is
+    removed_variance(U, cov), and `variance` is None)."""
 
     U: np.ndarray
     energy: float
     raw_energy: float
     shared: np.ndarray
+    variance: float | None = None
 
     @property
     def rank(self) -> int:
@@ -121,6 +128,13 @@ def _orthonormal(A: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     """An orthonormal basis of A's column space (columns beyond its numerical rank dropped)."""
     u, s, _ = np.linalg.svd(A, full_matrices=False)
     return u[:, s > tol * max(1.0, s.max(initial=0.0))]
+
+
+def lesion_variance(directions: Directions, cov: np.ndarray) -> float:
+    """The activation variance a lesion removes or changes: what its sham must remove."""
+    if directions.variance is not None:
+        return directions.variance
+    return removed_variance(directions.U, cov)
 
 
 def removed_variance(U: np.ndarray, cov: np.ndarray) -> float:

@@ -86,10 +86,18 @@ class SynthConfig:
     # paper: AffectNet, UNBC and CK+ in their layouts; fatigue: emotions -> fatigue as manifests
     # (data/synthetic_manifests.py, examples/fatigue/)
     world: str = "paper"
+    # AU14's one-sided corner: `outward` (out and up, as AU12 and AU20 move it; the drawing every
+    # study so far used) | `inward` (in and up, as FACS describes the dimpler)
+    au14_pull: str = "outward"
+
+    @property
+    def au14_inward(self) -> bool:
+        return self.au14_pull == "inward"
 
     def __post_init__(self) -> None:
         _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
         _choice("synth.world", self.world, ("paper", "fatigue"))
+        _choice("synth.au14_pull", self.au14_pull, ("outward", "inward"))
 
 
 # The four UNBC-McMaster subjects whose images may be published: the study's test set.
@@ -398,7 +406,13 @@ class ControlsConfig:
     where, how many face pairs measure it, and the sham's draws."""
 
     au: int = 14
-    block: int = 3  # 0-based: the lesion projects block `block`'s output channels (4: the last)
+    # how the AU is erased: `projection`, I - UU^T over block `block`'s output channels (the
+    # closed-form eraser below); `unlearn`, the weights of block `block` and every block after it
+    # retrained so that faces showing the AU give, at the last block's output, what the same faces
+    # at rest give, and every other face what it gave (`steps` Adam steps at `lr`; the erased
+    # AU's term weighted `erase_weight` against the kept faces' 1)
+    lesion: str = "projection"
+    block: int = 3  # 0-based: the block whose output is projected, or the first retrained
     rank: int = 0  # 0 = the fewest directions holding `energy` of the AU's difference energy
     energy: float = 0.9
     # of each AU sharing the region, the directions kept out of U: its top directions holding this
@@ -415,6 +429,9 @@ class ControlsConfig:
     seed: int = 0
     draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
     variance_tolerance: float = 0.1
+    steps: int = 300  # lesion unlearn: full-batch Adam steps
+    lr: float = 0.001  # lesion unlearn: Adam's learning rate
+    erase_weight: float = 1.0  # lesion unlearn: the erased AU's term against the kept faces' 1
     probe_seeds: int = 100
     max_images: int = 32  # contempt's difference maps (0 = all qualifying test images)
 
@@ -424,13 +441,23 @@ class ControlsConfig:
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
         _choice("controls.protect", self.protect, ("region", "drawn"))
         _choice("controls.eraser", self.eraser, ("channel", "region"))
+        _choice("controls.lesion", self.lesion, ("projection", "unlearn"))
+        for name in ("lr", "erase_weight"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"controls.{name} must be above 0, got {getattr(self, name)}")
         VALID["controls.block"] = f"0..{N_BLOCKS - 1}"
         if not 0 <= self.block <= N_BLOCKS - 1:
             raise ValueError(
                 f"controls.block must be 0..{N_BLOCKS - 1} (0-based: the block whose output "
                 f"loses span(U)), got {self.block}"
             )
-        for name, low in (("rank", 0), ("n_pairs", 2), ("draws", 1), ("probe_seeds", 2)):
+        for name, low in (
+            ("rank", 0),
+            ("n_pairs", 2),
+            ("draws", 1),
+            ("probe_seeds", 2),
+            ("steps", 1),
+        ):
             if getattr(self, name) < low:
                 raise ValueError(
                     f"controls.{name} must be at least {low}, got {getattr(self, name)}"

@@ -15,7 +15,7 @@ emotion images show it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -62,10 +62,13 @@ class FacePairs:
         return int(self.rest.shape[0])
 
 
-def render_pairs(aus: Sequence[int], n_pairs: int, image_size: int, seed: int) -> FacePairs:
+def render_pairs(
+    aus: Sequence[int], n_pairs: int, image_size: int, seed: int, au14_inward: bool = False
+) -> FacePairs:
     """`n_pairs` people, each at rest and showing each AU of `aus` alone (same identity, pose and
     noise); person i is drawn from the seed sequence (seed, i), so a pair does not depend on
-    which other AUs or how many pairs are asked for."""
+    which other AUs or how many pairs are asked for. `au14_inward`: the world's AU14 drawing
+    (synth.au14_pull), which must be the one the network was trained on."""
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
     intensities = {au: typical_intensity(au) for au in aus}
@@ -74,7 +77,7 @@ def render_pairs(aus: Sequence[int], n_pairs: int, image_size: int, seed: int) -
     for i in range(n_pairs):
         plan_seq, render_seq = np.random.SeedSequence([seed, i]).spawn(2)
         plan = np.random.default_rng(plan_seq)
-        idn = random_identity(plan)
+        idn = replace(random_identity(plan), au14_inward=au14_inward)
         side = plan.uniform(90, 110)
         pose = _place_face(idn, {}, CANVAS, side, plan)
         state = render_seq.generate_state(4)

@@ -91,6 +91,10 @@ class Identity:
     noise: float  # sensor noise, grey levels (standard deviation)
     au14_side: int  # -1 image left, +1 image right: AU14 is drawn one-sided (contempt)
     pose: Pose
+    # the world's drawing of AU14's corner (synth.au14_pull): False pulls it out and up, as AU12
+    # and AU20 move it; True pulls it in and up, as FACS describes the dimpler. Not drawn from
+    # the seed: the same seed gives the same person either way.
+    au14_inward: bool = False
 
 
 # The numbers that are a table rather than a rule (the palettes people are drawn from, and the
@@ -255,10 +259,11 @@ def landmarks(idn: Identity, aus: dict[int, float]) -> np.ndarray:
         D[nl] += (s * 0.06 * f[20], 0.0)
         D[c] += (-s * 0.045 * f[23], 0.0)  # AU23 tightens towards the centre
         D[c] += (-s * 0.03 * f[26], 0.066 * f[26])  # an open jaw narrows the mouth
-        if s == idn.au14_side:  # AU14 one-sided: corner in, back and up
-            D[c] += (s * 0.1 * f[14], -0.09 * f[14])
-            D[nu] += (s * 0.045 * f[14], -0.045 * f[14])
-            D[nl] += (s * 0.045 * f[14], -0.055 * f[14])
+        if s == idn.au14_side:  # AU14 one-sided: corner back (out, or in) and up
+            w = -s if idn.au14_inward else s
+            D[c] += (w * 0.1 * f[14], -0.09 * f[14])
+            D[nu] += (w * 0.045 * f[14], -0.045 * f[14])
+            D[nl] += (w * 0.045 * f[14], -0.055 * f[14])
     D[[48, 54, 60, 64], 1] -= 0.015 * f[10]
     D[[56, 57, 58], 1] -= 0.01 * f[12]
     D[[50, 51, 52], 1] += 0.015 * f[20]

@@ -24,7 +24,7 @@ import hashlib
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -321,6 +321,7 @@ class _AffectNetJob:
     rel: str  # image path relative to the dataset root
     annotation: str  # 8-labels: annotation path prefix relative to the root ("" otherwise)
     entropy: tuple[int, ...]
+    au14_inward: bool = False  # faces.Identity.au14_inward
 
 
 def _place_face(
@@ -350,7 +351,7 @@ def _affectnet_item(job: _AffectNetJob) -> dict:
     if shown < 8 and plan.random() < LABEL_NOISE:
         shown = int((shown + plan.integers(1, 8)) % 8)
     aus = compose_aus(shown, plan)
-    idn = random_identity(plan)
+    idn = replace(random_identity(plan), au14_inward=job.au14_inward)
     W, H = (int(v) for v in plan.integers(100, 141, 2))
     pose = _place_face(idn, aus, (W, H), plan.uniform(70, min(110, W, H) - 1), plan)
     valence, arousal = _valence_arousal(job.code, plan)
@@ -404,6 +405,7 @@ def write_affectnet(
     class_folders: str = "numeric",
     progress: bool = False,
     workers: int | None = None,
+    au14_inward: bool = False,
 ) -> pd.DataFrame:
     """Write a synthetic AffectNet under the dataset root `out` in one of its three releases.
 
@@ -463,6 +465,7 @@ def write_affectnet(
                     rel,
                     annotation,
                     (seed, _TAGS["affectnet"], split_no, index),
+                    au14_inward,
                 )
             )
     rows = _run(jobs, _affectnet_item, workers, progress, f"affectnet ({layout})")
@@ -649,6 +652,7 @@ def write_unbc(
     subjects: int = 0,
     progress: bool = False,
     workers: int | None = None,
+    au14_inward: bool = False,
 ) -> pd.DataFrame:
     """Write a synthetic UNBC-McMaster archive under the dataset root `out`: all 25 subjects, or
     with `subjects` = n the four publishable (test) subjects and the first n - 4 others. A
@@ -685,7 +689,7 @@ def write_unbc(
             rng.uniform(0.17, 0.21),
             rng.uniform(-3, 3),
         )
-        idn = random_identity(rng, base)
+        idn = replace(random_identity(rng, base), au14_inward=au14_inward)
         size = _UNBC_SIZES[int(rng.integers(len(_UNBC_SIZES)))]
         desaturate = float(rng.uniform(0.6, 0.95) if rng.random() < 0.5 else rng.uniform(0.0, 0.4))
         style = _pain_style(rng)
@@ -800,6 +804,7 @@ def write_ckplus(
     seed: int,
     progress: bool = False,
     workers: int | None = None,
+    au14_inward: bool = False,
 ) -> pd.DataFrame:
     """Write a synthetic CK+ under the dataset root `out`: neutral-to-peak sequences, FACS at the
     peak.
@@ -831,7 +836,7 @@ def write_ckplus(
             srng.uniform(0.19, 0.23),
             srng.uniform(-2, 2),
         )
-        idn = random_identity(srng, base)
+        idn = replace(random_identity(srng, base), au14_inward=au14_inward)
         size = _CK_SIZES[int(srng.integers(len(_CK_SIZES)))]
         colour = bool(srng.random() < 0.12)
         seq_numbers = sorted(
@@ -911,9 +916,15 @@ def write_ckplus(
 
 
 def write_synthetic(
-    out: Path, scale: str = "demo", seed: int = 0, progress: bool = True, workers: int | None = None
+    out: Path,
+    scale: str = "demo",
+    seed: int = 0,
+    progress: bool = True,
+    workers: int | None = None,
+    au14_inward: bool = False,
 ) -> dict[str, int]:
-    """Write out/affectnet (release A), out/unbc and out/ckplus at a named scale.
+    """Write out/affectnet (release A), out/unbc and out/ckplus at a named scale (`au14_inward`:
+    synth.au14_pull inward, faces.Identity.au14_inward).
 
     "tiny" is for tests (a few hundred images, seconds); "demo" is enough for the small-profile
     study to learn emotions and pain. Existing files are overwritten, stray ones left alone, so
@@ -923,7 +934,7 @@ def write_synthetic(
         raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     out = Path(out)
     p = SCALES[scale]
-    kw = {"seed": seed, "progress": progress, "workers": workers}
+    kw = {"seed": seed, "progress": progress, "workers": workers, "au14_inward": au14_inward}
     affectnet = write_affectnet(out / "affectnet", layout="csv", **p["affectnet"], **kw)
     unbc = write_unbc(out / "unbc", **p["unbc"], **kw)
     ckplus = write_ckplus(out / "ckplus", **p["ckplus"], **kw)

@@ -146,14 +146,18 @@ def fold_projection(model: VGG16Blocks, block: int, P: np.ndarray) -> VGG16Block
 
 
 @torch.no_grad()
-def sensitivity(model: VGG16Blocks, pairs: FacePairs, aus) -> dict[int, float]:
+def sensitivity(
+    model: VGG16Blocks, pairs: FacePairs, aus, squared: bool = False
+) -> dict[int, float]:
     """Per AU, the last block's sensitivity to it: the mean over pairs of the L2 norm of
-    features(face showing the AU) - features(same face at rest)."""
+    features(face showing the AU) - features(same face at rest); with `squared`, of its square
+    (the AU's difference energy)."""
     rest = last_block(model, pairs.rest)
-    return {
-        au: float((last_block(model, pairs.shown[au]) - rest).flatten(1).norm(dim=1).mean())
-        for au in aus
-    }
+    out = {}
+    for au in aus:
+        norm = (last_block(model, pairs.shown[au]) - rest).flatten(1).norm(dim=1)
+        out[au] = float((norm**2 if squared else norm).mean())
+    return out
 
 
 class RegionEraser(nn.Module):
@@ -200,3 +204,105 @@ def masked_covariance(
     a = block_output(model, images, block).permute(0, 2, 3, 1)
     cells = torch.from_numpy(np.asarray(mask) > 0)
     return np.cov(a[:, cells].reshape(-1, a.shape[-1]).double().numpy(), rowvar=False)
+
+
+@torch.no_grad()
+def block_input(model: VGG16Blocks, x: torch.Tensor, block: int, batch: int = 64) -> torch.Tensor:
+    """What blocks[block] reads (the image for block 0), eval mode, in batches."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        a = x[i : i + batch]
+        for b in model.blocks[:block]:
+            a = b(a)
+        out.append(a)
+    return torch.cat(out)
+
+
+def _from_block(model: VGG16Blocks, a: torch.Tensor, block: int) -> torch.Tensor:
+    for b in model.blocks[block:]:
+        a = b(a)
+    return a
+
+
+def unlearn(
+    model: VGG16Blocks,
+    pairs: FacePairs,
+    au: int,
+    block: int,
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    erase_weight: float = 1.0,
+) -> VGG16Blocks:
+    """A deep copy of `model` whose blocks[block:] are retrained so that, at the last block's
+    output, each face of `pairs` showing `au` gives what the same face at rest gives in `model`,
+    and every other face (at rest, or showing another AU of `pairs`) gives what it gave: a copy
+    blind to the AU by construction on these people, the other AUs' effects kept.
+
+    A channel projection cannot make this lesion where an AU shares its channel directions with
+    others (docs/controls.md); retraining a block can, because a block is nonlinear. The loss is
+    the squared error at the last block's output, one term per kind of face, each divided by its
+    faces' mean squared sensitivity in `model` (the mean over AUs for the faces at rest):
+    `erase_weight` times the erased AU's term, plus the mean of the kept kinds' terms (at rest,
+    each other AU), so an AU with a small effect is kept as closely, relative to its effect, as
+    one with a large effect. The manipulation check asks for half the AU's sensitivity gone, not
+    all of it, and where the AU shares the network's features with another (AU14 and AU20 in the
+    synthetic face) a lower weight buys the other's effect back (experiments/
+    2026-12-07-unlearned-balance/). Adam, full batch, `steps` steps at `lr`; batch-norm statistics
+    stay fixed (eval mode) and only blocks[block:]'s weights move. `model` is left as it was."""
+    if not 0 <= block < N_BLOCKS:
+        raise ValueError(f"the retrained block must be 0..{N_BLOCKS - 1}, got {block!r}")
+    if au not in pairs.shown:
+        raise ValueError(f"the pairs show no AU{au}; they show {sorted(pairs.shown)}")
+    others = [a for a in pairs.shown if a != au]
+    if not others:
+        raise ValueError(f"the pairs show AU{au} alone: nothing to keep beside it")
+    torch.manual_seed(seed)
+    lesioned = copy.deepcopy(model).eval()
+    n, kinds = pairs.n, 2 + len(others)  # at rest, showing `au`, showing each other AU
+    images = torch.cat([pairs.rest, pairs.shown[au], *(pairs.shown[a] for a in others)])
+    inputs = block_input(model, images, block)
+    with torch.no_grad():
+        before = torch.cat(
+            [_from_block(model, inputs[i : i + 64], block) for i in range(0, len(inputs), 64)]
+        )
+    rest = before[:n]
+    target = before.clone()
+    target[n : 2 * n] = rest  # the AU's faces: what the same faces at rest give
+    energy = torch.stack(
+        [
+            (before[k * n : (k + 1) * n] - rest).pow(2).flatten(1).sum(1).mean()
+            for k in range(1, kinds)
+        ]
+    )
+    scale = torch.cat([energy.mean()[None], energy])
+    share = torch.full((kinds,), 1.0 / (kinds - 1))
+    share[1] = erase_weight  # the erased AU's term; the kept kinds' terms share a weight of 1
+    weight = (share / scale / n).repeat_interleave(n)[:, None]
+    for p in lesioned.parameters():
+        p.requires_grad_(False)
+    weights = [p for b in lesioned.blocks[block:] for p in b.parameters()]
+    for p in weights:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(weights, lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        error = (
+            (_from_block(lesioned, inputs, block) - target).pow(2).flatten(1).sum(1, keepdim=True)
+        )
+        loss = (error * weight).sum()
+        loss.backward()
+        optimiser.step()
+    for p in lesioned.parameters():
+        p.requires_grad_(False)
+    return lesioned.eval()
+
+
+@torch.no_grad()
+def readout_change(model: VGG16Blocks, lesioned: VGG16Blocks, images: torch.Tensor) -> np.ndarray:
+    """(cells, C): lesioned minus model at the last block's output, one channel vector per
+    feature-map cell of each image: what a lesion changes where the instruments read."""
+    diff = last_block(lesioned, images) - last_block(model, images)
+    return diff.permute(0, 2, 3, 1).reshape(-1, diff.shape[1]).double().numpy()

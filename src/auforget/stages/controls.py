@@ -4,13 +4,17 @@ The study's instruments -- the retrain with McNemar (`forgetting`), the LRP diff
 region ranking (`saliency`), the linear probes (`probes`) -- are trusted only if they find a loss
 we made ourselves and find nothing in a sham (docs/controls.md):
 
-1. the lesion: a copy of FreezeB5 with one AU (controls.au, AU14 by default) erased at block
-   controls.block's output (the AU's difference directions inside its facial region, with the
-   directions of the AUs sharing the region kept; analysis/erasure.py), folded into the next
-   block's first convolution (nn/lesion.py): an ordinary model;
+1. the lesion: a copy of FreezeB5 with one AU (controls.au, AU14 by default) erased, either at
+   block controls.block's output (controls.lesion projection: the AU's difference directions
+   inside its facial region, with the directions of the AUs sharing the region kept;
+   analysis/erasure.py), folded into the next block's first convolution (nn/lesion.py), or by
+   retraining blocks controls.block.. against the same faces at rest (controls.lesion unlearn:
+   nn/lesion.unlearn); either way an ordinary model;
 2. the shams: a random subspace of the same rank removing the same activation variance (within
-   controls.variance_tolerance), drawn afresh for each draw from (controls.seed, draw); and
-   FreezeB5 with its output layers retrained under another seed (McNemar under training noise);
+   controls.variance_tolerance), drawn afresh for each draw from (controls.seed, draw), at the
+   projection's block, or at the last block's output for the unlearned lesion (its rank and
+   variance are those of what it changes there); and FreezeB5 with its output layers retrained
+   under another seed (McNemar under training noise);
 3. the manipulation check, first, on face pairs rendered afresh (other people than those the
    lesion was fitted on), without the instruments: last-block sensitivity to each drawn AU;
 4. the instruments on the lesioned copies, with the study's own functions: the retrain recipe of
@@ -114,7 +118,7 @@ def prepare(
     retrain recipe when the caller has it already."""
     cfg = params.controls
     size = b5.profile.image_size
-    shared = protected_aus(cfg)
+    fitted = drawn_aus() if cfg.lesion == "unlearn" else (cfg.au, *protected_aus(cfg))
     ckplus = {}
     for a in drawn_aus():
         manifest, variant = ckplus_manifest(params, a)
@@ -132,8 +136,14 @@ def prepare(
         reference,
         ckplus,
         features,
-        render_pairs((cfg.au, *shared), cfg.n_pairs, size, cfg.seed),
-        render_pairs(drawn_aus(), cfg.n_pairs, size, cfg.seed + CHECK_SEED_OFFSET),
+        render_pairs(fitted, cfg.n_pairs, size, cfg.seed, params.synth.au14_inward),
+        render_pairs(
+            drawn_aus(),
+            cfg.n_pairs,
+            size,
+            cfg.seed + CHECK_SEED_OFFSET,
+            params.synth.au14_inward,
+        ),
         pick_device(),
         progress,
     )
@@ -157,8 +167,13 @@ def protected_aus(cfg) -> tuple[int, ...]:
 def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions, VGG16Blocks]:
     """U for controls.au at controls.block (rank: controls.rank unless given; 0 = energy rule) and
     FreezeB5 with I - UU^T folded in. A protected AU's differences are read inside its own region
-    (the lesioned AU's, for those that share it)."""
+    (the lesioned AU's, for those that share it). With controls.lesion unlearn: FreezeB5 with
+    blocks controls.block.. retrained (unlearned_lesion); `rank` does not apply there."""
     cfg = setup.params.controls
+    if cfg.lesion == "unlearn":
+        if rank is not None:
+            raise ValueError("controls.lesion unlearn has no rank to set: it retrains a block")
+        return unlearned_lesion(setup)
     target = lesion.region_differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
     shared = [
         lesion.region_differences(setup.b5, setup.fit_pairs, a, cfg.block)
@@ -174,10 +189,51 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
     return directions, erased(setup, directions.U)
 
 
+def unlearned_lesion(setup: Setup) -> tuple[erasure.Directions, VGG16Blocks]:
+    """FreezeB5 with blocks controls.block.. retrained to give the fit pairs' faces showing
+    controls.au what the same faces at rest give (nn/lesion.unlearn), and its description at the
+    last block's output: U, the fewest principal directions holding controls.energy of the
+    variance of what it changes there over the fit faces; `variance`, that variance (what its
+    sham must remove); raw_energy, the share of the AU's difference energy there it erased."""
+    cfg = setup.params.controls
+    lesioned = lesion.unlearn(
+        setup.b5,
+        setup.fit_pairs,
+        cfg.au,
+        cfg.block,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        erase_weight=cfg.erase_weight,
+    )
+    change = lesion.readout_change(setup.b5, lesioned, fit_images(setup))
+    centred = change - change.mean(axis=0)
+    U, held = erasure.top_directions(centred, energy=cfg.energy, rank=cfg.rank)
+    before = lesion.sensitivity(setup.b5, setup.fit_pairs, [cfg.au], squared=True)[cfg.au]
+    after = lesion.sensitivity(lesioned, setup.fit_pairs, [cfg.au], squared=True)[cfg.au]
+    variance = float(np.sum(centred**2) / max(len(centred) - 1, 1))
+    directions = erasure.Directions(
+        U, held, 1.0 - after / before, np.zeros((U.shape[0], 0)), variance
+    )
+    return directions, lesioned
+
+
+def fit_images(setup: Setup) -> torch.Tensor:
+    """Every face of the fit pairs, at rest and showing each AU."""
+    return torch.cat([setup.fit_pairs.rest, *setup.fit_pairs.shown.values()])
+
+
 def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
     """FreezeB5 with span(U) erased at block controls.block's output: folded into the next
-    convolution (controls.eraser channel) or at the AU region's cells only (region)."""
+    convolution (controls.eraser channel) or at the AU region's cells only (region). With
+    controls.lesion unlearn (the sham of a retrained block): at the last block's output, over
+    every cell, where the unlearned lesion's change was measured."""
     block = setup.params.controls.block
+    if setup.params.controls.lesion == "unlearn":
+        grid = lesion.last_block(setup.b5, setup.fit_pairs.rest[:1]).shape[-1]
+        return lesion.insert_region_eraser(
+            setup.b5, N_BLOCKS - 1, U, np.ones((grid, grid), np.float32)
+        )
     if setup.params.controls.eraser == "region":
         return lesion.insert_region_eraser(setup.b5, block, U, region_mask(setup))
     if block == N_BLOCKS - 1:  # no convolution after the last block to fold into: every cell
@@ -196,9 +252,11 @@ def region_mask(setup: Setup) -> np.ndarray:
 def activation_covariance(setup: Setup) -> np.ndarray:
     """Block controls.block's channel covariance over the fitted pairs' faces (rest and shown):
     over every cell, or over the region's cells for the region eraser (the variance the sham must
-    match is the variance the eraser can remove)."""
-    images = torch.cat([setup.fit_pairs.rest, *setup.fit_pairs.shown.values()])
+    match is the variance the eraser can remove); the last block's, for the unlearned lesion."""
+    images = fit_images(setup)
     block = setup.params.controls.block
+    if setup.params.controls.lesion == "unlearn":
+        return lesion.activation_covariance(setup.b5, images, N_BLOCKS - 1)
     if setup.params.controls.eraser == "region":
         return lesion.masked_covariance(setup.b5, images, block, region_mask(setup))
     return lesion.activation_covariance(setup.b5, images, block)
@@ -207,13 +265,13 @@ def activation_covariance(setup: Setup) -> np.ndarray:
 def sham_lesion(
     setup: Setup, directions: erasure.Directions, cov: np.ndarray, draw: int
 ) -> tuple[np.ndarray, VGG16Blocks]:
-    """A random subspace of U's rank removing U's activation variance, drawn from (seed, draw),
-    folded in like the lesion."""
+    """A random subspace of U's rank removing the lesion's activation variance, drawn from (seed,
+    draw), folded in like the lesion (erased)."""
     cfg = setup.params.controls
     Q = erasure.matched_random_subspace(
         cov,
         directions.rank,
-        erasure.removed_variance(directions.U, cov),
+        erasure.lesion_variance(directions, cov),
         np.random.default_rng([cfg.seed, draw]),
         tolerance=cfg.variance_tolerance,
     )
@@ -428,6 +486,7 @@ def run_controls(params: Params, *, progress: bool = True, reuse: bool = False) 
     key = fingerprint(
         "controls",
         flat(cfg),
+        params.synth.au14_pull,  # the face pairs' drawing of AU14
         flat(params.retrain),
         flat(params.emotion),
         flat(params.model),
@@ -501,7 +560,7 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
     except ValueError as e:  # erasure's: nothing specific left to erase, or no matching sham
         raise LesionNotBuilt(str(e)) from e
     variance = (
-        erasure.removed_variance(directions.U, cov),
+        erasure.lesion_variance(directions, cov),
         erasure.removed_variance(shams[0][0], cov),
     )
     metrics, sensitivities = manipulation_check(setup, lesioned, shams[0][1], variance)

@@ -40,7 +40,14 @@ def synthetic_is_current(params: Params) -> bool:
         written.get("seed"),
         written.get("generator"),
         written.get("world", "paper"),
-    ) == (params.synth.scale, params.synth.seed, generator_version(), params.synth.world)
+        written.get("au14_pull", "outward"),
+    ) == (
+        params.synth.scale,
+        params.synth.seed,
+        generator_version(),
+        params.synth.world,
+        params.synth.au14_pull,
+    )
 
 
 def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
@@ -63,10 +70,14 @@ def run_synth(params: Params, *, progress: bool = True) -> dict[str, int]:
 
         counts = write_fatigue_world(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
     else:
-        counts = write_synthetic(out, scale=cfg.scale, seed=cfg.seed, progress=progress)
+        counts = write_synthetic(
+            out, scale=cfg.scale, seed=cfg.seed, progress=progress, au14_inward=cfg.au14_inward
+        )
     marker = {"scale": cfg.scale, "seed": cfg.seed, "generator": generator_version(), **counts}
     if cfg.world != "paper":
         marker["world"] = cfg.world
+    if cfg.au14_pull != "outward":
+        marker["au14_pull"] = cfg.au14_pull
     (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     log.info("synth: wrote %s to %s", counts, out)
     return counts
