@@ -64,14 +64,11 @@ def main(out: str) -> None:
         row = {"au14_pull": params.synth.au14_pull, **arm}
         try:
             directions, lesioned = controls.au_lesion(setup)
-            cov = controls.activation_covariance(setup)
-            Q, sham = controls.sham_lesion(setup, directions, cov, 0)
-        except ValueError as e:  # no lesion, or no sham of its rank matching its variance
+        except ValueError as e:  # nothing specific left to erase
             rows.append({**row, "error": str(e)})
             print(rows[-1], flush=True)
             continue
         after = lesion.sensitivity(lesioned, selection, drawn_aus())
-        after_sham = lesion.sensitivity(sham, selection, drawn_aus())
         change = {a: after[a] / before[a] - 1 for a in before}
         others = {a: abs(v) for a, v in change.items() if a != cfg.au}
         worst = max(others, key=others.get)
@@ -81,6 +78,16 @@ def main(out: str) -> None:
             au_cut=round(cut, 3),
             other_max=round(others[worst], 3),
             other_worst_au=worst,
+        )
+        cov = controls.activation_covariance(setup)
+        try:
+            Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+        except ValueError as e:  # no sham of its rank matching its variance: it cannot qualify
+            rows.append({**row, "error": str(e), "qualifies": False})
+            print(rows[-1], flush=True)
+            continue
+        after_sham = lesion.sensitivity(sham, selection, drawn_aus())
+        row.update(
             sham_cut=round(1 - after_sham[cfg.au] / before[cfg.au], 3),
             variance_ratio=round(
                 erasure.removed_variance(Q, cov) / erasure.lesion_variance(directions, cov), 3

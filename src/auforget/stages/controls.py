@@ -266,15 +266,29 @@ def sham_lesion(
     setup: Setup, directions: erasure.Directions, cov: np.ndarray, draw: int
 ) -> tuple[np.ndarray, VGG16Blocks]:
     """A random subspace of U's rank removing the lesion's activation variance, drawn from (seed,
-    draw), folded in like the lesion (erased)."""
+    draw), folded in like the lesion (erased).
+
+    The unlearned lesion's change is spread thin: U needs many directions to hold
+    controls.energy of it, and a random subspace of that rank may remove more variance than the
+    whole change at the least. Its sham then takes the highest rank below U's that can remove
+    the same variance (the rank is Q's column count, logged as negative_rank): the variance is
+    what the sham must match, the rank only describes the lesion."""
     cfg = setup.params.controls
-    Q = erasure.matched_random_subspace(
-        cov,
-        directions.rank,
-        erasure.lesion_variance(directions, cov),
-        np.random.default_rng([cfg.seed, draw]),
-        tolerance=cfg.variance_tolerance,
-    )
+    target = erasure.lesion_variance(directions, cov)
+    ranks = range(directions.rank, 0, -1) if cfg.lesion == "unlearn" else [directions.rank]
+    for rank in ranks:
+        try:
+            Q = erasure.matched_random_subspace(
+                cov,
+                rank,
+                target,
+                np.random.default_rng([cfg.seed, draw]),
+                tolerance=cfg.variance_tolerance,
+            )
+            break
+        except ValueError:
+            if rank == ranks[-1]:
+                raise
     return Q, erased(setup, Q)
 
 
@@ -570,6 +584,7 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
             "lesion_energy": directions.energy,
             "lesion_raw_energy": directions.raw_energy,
             "lesion_shared_rank": float(directions.shared.shape[1]),
+            "negative_rank": float(shams[0][0].shape[1]),
             # FreezeB5's sensitivity as the manipulation check measured it on the same pairs
             "b0_sensitivity_cut": b0_sensitivity_cut(
                 setup, sx, float(sensitivities.set_index("au").loc[cfg.au, "b5"])
