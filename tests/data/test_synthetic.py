@@ -478,3 +478,5 @@ def test_au14_pulls_its_corner_out_by_default_and_in_with_synth_au14_pull_inward
     assert not SynthConfig().au14_inward and SynthConfig(au14_pull="inward").au14_inward
     with pytest.raises(ValueError, match="synth.au14_pull"):
         SynthConfig(au14_pull="sideways")
+    with pytest.raises(ValueError, match="paper world only"):
+        SynthConfig(world="fatigue", au14_pull="inward")

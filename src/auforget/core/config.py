@@ -98,6 +98,11 @@ class SynthConfig:
         _choice("synth.scale", self.scale, ("micro", "tiny", "demo", "large"))
         _choice("synth.world", self.world, ("paper", "fatigue"))
         _choice("synth.au14_pull", self.au14_pull, ("outward", "inward"))
+        if self.au14_inward and self.world != "paper":
+            raise ValueError(
+                f"synth.au14_pull: inward is drawn by the paper world only; synth.world is "
+                f"{self.world!r}, whose faces keep AU14 outward (set au14_pull: outward)"
+            )
 
 
 # The four UNBC-McMaster subjects whose images may be published: the study's test set.
@@ -449,7 +454,7 @@ class ControlsConfig:
         if not 0 <= self.block <= N_BLOCKS - 1:
             raise ValueError(
                 f"controls.block must be 0..{N_BLOCKS - 1} (0-based: the block whose output "
-                f"loses span(U)), got {self.block}"
+                f"loses span(U), or the first block unlearn retrains), got {self.block}"
             )
         for name, low in (
             ("rank", 0),

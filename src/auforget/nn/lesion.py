@@ -233,8 +233,9 @@ def unlearn(
     *,
     steps: int,
     lr: float,
-    seed: int,
     erase_weight: float = 1.0,
+    device: torch.device | None = None,
+    chunk: int = 64,
 ) -> VGG16Blocks:
     """A deep copy of `model` whose blocks[block:] are retrained so that, at the last block's
     output, each face of `pairs` showing `au` gives what the same face at rest gives in `model`,
@@ -248,10 +249,14 @@ def unlearn(
     `erase_weight` times the erased AU's term, plus the mean of the kept kinds' terms (at rest,
     each other AU), so an AU with a small effect is kept as closely, relative to its effect, as
     one with a large effect. The manipulation check asks for half the AU's sensitivity gone, not
-    all of it, and where the AU shares the network's features with another (AU14 and AU20 in the
-    synthetic face) a lower weight buys the other's effect back (experiments/
-    2026-12-07-unlearned-balance/). Adam, full batch, `steps` steps at `lr`; batch-norm statistics
-    stay fixed (eval mode) and only blocks[block:]'s weights move. `model` is left as it was."""
+    all of it, and where the AU shares the network's features with another a lower weight buys
+    the other's effect back (experiments/2026-12-07-unlearned-balance/).
+
+    Adam, `steps` full-batch steps at `lr`, the gradient summed over chunks of `chunk` faces (the
+    loss is a sum, so this is the full batch's gradient in bounded memory), on `device` (CPU by
+    default). Nothing is drawn at random: the same inputs give the same lesion. Batch-norm
+    statistics stay fixed (eval mode) and only blocks[block:]'s weights move; `model`'s weights
+    are left as they were. Returns the copy on the CPU, in eval mode."""
     if not 0 <= block < N_BLOCKS:
         raise ValueError(f"the retrained block must be 0..{N_BLOCKS - 1}, got {block!r}")
     if au not in pairs.shown:
@@ -259,15 +264,19 @@ def unlearn(
     others = [a for a in pairs.shown if a != au]
     if not others:
         raise ValueError(f"the pairs show AU{au} alone: nothing to keep beside it")
-    torch.manual_seed(seed)
-    lesioned = copy.deepcopy(model).eval()
+    device = device or torch.device("cpu")
     n, kinds = pairs.n, 2 + len(others)  # at rest, showing `au`, showing each other AU
     images = torch.cat([pairs.rest, pairs.shown[au], *(pairs.shown[a] for a in others)])
-    inputs = block_input(model, images, block)
+    original = copy.deepcopy(model).to(device).eval()
+    inputs = block_input(original, images.to(device), block)
     with torch.no_grad():
         before = torch.cat(
-            [_from_block(model, inputs[i : i + 64], block) for i in range(0, len(inputs), 64)]
+            [
+                _from_block(original, inputs[i : i + chunk], block)
+                for i in range(0, len(inputs), chunk)
+            ]
         )
+    del original
     rest = before[:n]
     target = before.clone()
     target[n : 2 * n] = rest  # the AU's faces: what the same faces at rest give
@@ -277,10 +286,17 @@ def unlearn(
             for k in range(1, kinds)
         ]
     )
+    kinds_shown = [au, *others]
+    if (energy <= 0).any():
+        au0 = kinds_shown[int(torch.nonzero(energy <= 0)[0])]
+        raise ValueError(
+            f"AU{au0} does not change the last block's output: nothing to erase or keep"
+        )
     scale = torch.cat([energy.mean()[None], energy])
-    share = torch.full((kinds,), 1.0 / (kinds - 1))
+    share = torch.full((kinds,), 1.0 / (kinds - 1), device=device)
     share[1] = erase_weight  # the erased AU's term; the kept kinds' terms share a weight of 1
     weight = (share / scale / n).repeat_interleave(n)[:, None]
+    lesioned = copy.deepcopy(model).to(device).eval()
     for p in lesioned.parameters():
         p.requires_grad_(False)
     weights = [p for b in lesioned.blocks[block:] for p in b.parameters()]
@@ -289,15 +305,14 @@ def unlearn(
     optimiser = torch.optim.Adam(weights, lr=lr)
     for _ in range(steps):
         optimiser.zero_grad()
-        error = (
-            (_from_block(lesioned, inputs, block) - target).pow(2).flatten(1).sum(1, keepdim=True)
-        )
-        loss = (error * weight).sum()
-        loss.backward()
+        for i in range(0, len(inputs), chunk):
+            out = _from_block(lesioned, inputs[i : i + chunk], block)
+            error = (out - target[i : i + chunk]).pow(2).flatten(1).sum(1, keepdim=True)
+            (error * weight[i : i + chunk]).sum().backward()
         optimiser.step()
     for p in lesioned.parameters():
         p.requires_grad_(False)
-    return lesioned.eval()
+    return lesioned.cpu().eval()
 
 
 @torch.no_grad()

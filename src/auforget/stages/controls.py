@@ -203,12 +203,12 @@ def unlearned_lesion(setup: Setup) -> tuple[erasure.Directions, VGG16Blocks]:
         cfg.block,
         steps=cfg.steps,
         lr=cfg.lr,
-        seed=cfg.seed,
         erase_weight=cfg.erase_weight,
+        device=setup.device,
     )
     change = lesion.readout_change(setup.b5, lesioned, fit_images(setup))
     centred = change - change.mean(axis=0)
-    U, held = erasure.top_directions(centred, energy=cfg.energy, rank=cfg.rank)
+    U, held = erasure.top_directions(centred, energy=cfg.energy)  # controls.rank: projection's
     before = lesion.sensitivity(setup.b5, setup.fit_pairs, [cfg.au], squared=True)[cfg.au]
     after = lesion.sensitivity(lesioned, setup.fit_pairs, [cfg.au], squared=True)[cfg.au]
     variance = float(np.sum(centred**2) / max(len(centred) - 1, 1))

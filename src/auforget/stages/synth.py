@@ -27,7 +27,8 @@ def generator_version() -> str:
 
 
 def synthetic_is_current(params: Params) -> bool:
-    """True when synth.out already holds this scale and seed, written by this generator code."""
+    """True when synth.out already holds this scale, seed, world and AU14 drawing, written by this
+    generator code."""
     marker = Path(params.synth.out) / MARKER
     if not marker.exists():
         return False

@@ -751,10 +751,11 @@ def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
         rows.append({"check": flag, "verdict": verdict, "figures": shown})
     parts = [
         runs_line(controls=ev.run_id),
-        "<p>A copy of FreezeB5 with one AU erased (its difference directions at one block's "
-        "output, folded into the next convolution) must be found by the retrain with McNemar, "
-        "the difference maps and the probe; a random subspace of the same rank and variance "
-        "must not be. The manipulation check comes first, without the instruments; a control "
+        "<p>A copy of FreezeB5 with one AU erased (its difference directions projected out at "
+        "one block's output, or its last blocks retrained to read the AU's faces as the same "
+        "faces at rest: controls.lesion) must be found by the retrain with McNemar, the "
+        "difference maps and the probe; a random subspace removing the same variance must "
+        "not be. The manipulation check comes first, without the instruments; a control "
         "that fails it is void and says nothing about the instruments. "
         f"FreezeB5 against FreezeB5 with its output layers retrained under another seed: "
         f"{m.get('sham_recall_n_significant', NAN):.0f} Holm-significant emotion(s).</p>",
