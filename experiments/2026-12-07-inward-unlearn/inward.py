@@ -7,12 +7,14 @@ every drawn AU) and read on selection pairs of other people (seed 20,000, 24 peo
 with the study's synth.au14_pull. FreezeB5's conv blocks are the emotion model's, so the figures
 are FreezeB5's.
 
-    python inward.py OUT.csv
+    python inward.py OUT.csv [--fit-people 24] [--selection-people 24] [--arms 4:0.3,4:0.2,...]
+
+The flags' defaults are this experiment's design; fit-people (its follow-up) passes others.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import pandas as pd
@@ -35,7 +37,7 @@ ARMS = (
 )
 
 
-def main(out: str) -> None:
+def main(out: str, fit_people: int, selection_people: int, arms: tuple[dict, ...]) -> None:
     params = load_params("params.yaml")
     connection.configure(params.tracking)
     model, _ = registry.load_model(
@@ -47,8 +49,8 @@ def main(out: str) -> None:
     model = model.eval()
     cfg, inward = params.controls, params.synth.au14_inward
     size = model.profile.image_size
-    fit = render_pairs(drawn_aus(), PAIRS, size, cfg.seed, inward)
-    selection = render_pairs(drawn_aus(), PAIRS, size, SELECTION_SEED, inward)
+    fit = render_pairs(drawn_aus(), fit_people, size, cfg.seed, inward)
+    selection = render_pairs(drawn_aus(), selection_people, size, SELECTION_SEED, inward)
     before = lesion.sensitivity(model, selection, drawn_aus())
     rest = lesion.last_block(model, selection.rest).flatten(1)
     au14 = lesion.last_block(model, selection.shown[cfg.au]).flatten(1) - rest
@@ -58,11 +60,11 @@ def main(out: str) -> None:
             cos = torch.nn.functional.cosine_similarity(au14, d, dim=1).mean()
             print(f"AU{cfg.au} vs AU{a}: mean cosine {float(cos):.3f}", flush=True)
     rows = []
-    for arm in ARMS:
+    for arm in arms:
         start = time.perf_counter()
-        p = params.with_overrides("controls", n_pairs=PAIRS, **arm)
+        p = params.with_overrides("controls", n_pairs=fit_people, **arm)
         setup = controls.Setup(p, model, None, None, {}, {}, fit, selection, torch.device("cpu"))
-        row = {"au14_pull": params.synth.au14_pull, **arm}
+        row = {"au14_pull": params.synth.au14_pull, "fit_people": fit_people, **arm}
         try:
             directions, lesioned = controls.au_lesion(setup)
         except ValueError as e:  # nothing specific left to erase
@@ -104,5 +106,20 @@ def main(out: str) -> None:
     print(table.to_string(index=False))
 
 
+def parse_arms(text: str) -> tuple[dict, ...]:
+    """'4:0.3,3:0.3' -> unlearned arms (first block retrained, erase_weight)."""
+    arms = []
+    for item in text.split(","):
+        block, weight = item.split(":")
+        arms.append({"lesion": "unlearn", "block": int(block), "erase_weight": float(weight)})
+    return tuple(arms)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--fit-people", type=int, default=PAIRS)
+    ap.add_argument("--selection-people", type=int, default=PAIRS)
+    ap.add_argument("--arms", type=parse_arms, default=ARMS)
+    a = ap.parse_args()
+    main(a.out, a.fit_people, a.selection_people, a.arms)
