@@ -23,7 +23,7 @@ model-FLOP utilisation: images/s x the training step's FLOPs per image (cost_mod
 when `ours` reaches `gpu-ours`. On a CPU every route runs the same plain code but gpu-compiled,
 which compiles there too (a rehearsal of the GPU run).
 
-    python bench/bench_throughput.py [--profile paper] [--batch-size 32] [--seconds 15] [--smoke]
+    python bench/bench_throughput.py [--profile small96|paper] [--batch-size 32] [--seconds 15] [--smoke]
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def run_route(route: str, args, dataset, device, utilisation: Utilisation) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="small", choices=("small", "paper"))
+    parser.add_argument("--profile", default="small", choices=("small", "small96", "paper"))
     parser.add_argument("--batch-size", type=int, default=32, help="params-paper.yaml's is 32")
     parser.add_argument("--seconds", type=float, default=15.0, help="timed window per route")
     parser.add_argument("--warmup", type=int, default=5, help="batches before the window opens")
