@@ -9,12 +9,14 @@ and one draw of what this repeats). For each training seed of the study's params
   false-positive rate;
 - `--draws` FreezeB5 against FreezeB5' pairs (output layers retrained under seed + 1 + d):
   Holm-significant emotions under training noise alone;
-- the dose-response over `--ranks`: the lesion at each fixed rank, the last block's sensitivity
-  to the AU it cuts, and which instruments detect it; each instrument's detection threshold is
-  the least cut from which on it passes, printed next to FreezeB0's own measured cut;
+- the dose-response: the projection at each of `--ranks`, or the unlearned lesion
+  (controls.lesion unlearn) at each of `--weights` (controls.erase_weight), the last block's
+  sensitivity to the AU it cuts, and which instruments detect it; each instrument's detection
+  threshold is the least cut from which on it passes, printed next to FreezeB0's own measured cut;
 - the cross-target lesion (`--cross-au`, AU26: surprise, mouth_jaw).
 
-    python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8] [--cross-au 26]
+    python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8]
+        [--weights 0.05,0.1,0.2,0.4] [--cross-au 26]
     python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
 
 DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its
@@ -27,6 +29,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from auforget.analysis import erasure
@@ -58,7 +61,16 @@ def setup_for(params: Params, seed: int, au: int) -> tuple[controls.Setup, str]:
     return controls.prepare(p, b5.eval(), reference, progress=False), sx
 
 
-def lesion_row(setup: controls.Setup, rank: int | None, aus) -> dict:
+def dosed(setup: controls.Setup, dose: float) -> tuple[controls.Setup, int | None]:
+    """The setup and rank of one dose: a rank of the projection, or the unlearned lesion's
+    erase_weight (it has no rank to set)."""
+    if setup.params.controls.lesion == "unlearn":
+        params = setup.params.with_overrides("controls", erase_weight=dose)
+        return replace(setup, params=params), None
+    return setup, int(dose)
+
+
+def lesion_row(setup: controls.Setup, rank: int | None, aus, dose: float | None = None) -> dict:
     """Manipulation figures and the three lesion verdicts at one rank (None: controls.rank)."""
     cfg = setup.params.controls
     directions, lesioned = controls.au_lesion(setup, rank)
@@ -74,6 +86,7 @@ def lesion_row(setup: controls.Setup, rank: int | None, aus) -> dict:
     }
     return {
         "rank": directions.rank,
+        "dose": f"r={rank}" if dose is None else f"weight={dose:g}",
         "cut": -change[cfg.au],
         "others": max(abs(v) for a, v in change.items() if a != cfg.au),
         "manipulation": float(
@@ -96,7 +109,7 @@ def negative_rows(setup: controls.Setup, draws: int) -> list[dict]:
             setup,
             lesioned,
             sham,
-            (erasure.removed_variance(directions.U, cov), erasure.removed_variance(Q, cov)),
+            (erasure.lesion_variance(directions, cov), erasure.removed_variance(Q, cov)),
         )
         found = controls.instruments(
             setup, sham, (cfg.au,), setup.params.retrain.seed, f"negative{d}"
@@ -146,7 +159,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, help="a folder with a trained study")
     parser.add_argument("--draws", type=int, default=20)
-    parser.add_argument("--ranks", default="1,2,4,8")
+    parser.add_argument("--ranks", default="1,2,4,8", help="doses of the projection")
+    parser.add_argument(
+        "--weights", default="0.05,0.1,0.2,0.4", help="doses of the unlearned lesion (erase_weight)"
+    )
     parser.add_argument("--cross-au", type=int, default=26)
     parser.add_argument("--seeds", type=int, default=0, help="first N of study.seeds (0 = all)")
     parser.add_argument("--smoke", action="store_true")
@@ -154,7 +170,7 @@ def main() -> None:
     started = time.monotonic()
     if args.smoke:
         args.project = smoke_study(Path("bench-controls-smoke").resolve())
-        args.draws, args.ranks = 2, "1,2"
+        args.draws, args.ranks, args.weights = 2, "1,2", "0.1,0.4"
     if args.project is None:
         parser.error("--project DIR (a trained study) or --smoke")
     os.chdir(args.project)
@@ -164,7 +180,8 @@ def main() -> None:
         params = params.with_overrides("retrain", heads=1)
     connection.configure(params.tracking)
     seeds = params.study.seeds[: args.seeds or None]
-    ranks = [int(r) for r in args.ranks.split(",")]
+    unlearn = params.controls.lesion == "unlearn"
+    doses = [float(d) for d in (args.weights if unlearn else args.ranks).split(",")]
     per_seed = {}
     for seed in seeds:
         setup, sx = setup_for(params, seed, params.controls.au)
@@ -173,7 +190,7 @@ def main() -> None:
         main_row = show.lesion(lesion_row(setup, None, aus))
         negatives = show.negatives(negative_rows(setup, args.draws))
         pairs = show.pairs(sham_pairs(setup, args.draws))
-        dose = [show.dose(lesion_row(setup, r, aus)) for r in ranks]
+        dose = [show.dose(lesion_row(*dosed(setup, d), aus, d if unlearn else None)) for d in doses]
         b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx))
         cross_setup, _ = setup_for(params, seed, args.cross_au)
         cross = show.cross(
@@ -222,7 +239,8 @@ class Reporter:
 
     def dose(self, row: dict) -> dict:
         print(
-            f"dose r={row['rank']}: cut {row['cut']:.2f} others {row['others']:.2f} {_flags(row)}",
+            f"dose {row['dose']} (rank {row['rank']}): cut {row['cut']:.2f} "
+            f"others {row['others']:.2f} {_flags(row)}",
             flush=True,
         )
         return row

@@ -23,7 +23,8 @@ model-FLOP utilisation: images/s x the training step's FLOPs per image (cost_mod
 when `ours` reaches `gpu-ours`. On a CPU every route runs the same plain code but gpu-compiled,
 which compiles there too (a rehearsal of the GPU run).
 
-    python bench/bench_throughput.py [--profile small96|paper] [--batch-size 32] [--seconds 15] [--smoke]
+    python bench/bench_throughput.py [--profile small96|paper] [--batch-size 32] [--seconds 15]
+        [--smoke]
 """
 
 from __future__ import annotations

@@ -80,6 +80,8 @@ def test_the_controls_bench_prints_rates_dose_response_and_the_cross_target(tmp_
         "probe:",
         "sham:",
     ], lines
-    assert [line.split()[1] for line in lines if line.startswith("dose ")] == ["r=1:", "r=2:"]
+    # the dose of params.yaml's lesion: the unlearned one's erase_weight (a projection's: its rank)
+    doses = [line.split()[1] for line in lines if line.startswith("dose ")]
+    assert doses == ["weight=0.1", "weight=0.4"], lines
     assert any(line.startswith("threshold (sensitivity cut): recall ") for line in lines)
     assert any(line.startswith("cross-target AU26 ") for line in lines), lines

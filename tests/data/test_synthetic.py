@@ -455,10 +455,10 @@ def test_bad_arguments_name_the_choices(tmp_path):
         write_ckplus(tmp_path, n_subjects=1, sequences_per_subject=1, frames_per_sequence=1, seed=0)
 
 
-def test_au14_pulls_its_corner_out_by_default_and_in_with_synth_au14_pull_inward():
-    """synth.au14_pull: the default keeps the drawing every study so far used (the corner out
-    and up, as AU12 and AU20 move it); inward pulls it toward the midline, as FACS describes the
-    dimpler. Either way the same person, and only AU14's corner, moves."""
+def test_au14_pulls_its_corner_in_by_default_and_out_with_synth_au14_pull_outward():
+    """synth.au14_pull: the default pulls the corner toward the midline, as FACS describes the
+    dimpler; outward keeps the drawing of every study before 2026-12-07 (out and up, as AU12 and
+    AU20 move it). Either way the same person, and only AU14's corner, moves."""
     from dataclasses import replace
 
     from auforget.core.config import SynthConfig
@@ -475,7 +475,7 @@ def test_au14_pulls_its_corner_out_by_default_and_in_with_synth_au14_pull_inward
         assert out[corner, 1] < 0 and inward[corner, 1] == out[corner, 1]  # up, both ways
         assert np.array_equal(landmarks(replace(idn, au14_inward=True), {}), rest)
         assert np.array_equal(out[CORNER[-s][0]], inward[CORNER[-s][0]])  # the other side alike
-    assert not SynthConfig().au14_inward and SynthConfig(au14_pull="inward").au14_inward
+    assert SynthConfig().au14_inward and not SynthConfig(au14_pull="outward").au14_inward
     with pytest.raises(ValueError, match="synth.au14_pull"):
         SynthConfig(au14_pull="sideways")
     with pytest.raises(ValueError, match="paper world only"):

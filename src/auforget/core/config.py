@@ -86,9 +86,10 @@ class SynthConfig:
     # paper: AffectNet, UNBC and CK+ in their layouts; fatigue: emotions -> fatigue as manifests
     # (data/synthetic_manifests.py, examples/fatigue/)
     world: str = "paper"
-    # AU14's one-sided corner: `outward` (out and up, as AU12 and AU20 move it; the drawing every
-    # study so far used) | `inward` (in and up, as FACS describes the dimpler)
-    au14_pull: str = "outward"
+    # AU14's one-sided corner: `inward` (in and up, as FACS describes the dimpler; there the
+    # instrument checks' lesion can take AU14 without AU20) | `outward` (out and up, as AU12 and
+    # AU20 move it; every study before 2026-12-07, and the only drawing of the fatigue world)
+    au14_pull: str = "inward"
 
     @property
     def au14_inward(self) -> bool:
@@ -416,8 +417,8 @@ class ControlsConfig:
     # retrained so that faces showing the AU give, at the last block's output, what the same faces
     # at rest give, and every other face what it gave (`steps` Adam steps at `lr`; the erased
     # AU's term weighted `erase_weight` against the kept faces' 1)
-    lesion: str = "projection"
-    block: int = 3  # 0-based: the block whose output is projected, or the first retrained
+    lesion: str = "unlearn"
+    block: int = 4  # 0-based: the first block retrained, or the block whose output is projected
     rank: int = 0  # 0 = the fewest directions holding `energy` of the AU's difference energy
     energy: float = 0.9
     # of each AU sharing the region, the directions kept out of U: its top directions holding this
@@ -430,13 +431,13 @@ class ControlsConfig:
     # where span(U) is erased: `channel`, at every cell, folded into the next block's first
     # convolution; `region`, at the AU region's cells only (a module after the block)
     eraser: str = "channel"
-    n_pairs: int = 24
+    n_pairs: int = 64  # people, each at rest and showing every fitted AU; as many again checked
     seed: int = 0
     draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
     variance_tolerance: float = 0.1
     steps: int = 300  # lesion unlearn: full-batch Adam steps
     lr: float = 0.001  # lesion unlearn: Adam's learning rate
-    erase_weight: float = 1.0  # lesion unlearn: the erased AU's term against the kept faces' 1
+    erase_weight: float = 0.4  # lesion unlearn: the erased AU's term against the kept faces' 1
     probe_seeds: int = 100
     max_images: int = 32  # contempt's difference maps (0 = all qualifying test images)
 
