@@ -191,7 +191,9 @@ def main() -> None:
         negatives = show.negatives(negative_rows(setup, args.draws))
         pairs = show.pairs(sham_pairs(setup, args.draws))
         dose = [show.dose(lesion_row(*dosed(setup, d), aus, d if unlearn else None)) for d in doses]
-        b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx))
+        au = params.controls.au
+        before = lesion.sensitivity(setup.b5, setup.check_pairs, [au])[au]
+        b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx, before))
         cross_setup, _ = setup_for(params, seed, args.cross_au)
         cross = show.cross(
             lesion_row(cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au))
