@@ -208,15 +208,13 @@ def masked_covariance(
 
 @torch.no_grad()
 def block_input(model: VGG16Blocks, x: torch.Tensor, block: int, batch: int = 64) -> torch.Tensor:
-    """What blocks[block] reads (the image for block 0), eval mode, in batches."""
-    model.eval()
-    out = []
-    for i in range(0, len(x), batch):
-        a = x[i : i + batch]
-        for b in model.blocks[:block]:
-            a = b(a)
-        out.append(a)
-    return torch.cat(out)
+    """What blocks[block] reads (the image for block 0): block_output of the block before, in
+    batches."""
+    if block == 0:
+        return x
+    return torch.cat(
+        [block_output(model, x[i : i + batch], block - 1) for i in range(0, len(x), batch)]
+    )
 
 
 def _from_block(model: VGG16Blocks, a: torch.Tensor, block: int) -> torch.Tensor:
