@@ -43,6 +43,7 @@ SMOKE = {
     "transfer": {"epochs": 1, "batch_size": 8},
     "probes": {"seeds": 3, "survey_seeds": 3},
     "saliency": {"max_images": 2},
+    "cka": {"reset": False},  # five more retrains at 224 px; the tiny study covers the reset
     # the fewest pairs, seeds and maps the controls accept: at 224 px each pair is 18 faces
     # through three models (327 of the run's 658 s with 4 pairs, 5 seeds and 8 maps, 2-core AMD
     # EPYC, 2026-12-07)

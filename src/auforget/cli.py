@@ -83,8 +83,9 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("alpha", "exact_below"),
     ),
     "cka": (
-        "debiased linear CKA of each block between the base emotion model and each pain model",
-        ("batch_size", "max_images"),
+        "debiased linear CKA of each block between the base emotion model and each pain model, "
+        "and FreezeB0 given back each base block",
+        ("batch_size", "max_images", "reset"),
     ),
     "saliency": (
         "LRP maps and B5-minus-Bk difference maps with AU ranking",

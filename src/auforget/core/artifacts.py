@@ -154,6 +154,16 @@ def cka_metric(k: int, block: int) -> str:
     return f"cka_b{k}_block{block}"
 
 
+RESET_CSV = "reset.csv"  # block, emotion, n, recall, recall_b0, gain, pvalue, pvalue_holm
+RESET_PNG = "reset.png"  # heatmap of block given back x emotion: recall gained over FreezeB0
+
+
+def reset_metric(block: int, emotion: str) -> str:
+    """reset_block<block>_gain_<emotion>: the emotion's recall of FreezeB0 given back the base
+    model's block <block>, minus FreezeB0's, both with output layers retrained alike."""
+    return f"reset_block{block}_gain_{emotion}"
+
+
 def cka_floor_metric(block: int) -> str:
     """cka_floor_block<block>: the same between two seeds' base models (the noise floor)."""
     return f"cka_floor_block{block}"

@@ -345,6 +345,9 @@ class ForgettingConfig:
 class CkaConfig:
     batch_size: int = 64  # images per minibatch of the unbiased HSIC (at least 4)
     max_images: int = 0  # of the emotion test split, in order (0 = all)
+    # FreezeB0 given back each block of the base model in turn, each copy's output layers
+    # retrained on emotions: which block's change costs which emotion (one retrain per block)
+    reset: bool = True
 
     def __post_init__(self) -> None:
         VALID["cka.batch_size"] = "4 or more"

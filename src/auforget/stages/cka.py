@@ -13,12 +13,22 @@ the run is tagged with the offending (k, block) pairs. With two or more seeds, t
 the first two seeds' base models (`cka_floor_block<j>`) is the noise floor: how different two
 trainings of the same recipe already are, block by block.
 
+A block reset (cka.reset) asks which block's change costs which emotion: FreezeB0 is given back
+the base model's block j, one block at a time, and each copy's output layers are retrained on
+emotions by the retrain stage's recipe and seed, as is FreezeB0 itself with nothing given back.
+Every arm shares the recipe and seed, so a gain in an emotion's recall is the block's alone
+(up to the heads' training noise, which the `controls` step's FreezeB5' pairs measure); McNemar
+against FreezeB0, Holm across the emotions of each block. A finding, with no verdict.
+
 Writes cka.csv (k, block, cka; k "floor" for the two base models) and cka.png (heatmap of
-k x block); metrics `cka_b<k>_block<j>`, `cka_floor_block<j>`, `cka_frozen_ok`.
+k x block); with the reset, reset.csv (block, emotion, n, recall, recall_b0, gain, McNemar p)
+and reset.png (heatmap of block x emotion gain); metrics `cka_b<k>_block<j>`,
+`cka_floor_block<j>`, `cka_frozen_ok`, `reset_block<j>_gain_<emotion>`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 from pathlib import Path
@@ -41,8 +51,11 @@ from auforget.core.identity import fingerprint  # noqa: E402
 from auforget.core.profiles import get_profile  # noqa: E402
 from auforget.data.study_names import study_names, task_words  # noqa: E402
 from auforget.data.task_data import load_task_data  # noqa: E402
-from auforget.nn.training import make_loader  # noqa: E402
+from auforget.nn.training import make_loader, pick_device  # noqa: E402
+from auforget.stages import forgetting  # noqa: E402
 from auforget.tracking import connection, registry, stage_runs  # noqa: E402
+from auforget.workflow import fitting  # noqa: E402
+from auforget.workflow.recipes import Recipe, retrain_recipe  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +136,80 @@ def cka_metrics(values: dict[tuple[str, int], float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
 
 
+def given_back(pain, base, block: int):
+    """A copy of `pain` whose block `block` (1-based) is the base model's."""
+    model = copy.deepcopy(pain)
+    model.blocks[block - 1] = copy.deepcopy(base.blocks[block - 1])
+    return model
+
+
+def block_reset(
+    pain, base, recipe: Recipe, seed: int, exact_below: int, *, progress: bool = False
+) -> pd.DataFrame:
+    """FreezeB0 (`pain`) with each block of `base` given back in turn, output layers retrained
+    by `recipe` under `seed` like FreezeB0's own: one row per (block, emotion) with the recall,
+    FreezeB0's, the gain and McNemar against FreezeB0 (Holm across each block's emotions)."""
+    device = pick_device()
+    tables = {}
+    for j in range(len(pain.blocks) + 1):  # 0: nothing given back, FreezeB0 as retrained
+        blocks = given_back(pain, base, j) if j else pain
+        model = fitting.retrained_output_layers(
+            blocks, recipe, seed, device=device, progress=progress, desc=f"cka reset block {j}"
+        )
+        tables["b0" if j == 0 else f"reset{j}"] = fitting.test_predictions(
+            model, recipe.data, recipe.batch_size, device
+        )
+    recalls = forgetting.recall_table(tables)
+    names = [n for n in tables if n != "b0"]
+    tests = forgetting.mcnemar_rows(tables, [(n, "b0") for n in names], exact_below)
+    rows = []
+    for name in names:
+        for _, r in recalls.iterrows():
+            test = tests[(tests["model_a"] == name) & (tests["emotion"] == r["emotion"])].iloc[0]
+            rows.append(
+                {
+                    "block": int(name[len("reset") :]),
+                    "emotion": r["emotion"],
+                    "n": int(r["n"]),
+                    "recall": r[name],
+                    "recall_b0": r["b0"],
+                    "gain": r[name] - r["b0"],
+                    "pvalue": test["pvalue"],
+                    "pvalue_holm": test["pvalue_holm"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def plot_reset(table: pd.DataFrame, path: Path, source: str = "emotion") -> None:
+    """Heatmap of the recall gained: one row per block given back, one column per class."""
+    blocks = sorted(set(table["block"]))
+    classes = list(dict.fromkeys(table["emotion"]))
+    grid = table.pivot(index="block", columns="emotion", values="gain").loc[blocks, classes]
+    values = grid.to_numpy(dtype=float)
+    bound = max(0.05, float(np.nanmax(np.abs(values))))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(classes) + 2), 0.5 * len(blocks) + 1.8))
+    im = ax.imshow(values, vmin=-bound, vmax=bound, cmap="RdBu")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:+.3f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(blocks)), [f"block {j} given back" for j in blocks])
+    fig.colorbar(im, ax=ax, label="recall gained over FreezeB0")
+    ax.set_title(f"FreezeB0 with one base block given back ({source} test split)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def reset_metrics(table: pd.DataFrame) -> dict[str, float]:
+    return {
+        artifacts.reset_metric(int(r["block"]), r["emotion"]): float(r["gain"])
+        for _, r in table.iterrows()
+        if np.isfinite(r["gain"])
+    }
+
+
 def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> dict[str, float]:
     cfg, seeds = params.cka, params.study.seeds
     backbone = params.model.backbone
@@ -160,6 +247,13 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
         for n, (model, alias, command) in targets.items()
     }
     source = task_words(params).source  # the figure's title names the source task
+    reset = cfg.reset and "0" in targets
+    if cfg.reset and not reset:
+        log.info("cka: no block reset, the study trains no FreezeB0")
+    # the reset's retrains read the first seed's FreezeB0 as the retrain stage does
+    recipe = (
+        retrain_recipe(params.with_overrides("retrain", freeze=0, seed=seeds[0])) if reset else None
+    )
     key = fingerprint(
         "cka",
         flat(cfg),
@@ -167,6 +261,7 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
         flat(params.model),
         data.files_digest(),
         {n: (v.run_id, v.version) for n, v in versions.items()},
+        (recipe.identity, params.forgetting.exact_below) if recipe else None,
     )
     if reuse and (done := stage_runs.find_finished_run(key)):
         metrics = stage_runs.reused(done, "cka")
@@ -201,6 +296,19 @@ def run_cka(params: Params, *, progress: bool = True, reuse: bool = False) -> di
         table = cka_table(values)
         table.to_csv(Path(tmp) / artifacts.CKA_CSV, index=False)
         plot_cka(table, Path(tmp) / artifacts.CKA_PNG, source)
+        if recipe is not None:
+            log.info("cka: FreezeB0 given back each base block in turn, output layers retrained")
+            reset_rows = block_reset(
+                models["0"],
+                base,
+                recipe,
+                seeds[0],
+                params.forgetting.exact_below,
+                progress=progress,
+            )
+            reset_rows.to_csv(Path(tmp) / artifacts.RESET_CSV, index=False)
+            plot_reset(reset_rows, Path(tmp) / artifacts.RESET_PNG, source)
+            metrics.update(reset_metrics(reset_rows))
         mlflow.log_metrics(metrics)
         mlflow.log_param("cka.n_images", len(test))
         mlflow.log_artifacts(tmp)

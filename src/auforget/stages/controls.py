@@ -28,10 +28,9 @@ The verdicts (analysis/instrument_checks.py) go to metrics/controls.json and the
 
 from __future__ import annotations
 
-import copy
 import logging
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -42,19 +41,19 @@ import torch
 from auforget.analysis import erasure
 from auforget.analysis import instrument_checks as checks
 from auforget.analysis.linear_probes import au_labels, compare_probes
-from auforget.analysis.metrics import predictions_table, write_metrics_json
+from auforget.analysis.metrics import write_metrics_json
 from auforget.core import artifacts
-from auforget.core.config import EMOTIONS, Params, flat
+from auforget.core.config import Params, flat
 from auforget.core.identity import fingerprint, manifest_digest
 from auforget.data.face_pairs import FacePairs, drawn_aus, render_pairs
 from auforget.data.images import ManifestImages, preset
 from auforget.nn import lesion
-from auforget.nn.backbones import N_BLOCKS, VGG16Blocks, freeze_blocks, replace_head
-from auforget.nn.training import make_loader, pick_device, predict
+from auforget.nn.backbones import N_BLOCKS, VGG16Blocks
+from auforget.nn.training import pick_device
 from auforget.stages import forgetting, saliency
 from auforget.stages.probes import ckplus_manifest, conv_features
 from auforget.tracking import connection, registry, stage_runs
-from auforget.workflow.fitting import fit_on_task
+from auforget.workflow import fitting
 from auforget.workflow.recipes import Recipe, retrain_recipe
 
 log = logging.getLogger(__name__)
@@ -317,36 +316,20 @@ def manipulation_check(
 def retrained(setup: Setup, blocks: VGG16Blocks, seed: int, desc: str) -> VGG16Blocks:
     """`blocks` (a FreezeB5 copy) with new emotion output layers trained by FreezeB5's retrain
     recipe under `seed`: what the `retrain` stage would make of it."""
-    recipe = setup.recipe
-    model = freeze_blocks(replace_head(copy.deepcopy(blocks), len(EMOTIONS), seed=seed), N_BLOCKS)
-    with tempfile.TemporaryDirectory() as tmp:
-        fit_on_task(
-            model,
-            recipe.data,
-            recipe.loss,
-            replace(recipe.settings, seed=seed),
-            batch_size=recipe.batch_size,
-            cached=recipe.cached,
-            views=recipe.views,
-            checkpoint_dir=Path(tmp),
-            key=f"controls-{desc}-{seed}",
-            device=setup.device,
-            progress=setup.progress,
-            desc=f"controls {desc}",
-            heads=recipe.heads,
-        )
-    return model.cpu().eval()
+    return fitting.retrained_output_layers(
+        blocks,
+        setup.recipe,
+        seed,
+        device=setup.device,
+        progress=setup.progress,
+        desc=f"controls {desc}",
+    )
 
 
 def test_predictions(setup: Setup, model: VGG16Blocks) -> pd.DataFrame:
     """The model's predictions on the emotion test split, as predictions.csv holds them."""
-    data = setup.recipe.data
-    test = data.dataset("test")
-    loader = make_loader(test, setup.recipe.batch_size, shuffle=False, seed=0, device=setup.device)
-    probs, _, labels = predict(model.to(setup.device), loader, setup.device, progress=False)
-    model.cpu()
-    table = predictions_table(test.sample_ids, labels, probs, data.class_names)
-    return table.astype({"sample_id": str}).set_index("sample_id").sort_index()
+    recipe = setup.recipe
+    return fitting.test_predictions(model, recipe.data, recipe.batch_size, setup.device)
 
 
 def recall_check(setup: Setup, predictions: pd.DataFrame) -> pd.DataFrame:

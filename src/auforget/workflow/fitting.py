@@ -8,6 +8,7 @@ is left to the caller (`recipes.run_recipe`), as its very last step.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import tempfile
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from auforget.analysis.metrics import classification_metrics, predictions_table, write_confusion
 from auforget.core import artifacts
 from auforget.data.task_data import TaskData
-from auforget.nn.backbones import VGG16Blocks, merge_heads, replace_head
+from auforget.nn.backbones import VGG16Blocks, freeze_blocks, merge_heads, replace_head
 from auforget.nn.features import EXACT, CacheDoesNotFit, FlipDrawn, extract_features
 from auforget.nn.training import (
     FitResult,
@@ -221,6 +222,55 @@ def _head_epochs(
     return lambda epoch, metrics: on_epoch(
         epoch, {f"head{index}/{k}": v for k, v in metrics.items()}
     )
+
+
+def retrained_output_layers(
+    blocks: VGG16Blocks,
+    recipe,
+    seed: int,
+    *,
+    device: torch.device,
+    progress: bool = False,
+    desc: str = "retrain",
+) -> VGG16Blocks:
+    """A copy of `blocks` with every block frozen and new output layers trained by `recipe` (a
+    retrain recipe) under `seed`: what the `retrain` stage makes of a model, without a run or a
+    registration. The controls' lesioned copies and the CKA step's block resets are read this
+    way, so their recalls compare with the registered retrains' exactly."""
+    model = freeze_blocks(
+        replace_head(copy.deepcopy(blocks), len(recipe.data.class_names), seed=seed),
+        len(blocks.blocks),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_on_task(
+            model,
+            recipe.data,
+            recipe.loss,
+            replace(recipe.settings, seed=seed),
+            batch_size=recipe.batch_size,
+            cached=recipe.cached,
+            views=recipe.views,
+            checkpoint_dir=Path(tmp),
+            key=f"{desc}-{seed}",
+            device=device,
+            progress=progress,
+            desc=desc,
+            heads=recipe.heads,
+        )
+    return model.cpu().eval()
+
+
+def test_predictions(
+    model: VGG16Blocks, data: TaskData, batch_size: int, device: torch.device
+) -> pd.DataFrame:
+    """The model's predictions on the task's test split as predictions.csv holds them, indexed
+    by sample_id (the form forgetting.recall_table and its McNemar tests read)."""
+    test = data.dataset("test")
+    loader = make_loader(test, batch_size, shuffle=False, seed=0, device=device)
+    probs, _, labels = predict(model.to(device), loader, device, progress=False)
+    model.cpu()
+    table = predictions_table(test.sample_ids, labels, probs, data.class_names)
+    return table.astype({"sample_id": str}).set_index("sample_id").sort_index()
 
 
 def train_and_record(

@@ -2,7 +2,12 @@
 
 import pandas as pd
 
-from auforget.stages.report.findings import FindingsEvidence, logit_table, section_findings
+from auforget.stages.report.findings import (
+    FindingsEvidence,
+    logit_table,
+    reset_table,
+    section_findings,
+)
 
 NAN = float("nan")
 
@@ -65,3 +70,25 @@ def test_section_shows_every_part_and_the_frozen_check():
     )
     assert "does not read 1.0" in section_findings(broken, 0.05).body
     assert not section_findings(None, 0.05).available
+
+
+def test_reset_table_marks_the_holm_significant_gains_and_shows_freezeb0s_recall():
+    reset = pd.DataFrame(
+        {
+            "block": [1, 1, 5, 5],
+            "emotion": ["contempt", "surprise", "contempt", "surprise"],
+            "n": [20, 20, 20, 20],
+            "recall": [0.6, 0.8, 0.9, 0.8],
+            "recall_b0": [0.6, 0.8, 0.6, 0.8],
+            "gain": [0.0, 0.0, 0.3, 0.0],
+            "pvalue": [1.0, 1.0, 0.001, 1.0],
+            "pvalue_holm": [1.0, 1.0, 0.002, 1.0],
+        }
+    )
+    shown = reset_table(reset, 0.05).set_index("given back")
+    assert shown.at["block 5", "contempt"] == "+0.300*"
+    assert shown.at["block 1", "contempt"] == "+0.000"
+    assert shown.at["FreezeB0's recall", "contempt"] == 0.6
+    cka = pd.DataFrame({"k": ["0"], "block": [1], "cka": [0.9]})
+    body = section_findings(FindingsEvidence(cka=cka, reset=reset), 0.05).body
+    assert "given back one base block" in body and "+0.300*" in body

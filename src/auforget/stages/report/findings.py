@@ -2,7 +2,8 @@
 
 It shows the forgetting run's logit-scale excess with its seed interval and minimum detectable
 effect (logit_excess.csv), the per-image mixed logistic model's p-values (mixed_logistic.csv) and
-the cka run's block-by-block similarity figure (cka.png, cka.csv). Pure functions of the tables
+the cka run's block-by-block similarity figure (cka.png, cka.csv) and its block reset (reset.csv,
+reset.png: FreezeB0 given back one base block at a time). Pure functions of the tables
 and figure, as the other sections; `findings_evidence` downloads them.
 """
 
@@ -37,6 +38,8 @@ class FindingsEvidence:
     cka_problems: str = ""
     survey_run: str | None = None
     survey: pd.DataFrame | None = None
+    reset: pd.DataFrame | None = None
+    reset_png: bytes | None = None
 
 
 def findings_evidence(
@@ -55,6 +58,8 @@ def findings_evidence(
         cka.data.tags.get("auforget.cka_frozen_problems", "") if cka else "",
         survey.info.run_id if survey else None,
         lookup._csv(survey, artifacts.PROBE_SURVEY_CSV, folder) if survey else None,
+        lookup._csv(cka, artifacts.RESET_CSV, folder) if cka else None,
+        lookup._bytes(cka, artifacts.RESET_PNG, folder) if cka else None,
     )
 
 
@@ -78,6 +83,20 @@ def logit_table(logit: pd.DataFrame) -> pd.DataFrame:
             fmt(r.logit_excess_mde) if np.isfinite(r.logit_excess_mde) else "undefined"
         )
     return pd.DataFrame(list(rows.values()))
+
+
+def reset_table(reset: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Block given back x emotion: the recall gained over FreezeB0, * where McNemar against
+    FreezeB0 (Holm across the block's emotions) is below alpha; FreezeB0's own recall last."""
+    rows = []
+    for block, part in reset.groupby("block", sort=True):
+        row = {"given back": f"block {block}"}
+        for r in part.itertuples():
+            row[r.emotion] = f"{r.gain:+.3f}" + ("*" if r.pvalue_holm < alpha else "")
+        rows.append(row)
+    first = reset[reset["block"] == reset["block"].min()]
+    rows.append({"given back": "FreezeB0's recall", **dict(zip(first.emotion, first.recall_b0))})
+    return pd.DataFrame(rows)
 
 
 def mixed_table(mixed: pd.DataFrame) -> pd.DataFrame:
@@ -191,5 +210,18 @@ def section_findings(
             )
             + "</p>",
             image(ev.cka_png, "CKA of each block, FreezeBk x block") if ev.cka_png else "",
+        ]
+    if ev.reset is not None and len(ev.reset):
+        parts += [
+            "<h3>Which block's change costs which class: FreezeB0 given back one base block</h3>",
+            "<p>FreezeB0 with block <i>j</i> of the base "
+            f"{esc(words.source)} model put back, its output layers retrained on "
+            f"{esc(words.source)} by the retrain recipe and seed, as FreezeB0's own: each "
+            "cell is the recall gained over FreezeB0 (* McNemar against FreezeB0, Holm across "
+            f"the block's classes, p &lt; {fmt(alpha)}). The same seed in every arm; the heads' "
+            "training noise is what the instrument checks' FreezeB5 against FreezeB5' pairs "
+            "measure. A lead, not a proof: blocks interact.</p>",
+            table(reset_table(ev.reset, alpha)),
+            image(ev.reset_png, "Recall gained, block given back x class") if ev.reset_png else "",
         ]
     return Section(ANCHOR, TITLE, "\n".join(p for p in parts if p), True)
