@@ -16,7 +16,7 @@ and one draw of what this repeats). For each training seed of the study's params
 - the cross-target lesion (`--cross-au`, AU26: surprise, mouth_jaw).
 
     python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8]
-        [--weights 0.05,0.1,0.2,0.4] [--cross-au 26]
+        [--weights 0.05,0.1,0.2,0.4] [--cross-au 26] [--only 1,2]
     python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
 
 DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its
@@ -165,6 +165,12 @@ def main() -> None:
     )
     parser.add_argument("--cross-au", type=int, default=26)
     parser.add_argument("--seeds", type=int, default=0, help="first N of study.seeds (0 = all)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="these of study.seeds, comma-separated (a bench too long for one sitting runs its "
+        "seeds in parts; each part prints its own rates, which add up)",
+    )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     started = time.monotonic()
@@ -180,6 +186,12 @@ def main() -> None:
         params = params.with_overrides("retrain", heads=1)
     connection.configure(params.tracking)
     seeds = params.study.seeds[: args.seeds or None]
+    if args.only:
+        wanted = [int(x) for x in args.only.split(",")]
+        unknown = sorted(set(wanted) - set(params.study.seeds))
+        if unknown:
+            parser.error(f"--only {args.only}: {unknown} not in study.seeds {params.study.seeds}")
+        seeds = [s for s in seeds if s in wanted]
     unlearn = params.controls.lesion == "unlearn"
     doses = [float(d) for d in (args.weights if unlearn else args.ranks).split(",")]
     per_seed = {}
