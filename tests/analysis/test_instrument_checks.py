@@ -83,3 +83,12 @@ def test_maps_and_probe_verdicts():
     assert checks.lesion_probe({**drops, 14: (0.08, 0.02)}, 14)["lesion_probe_pass"] == 0.0
     assert checks.negative_probe(0.01, 0.2)["negative_probe_pass"] == 1.0
     assert checks.negative_probe(0.05, 0.04)["negative_probe_pass"] == 0.0
+
+
+def test_mcnemar_verdicts_are_withdrawn_past_one_significant_emotion_in_the_sham_pairs():
+    assert checks.mcnemar_withdrawn(0) == "" and checks.mcnemar_withdrawn(1, pairs=20) == ""
+    reason = checks.mcnemar_withdrawn(2)
+    assert "2 Holm-significant emotions in 1 pair," in reason and "1 in 20 pairs" in reason
+    # the controls step names its FreezeB5' pair's count as the report reads it
+    table = pd.DataFrame({"emotion": ["sad", "fear"], "p_holm": [0.01, 0.02]})
+    assert checks.negative_recall(table, "sham")[checks.SHAM_N_SIGNIFICANT] == 2.0

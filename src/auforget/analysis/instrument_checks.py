@@ -41,6 +41,8 @@ MIN_MAP_IMAGES = 10
 PROBE_DROP = 0.05
 PROBE_ALPHA = 0.01
 PROBE_MARGIN = 0.03
+SHAM_N_SIGNIFICANT = "sham_recall_n_significant"  # the controls step's FreezeB5' pair (metric)
+SHAM_BUDGET = (1, 20)  # at most 1 Holm-significant emotion in 20 FreezeB5 vs FreezeB5' pairs
 FLAGS = (
     "manipulation_pass",
     "lesion_recall_pass",
@@ -125,6 +127,23 @@ def lesion_recall(table: pd.DataFrame, emotion: str) -> dict[str, float]:
 
 def n_significant(table: pd.DataFrame) -> int:
     return int((table["p_holm"] < ALPHA).sum())
+
+
+def mcnemar_withdrawn(n_significant: float, pairs: int = 1) -> str:
+    """Why the per-seed McNemar verdicts are withdrawn, or "" when they stand.
+
+    FreezeB5 against FreezeB5' (the same blocks, output layers retrained under another seed) is a
+    difference made of training noise alone, so each Holm-significant emotion there is a false
+    positive. The budget is 1 such emotion in 20 pairs; the count can only grow with more pairs,
+    so fewer pairs that already exceed it exceed it for 20 as well."""
+    allowed, of = SHAM_BUDGET
+    if n_significant <= allowed:
+        return ""
+    return (
+        f"FreezeB5 against FreezeB5' (output layers retrained under another seed) gave "
+        f"{n_significant:.0f} Holm-significant emotions in {pairs} pair{'s' if pairs > 1 else ''}, "
+        f"more than the {allowed} in {of} pairs McNemar may find in training noise alone"
+    )
 
 
 def negative_recall(table: pd.DataFrame, prefix: str = "negative") -> dict[str, float]:

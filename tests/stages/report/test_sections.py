@@ -92,6 +92,14 @@ def test_forgetting_pivots_holm_p_and_counts_significant_pairs():
     assert "(1 of 4 significant after Holm)" in body and "data:image/png;base64," in body
     lacking = section_forgetting(ForgettingEvidence("frun"), alpha=0.05).body
     assert f"no {artifacts.MCNEMAR_VS_B5_CSV}" in lacking
+    withdrawn = section_forgetting(
+        ForgettingEvidence("frun", vs_b5=vs_b5, pairwise=vs_b5),
+        alpha=0.05,
+        withdrawn="FreezeB5 against FreezeB5' gave 3 Holm-significant emotions",
+    ).body
+    assert "McNemar verdicts withdrawn" in withdrawn and "3 Holm-significant" in withdrawn
+    assert 'class="sig"' not in withdrawn and "(verdicts withdrawn after Holm)" in withdrawn
+    assert "<td>0.020</td>" in withdrawn  # the p-values stay, unmarked
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,7 @@ def _builders(
                 alpha,
                 problem("forgetting"),
                 words,
+                lookup.mcnemar_withdrawn(ev.controls),
             ),
         ),
         (

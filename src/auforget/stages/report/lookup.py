@@ -19,7 +19,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from auforget.analysis import planted
+from auforget.analysis import instrument_checks, planted
 from auforget.core import artifacts
 from auforget.core.config import FREEZE_LEVELS
 from auforget.stages.report.sections import (
@@ -284,6 +284,15 @@ def controls_evidence(run: Run, folder: Path) -> ControlsEvidence:
         _text(run, artifacts.CONTROLS_NOTES, folder) or "",
         _csv(run, artifacts.CONTROLS_RECALL_CSV, folder),
     )
+
+
+def mcnemar_withdrawn(controls: Run | None) -> str:
+    """Why the forgetting section's McNemar verdicts are withdrawn ("" when they stand, or when
+    the study ran no instrument checks): the controls run's FreezeB5' pair."""
+    if controls is None:
+        return ""
+    n = controls.data.metrics.get(instrument_checks.SHAM_N_SIGNIFICANT)
+    return instrument_checks.mcnemar_withdrawn(n) if n is not None else ""
 
 
 def tradeoff_evidence(run: Run, folder: Path) -> TradeoffEvidence:

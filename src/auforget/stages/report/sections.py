@@ -221,15 +221,22 @@ def section_emotion(
     return Section("emotion", titles(words)["emotion"], body, True)
 
 
-def _mcnemar_vs_b5(tests: pd.DataFrame, alpha: float, words: TaskWords) -> list[str]:
+def _mcnemar_vs_b5(
+    tests: pd.DataFrame, alpha: float, words: TaskWords, withdrawn: str = ""
+) -> list[str]:
     n = tests["emotion"].nunique() if "emotion" in tests else 0
     parts = [
         f"<h3>McNemar's test, FreezeB<i>k</i> vs FreezeB5, per {esc(words.source_class)}</h3>",
         f"<p>Holm-corrected across the {_number(n)} {esc(words.sources)} of each pair; "
-        "highlighted: "
-        f"p &lt; {alpha:g} (n01 / n10: test images only model_a / only model_b classifies "
-        "correctly).</p>",
+        + (
+            "no p-value is highlighted: the verdicts are withdrawn (above). "
+            if withdrawn
+            else f"highlighted: p &lt; {alpha:g} "
+        )
+        + "(n01 / n10: test images only model_a / only model_b classifies correctly).</p>",
     ]
+    if withdrawn:
+        alpha = 0.0  # p < 0 never holds: no p-value is marked
     if {"emotion", "model_a", "pvalue_holm"} <= set(tests.columns):
         pivot = tests.pivot(index="emotion", columns="model_a", values="pvalue_holm")
         pivot = pivot.reindex(
@@ -262,11 +269,20 @@ def section_forgetting(
     alpha: float,
     problem: str = "",
     words: TaskWords = PAPER_WORDS,
+    withdrawn: str = "",
 ) -> Section:
+    """`withdrawn`: why the McNemar verdicts do not stand (instrument_checks.mcnemar_withdrawn),
+    or "": the p-values are then shown with no significance marked."""
     if ev is None:
         return _unavailable("forgetting", "auforget forgetting", problem, words)
     source = esc(words.source)
     parts = [runs_line(forgetting=ev.run_id)]
+    if withdrawn:
+        parts.append(
+            f"<p><strong>McNemar verdicts withdrawn</strong>: {esc(withdrawn)} (the instrument "
+            "checks). The recalls stand; which differences are significant does not.</p>"
+        )
+        alpha = 0.0
     if ev.recalls_png is not None:
         parts.append(
             image(ev.recalls_png, f"recall per {words.source_class} for each FreezeB model")
@@ -279,7 +295,7 @@ def section_forgetting(
         )
         parts.append(table(named_columns(ev.recalls, words)))
     if ev.vs_b5 is not None:
-        parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha, words))
+        parts.extend(_mcnemar_vs_b5(ev.vs_b5, alpha, words, withdrawn))
     else:
         parts.append(
             missing(
@@ -289,9 +305,10 @@ def section_forgetting(
     if ev.pairwise is not None:
         pairs = ev.pairwise
         n_sig = int((pairs["pvalue_holm"] < alpha).sum()) if "pvalue_holm" in pairs else 0
+        count = "verdicts withdrawn" if withdrawn else f"{n_sig} of {len(pairs)} significant"
         parts.append(
-            f"<details><summary>pairwise McNemar tests between all seven models ({n_sig} of "
-            f"{len(pairs)} significant after Holm)</summary>"
+            f"<details><summary>pairwise McNemar tests between all seven models ({count} "
+            "after Holm)</summary>"
             + table(pairs, p_columns=("pvalue", "pvalue_holm"), alpha=alpha)
             + "</details>"
         )
