@@ -169,7 +169,7 @@ def main() -> None:
         "--only",
         default="",
         help="these of study.seeds, comma-separated (a bench too long for one sitting runs its "
-        "seeds in parts; each part prints its own rates, which add up)",
+        "seeds in parts; each part prints its own counts, which add up)",
     )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -187,10 +187,13 @@ def main() -> None:
     connection.configure(params.tracking)
     seeds = params.study.seeds[: args.seeds or None]
     if args.only:
-        wanted = [int(x) for x in args.only.split(",")]
-        unknown = sorted(set(wanted) - set(params.study.seeds))
-        if unknown:
-            parser.error(f"--only {args.only}: {unknown} not in study.seeds {params.study.seeds}")
+        try:
+            wanted = [int(x) for x in args.only.split(",") if x.strip()]
+        except ValueError:
+            parser.error(f"--only {args.only}: expected seeds separated by commas, e.g. 1,2")
+        unknown = sorted(set(wanted) - set(seeds))
+        if unknown or not wanted:
+            parser.error(f"--only {args.only}: {unknown} not among the seeds {list(seeds)}")
         seeds = [s for s in seeds if s in wanted]
     unlearn = params.controls.lesion == "unlearn"
     doses = [float(d) for d in (args.weights if unlearn else args.ranks).split(",")]

@@ -89,6 +89,7 @@ def test_mcnemar_verdicts_are_withdrawn_past_one_significant_emotion_in_the_sham
     assert checks.mcnemar_withdrawn(0) == "" and checks.mcnemar_withdrawn(1, pairs=20) == ""
     reason = checks.mcnemar_withdrawn(2)
     assert "2 Holm-significant emotions in 1 pair," in reason and "1 in 20 pairs" in reason
+    assert checks.mcnemar_withdrawn(2, pairs=40) == "" and checks.mcnemar_withdrawn(3, pairs=40)
     # the controls step names its FreezeB5' pair's count as the report reads it
     table = pd.DataFrame({"emotion": ["sad", "fear"], "p_holm": [0.01, 0.02]})
     assert checks.negative_recall(table, "sham")[checks.SHAM_N_SIGNIFICANT] == 2.0

@@ -92,3 +92,23 @@ def test_reset_table_marks_the_holm_significant_gains_and_shows_freezeb0s_recall
     cka = pd.DataFrame({"k": ["0"], "block": [1], "cka": [0.9]})
     body = section_findings(FindingsEvidence(cka=cka, reset=reset), 0.05).body
     assert "given back one base block" in body and "+0.300*" in body
+
+
+def test_withdrawn_mcnemar_verdicts_leave_the_reset_table_unmarked():
+    reset = pd.DataFrame(
+        {
+            "block": [2],
+            "emotion": ["neutral"],
+            "n": [200],
+            "recall": [0.8],
+            "recall_b0": [0.695],
+            "gain": [0.105],
+            "pvalue": [0.0007],
+            "pvalue_holm": [0.03],
+        }
+    )
+    cka = pd.DataFrame({"k": ["0"], "block": [1], "cka": [0.9]})
+    ev = FindingsEvidence(cka=cka, reset=reset)
+    assert "+0.105*" in section_findings(ev, 0.05).body
+    body = section_findings(ev, 0.05, withdrawn="three significant").body
+    assert "+0.105*" not in body and "+0.105" in body and "verdicts are withdrawn" in body

@@ -184,6 +184,7 @@ def _builders(
                 alpha,
                 problem("forgetting") or problem("cka"),
                 words,
+                lookup.mcnemar_withdrawn(ev.controls),
             ),
         ),
         (

@@ -111,7 +111,9 @@ def section_findings(
     alpha: float,
     problem: str = "",
     words: TaskWords = PAPER_WORDS,
+    withdrawn: str = "",
 ) -> Section:
+    """`withdrawn`: as for the forgetting section; the block reset's McNemar marks go too."""
     one, many = esc(words.source_class), esc(words.sources)
     if ev is None or all(x is None for x in (ev.logit, ev.mixed, ev.cka, ev.survey)):
         return Section(
@@ -214,14 +216,20 @@ def section_findings(
     if ev.reset is not None and len(ev.reset):
         parts += [
             "<h3>Which block's change costs which class: FreezeB0 given back one base block</h3>",
-            "<p>FreezeB0 with block <i>j</i> of the base "
+            "<p>The first seed's FreezeB0 with block <i>j</i> (numbered from 1) of the base "
             f"{esc(words.source)} model put back, its output layers retrained on "
             f"{esc(words.source)} by the retrain recipe and seed, as FreezeB0's own: each "
-            "cell is the recall gained over FreezeB0 (* McNemar against FreezeB0, Holm across "
-            f"the block's classes, p &lt; {fmt(alpha)}). The same seed in every arm; the heads' "
-            "training noise is what the instrument checks' FreezeB5 against FreezeB5' pairs "
-            "measure. A lead, not a proof: blocks interact.</p>",
-            table(reset_table(ev.reset, alpha)),
+            "cell is the recall gained over FreezeB0 on the whole test split "
+            + (
+                "(no cell is marked: the McNemar verdicts are withdrawn, see the forgetting "
+                "section). "
+                if withdrawn
+                else "(* McNemar against FreezeB0, Holm across every block and class, p &lt; "
+                f"{fmt(alpha)}). "
+            )
+            + "The same seed in every arm, so what differs beyond the block is the heads' "
+            "training noise. A lead, not a proof: blocks interact.</p>",
+            table(reset_table(ev.reset, 0.0 if withdrawn else alpha)),
             image(ev.reset_png, "Recall gained, block given back x class") if ev.reset_png else "",
         ]
     return Section(ANCHOR, TITLE, "\n".join(p for p in parts if p), True)
