@@ -16,7 +16,7 @@ and one draw of what this repeats). For each training seed of the study's params
 - the cross-target lesion (`--cross-au`, AU26: surprise, mouth_jaw).
 
     python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8]
-        [--weights 0.05,0.1,0.2,0.4] [--cross-au 26] [--only 1,2]
+        [--weights 0.05,0.1,0.2,0.4] [--cross-au 26] [--only 1,2] [--params FILE]
     python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
 
 DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its
@@ -171,6 +171,12 @@ def main() -> None:
         help="these of study.seeds, comma-separated (a bench too long for one sitting runs its "
         "seeds in parts; each part prints its own counts, which add up)",
     )
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="the study's params file in DIR (an experiment's merged override, e.g. another LRP "
+        "composite; the models are the study's, whatever the file says of training)",
+    )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     started = time.monotonic()
@@ -180,7 +186,7 @@ def main() -> None:
     if args.project is None:
         parser.error("--project DIR (a trained study) or --smoke")
     os.chdir(args.project)
-    params = load_params("params.yaml")
+    params = load_params(args.params)
     if args.smoke:
         params = params.with_overrides("controls", n_pairs=3, probe_seeds=2, max_images=4)
         params = params.with_overrides("retrain", heads=1)

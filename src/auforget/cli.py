@@ -89,7 +89,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "saliency": (
         "LRP maps and B5-minus-Bk difference maps with AU ranking",
-        ("k", "emotions", "max_images", "seed", "difference", "ranking"),
+        ("k", "emotions", "max_images", "seed", "difference", "ranking", "composite"),
     ),
     "probes": (
         "linear SVM concept probes for an AU on CK+",

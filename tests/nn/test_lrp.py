@@ -259,3 +259,10 @@ def test_onehot_start_keeps_evidence_when_the_target_logit_is_negative():
     assert torch.allclose(onehot, lrp.relevance(model, x, 1) / model(x)[0, 1].detach())
     with pytest.raises(ValueError, match="start"):
         lrp.relevance(model, x, 1, start="softmax")
+
+
+def test_params_name_the_same_composites_as_lrp():
+    """core cannot import nn (the layers point down), so config keeps the names as a list."""
+    from auforget.core.config import LRP_COMPOSITES
+
+    assert sorted(LRP_COMPOSITES) == sorted(lrp.COMPOSITES)

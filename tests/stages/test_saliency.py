@@ -27,7 +27,7 @@ from auforget.data.manifest import format_landmarks
 from auforget.nn.backbones import build_vgg16
 from auforget.stages.report.lookup import saliency_evidence
 from auforget.stages.report.sections import section_saliency
-from auforget.stages.saliency import run_saliency, select
+from auforget.stages.saliency import ATTRIBUTION_TAG, run_saliency, select
 from auforget.tracking import connection, registry
 from auforget.workflow.fitting import log_torch_model
 
@@ -231,6 +231,22 @@ def test_saliency_maps_rankings_and_reuse(project):
     again = run_saliency(_params(), progress=False, reuse=True)
     assert len(_saliency_runs()) == 1
     assert again == pytest.approx(metrics)
+
+    # another composite is another run, named in its attribution tag, with other maps
+    run_saliency(_params(composite="epsilon_gamma_box"), progress=False, reuse=True)
+    runs = _saliency_runs()
+    assert len(runs) == 2
+    other = next(r for r in runs if r.info.run_id != run.info.run_id)
+    assert "epsilon_gamma_box" in other.data.tags[ATTRIBUTION_TAG]
+    assert "epsilon_zplus" in run.data.tags[ATTRIBUTION_TAG]
+    maps = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=other.info.run_id,
+            artifact_path=artifacts.saliency_file("surprise", artifacts.MAPS_SUFFIX),
+            dst_path=str(project / "download-gamma"),
+        )
+    )
+    assert not np.allclose(np.load(maps)["b5"], np.load(local / "surprise_maps.npz")["b5"])
 
 
 def test_selection_is_seeded_sorted_and_independent_of_row_order():

@@ -361,6 +361,15 @@ class CkaConfig:
             raise ValueError(f"cka.max_images: expected 0 (all) or more, got {self.max_images}")
 
 
+# nn/lrp.py's COMPOSITES by name (tests/nn/test_lrp.py holds the two lists equal)
+LRP_COMPOSITES = (
+    "epsilon_zplus",
+    "epsilon_zplus_flat",
+    "epsilon_gamma_box",
+    "epsilon_alpha2_beta1",
+)
+
+
 @dataclass(frozen=True)
 class SaliencyConfig:
     k: int = 0
@@ -369,11 +378,14 @@ class SaliencyConfig:
     seed: int = 0
     difference: str = "normalise_first"
     ranking: str = "beyond_b5"
+    # the LRP rules (nn/lrp.py COMPOSITES): the study's epsilon_zplus (z+ through the convolutions)
+    composite: str = "epsilon_zplus"
 
     def __post_init__(self) -> None:
         _freeze("saliency.k", self.k)
         _choice("saliency.difference", self.difference, ("normalise_first", "raw_then_normalise"))
         _choice("saliency.ranking", self.ranking, ("beyond_b5", "difference"))
+        _choice("saliency.composite", self.composite, LRP_COMPOSITES)
         VALID["saliency.emotions"] = "classes of the source task"
 
 

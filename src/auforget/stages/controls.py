@@ -364,6 +364,7 @@ def maps_check(setup: Setup, model: VGG16Blocks, predictions: pd.DataFrame) -> p
         desc="controls maps",
         progress=False,
         difference=params.saliency.difference,
+        composite=params.saliency.composite,
     )[0]
     keep = maps.has_landmarks
     if not keep.any():

@@ -207,6 +207,7 @@ def compute_maps(
     bar,
     difference: str = "normalise_first",
     region_set=None,
+    composite: str = lrp.DEFAULT_COMPOSITE,
 ) -> EmotionMaps:
     """Relevance of both models for the true class on the chosen rows, normalised, and their
     difference: of the normalised maps ("normalise_first") or of the raw relevance, normalised
@@ -229,8 +230,8 @@ def compute_maps(
         images, target = next(batches)
         images = images.to(device)
         # one-hot start: Bk got these images wrong, so its true-class logit is often negative
-        r5 = lrp.relevance(b5_model, images, target, start="onehot")
-        rk = lrp.relevance(bk_model, images, target, start="onehot")
+        r5 = lrp.relevance(b5_model, images, target, composite, start="onehot")
+        rk = lrp.relevance(bk_model, images, target, composite, start="onehot")
         b5.append(lrp.normalise(r5).cpu().numpy())
         bk.append(lrp.normalise(rk).cpu().numpy())
         raw_diff.append(lrp.normalise(r5 - rk).cpu().numpy())
@@ -411,6 +412,7 @@ def all_maps(
     progress: bool,
     difference: str = "normalise_first",
     region_set=None,
+    composite: str = lrp.DEFAULT_COMPOSITE,
 ) -> list[EmotionMaps]:
     """`compute_maps` for every emotion's chosen rows, under one progress bar."""
     total = sum(len(rows) for rows, _ in chosen.values())
@@ -427,6 +429,7 @@ def all_maps(
                 bar,
                 difference,
                 region_set,
+                composite,
             )
             for emotion, (rows, qualifying) in chosen.items()
         ]
@@ -548,6 +551,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
             progress=progress,
             difference=cfg.difference,
             region_set=region_set,
+            composite=cfg.composite,
         )
         notes = [
             f"FreezeB5 (run {v5.run_id}, version {v5.version}) vs {label_k} (run {vk.run_id}, "
@@ -558,7 +562,7 @@ def run_saliency(params: Params, *, progress: bool = True, reuse: bool = False) 
         ]
         # a backbone without a proven LRP rule (ViT) is explained with Integrated Gradients:
         # said in the notes, a tag and a metric, never silently (lrp.method)
-        attribution = lrp.method_note(b5_model)
+        attribution = lrp.method_note(b5_model, cfg.composite)
         notes.append(f"attribution: {attribution}")
         mlflow.set_tag(ATTRIBUTION_TAG, attribution)
         tables = write_rankings(
