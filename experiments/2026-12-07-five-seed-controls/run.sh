@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The five-seed controls experiment (PLAN.md): the demo with study.seeds 0-4, then one row per
+# seed of its instrument checks. WORKDIR/demo holds the study (a demo trained there on seed 0 is
+# reused).
+#   bash experiments/2026-12-07-five-seed-controls/run.sh WORKDIR
+source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
+study five demo
+"$py" "$here/summarise.py" "$work/demo" | tee "$out/five/summary.txt"
