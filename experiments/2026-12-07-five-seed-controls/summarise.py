@@ -1,5 +1,5 @@
-"""One row per seed of the demo's instrument checks (metrics/controls-seed<k>.json), then the
-counts the five-seed plan reads (PLAN.md).
+"""One row per seed of the demo's instrument checks (metrics/controls.json for the first seed,
+controls-seed<k>.json for the others), then the counts the five-seed plan reads (PLAN.md).
 
     python experiments/2026-12-07-five-seed-controls/summarise.py STUDY_DIR
 """
@@ -15,16 +15,21 @@ FLAGS = ("recall", "maps", "probe")
 
 def rows(study: Path) -> list[dict]:
     out = []
-    for path in sorted((study / "metrics").glob("controls-seed*.json")):
+    first = study / "metrics" / "controls.json"  # the first seed keeps the single-seed name
+    paths = [first] if first.exists() else []
+    for path in [*paths, *sorted((study / "metrics").glob("controls-seed*.json"))]:
         m = json.loads(path.read_text())
-        out.append({"seed": int(path.stem.removeprefix("controls-seed")), **m})
+        seed = int(path.stem.removeprefix("controls-seed")) if "seed" in path.stem else 0
+        out.append({"seed": seed, **m})
     return out
 
 
 def main() -> None:
     seeds = rows(Path(sys.argv[1]))
     if not seeds:
-        sys.exit(f"{sys.argv[1]}/metrics: no controls-seed<k>.json (run the study first)")
+        sys.exit(
+            f"{sys.argv[1]}/metrics: no controls.json nor controls-seed<k>.json (run the study)"
+        )
     print(
         "seed manip cut14 others sham_cut | lesion: recall maps probe | sham: recall maps probe"
         " | B5' significant"
