@@ -24,6 +24,14 @@ def rows(study: Path) -> list[dict]:
     return out
 
 
+def most_changed_other(m: dict) -> int:
+    """The drawn AU other than the lesioned one whose sensitivity the lesion changed most."""
+    prefix = "lesion_sensitivity_change_au"
+    changes = {int(k.removeprefix(prefix)): abs(v) for k, v in m.items() if k.startswith(prefix)}
+    changes.pop(14, None)
+    return max(changes, key=changes.get)
+
+
 def main() -> None:
     seeds = rows(Path(sys.argv[1]))
     if not seeds:
@@ -31,8 +39,8 @@ def main() -> None:
             f"{sys.argv[1]}/metrics: no controls.json nor controls-seed<k>.json (run the study)"
         )
     print(
-        "seed manip cut14 others sham_cut | lesion: recall maps probe | sham: recall maps probe"
-        " | B5' significant"
+        "seed manip cut14 others (AU) sham_cut | lesion: recall maps probe"
+        " | sham: recall maps probe | B5' significant"
     )
     for m in seeds:
         lesion = " ".join(
@@ -50,6 +58,7 @@ def main() -> None:
         print(
             f"{m['seed']} {'pass' if m['lesion_manipulation_pass'] == 1.0 else 'FAIL'} "
             f"{m['lesion_sensitivity_cut']:.3f} {m['lesion_other_change_max']:.3f} "
+            f"(AU{most_changed_other(m)}) "
             f"{m['negative_sensitivity_cut']:.3f} | {lesion} | {sham} | "
             f"{m['sham_recall_n_significant']:.0f}"
         )
