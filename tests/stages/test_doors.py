@@ -20,7 +20,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import run
+from tests.project import differing, run
 
 RECORDED = Path(__file__).with_name("tiny_study_metrics.json")
 TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
@@ -42,11 +42,7 @@ def test_same_numbers_as_recorded(study):
     assert sorted(metrics) == sorted(recorded)
     for step, values in recorded.items():
         assert sorted(metrics[step]) == sorted(values), step
-        differ = {
-            k: (v, metrics[step][k])
-            for k, v in values.items()
-            if metrics[step][k] != pytest.approx(v, abs=1e-6, nan_ok=True)  # NaN: no test ran
-        }
+        differ = differing(recorded, metrics, step)
         assert not differ, f"{step}: recorded -> now {differ}"
 
 

@@ -26,7 +26,7 @@ from auforget.workflow.executors import (
     run_layers,
     worker_context,
 )
-from tests.project import environment, run
+from tests.project import differing, environment, run
 from tests.servers import free_port
 
 RECORDED = Path(__file__).parents[1] / "stages" / "tiny_study_metrics.json"
@@ -41,12 +41,8 @@ def _same_numbers_as_serial(project: Path) -> None:
     recorded = json.loads(RECORDED.read_text())
     metrics = {p.stem: json.loads(p.read_text()) for p in (project / "metrics").glob("*.json")}
     assert sorted(metrics) == sorted(recorded)
-    for step, values in recorded.items():
-        differ = {
-            k: (v, metrics[step].get(k))
-            for k, v in values.items()
-            if metrics[step].get(k) != pytest.approx(v, abs=1e-6, nan_ok=True)  # NaN: no test ran
-        }
+    for step in recorded:
+        differ = differing(recorded, metrics, step)
         assert not differ, f"{step}: serial -> this executor {differ}"
 
 
