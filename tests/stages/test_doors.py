@@ -5,7 +5,8 @@ must equal the numbers recorded in tiny_study_metrics.json (written at commit d7
 training stages were rebuilt around shared recipes), so a refactor cannot change the study's results
 unnoticed. A change that is meant to move the numbers (a new synthetic world, a fixed bug)
 re-records the file in the same commit and says so: `AUFORGET_RECORD_STUDY=1 pytest
-tests/stages/test_doors.py -k same_numbers`. The tests below then use that project in file order:
+tests/stages/test_doors.py -k same_numbers`, once on a machine of each CPU vendor that has a
+recording (tests/project.py `recorded_study`). The tests below then use that project in file order:
 `auforget main` reuses every step, then every entry point runs once more with small settings.
 """
 
@@ -20,9 +21,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.project import differing, run
+from tests.project import differing, recorded_study, run
 
-RECORDED = Path(__file__).with_name("tiny_study_metrics.json")
+RECORDED = recorded_study()  # per CPU vendor (tests/project.py)
 TRAINING = {"emotion"} | {f"transfer-b{i}" for i in range(6)} | {f"retrain-b{i}" for i in range(6)}
 ANALYSIS = {"forgetting", "saliency-b0", "probes-b0-au14", "probes-b0-au5", "promote", "report"}
 

@@ -26,10 +26,10 @@ from auforget.workflow.executors import (
     run_layers,
     worker_context,
 )
-from tests.project import differing, environment, run
+from tests.project import differing, environment, recorded_study, run
 from tests.servers import free_port
 
-RECORDED = Path(__file__).parents[1] / "stages" / "tiny_study_metrics.json"
+RECORDED = recorded_study()  # per CPU vendor (tests/project.py)
 
 
 def _fresh(prepared: Path, dst: Path) -> Path:
