@@ -38,17 +38,10 @@ from auforget.core.config import Params, load_params
 from auforget.data.face_pairs import drawn_aus
 from auforget.nn import lesion
 from auforget.stages import controls, forgetting
+from auforget.stages.main import seed_params
 from auforget.tracking import connection, registry
 
 INSTRUMENTS = ("recall", "maps", "probe")
-
-
-def seed_params(params: Params, seed: int) -> Params:
-    return (
-        params.with_overrides("emotion", seed=seed)
-        .with_overrides("transfer", seed=seed)
-        .with_overrides("retrain", seed=seed)
-    )
 
 
 def setup_for(params: Params, seed: int, au: int) -> tuple[controls.Setup, str]:

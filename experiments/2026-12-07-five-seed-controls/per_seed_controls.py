@@ -15,19 +15,14 @@ import sys
 
 from auforget.core.config import load_params
 from auforget.stages.controls import run_controls
+from auforget.stages.main import seed_params
 
 
 def main() -> None:
     os.chdir(sys.argv[1])
     params = load_params("params.yaml")
     for seed in params.study.seeds[1:]:
-        run_controls(
-            params.with_overrides("emotion", seed=seed)
-            .with_overrides("transfer", seed=seed)
-            .with_overrides("retrain", seed=seed),
-            progress=False,
-            reuse=True,
-        )
+        run_controls(seed_params(params, seed), progress=False, reuse=True)
 
 
 if __name__ == "__main__":

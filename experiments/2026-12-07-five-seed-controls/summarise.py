@@ -24,11 +24,14 @@ def rows(study: Path) -> list[dict]:
     return out
 
 
+LESIONED_AU = 14  # the plan's lesion (controls.au); the metrics do not name it
+
+
 def most_changed_other(m: dict) -> int:
     """The drawn AU other than the lesioned one whose sensitivity the lesion changed most."""
     prefix = "lesion_sensitivity_change_au"
     changes = {int(k.removeprefix(prefix)): abs(v) for k, v in m.items() if k.startswith(prefix)}
-    changes.pop(14, None)
+    changes.pop(LESIONED_AU, None)
     return max(changes, key=changes.get)
 
 
@@ -64,9 +67,9 @@ def main() -> None:
         )
     valid = [m for m in seeds if m["lesion_manipulation_pass"] == 1.0]
     print(f"manipulation passes in {len(valid)} of {len(seeds)} seeds")
+    shams = [m for m in seeds if m.get("negative_void") != 1.0]
     for f in FLAGS:
         found = sum(m.get(f"lesion_{f}_pass") == 1.0 for m in valid)
-        shams = [m for m in seeds if m.get("negative_void") != 1.0]
         flagged = sum(m.get(f"negative_{f}_pass") != 1.0 for m in shams)
         print(
             f"{f}: lesion found in {found} of {len(valid)} valid seeds; sham flagged in "
