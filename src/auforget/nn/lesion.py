@@ -232,6 +232,7 @@ def unlearn(
     steps: int,
     lr: float,
     erase_weight: float = 1.0,
+    keep_tolerance: float = 0.0,
     device: torch.device | None = None,
     chunk: int = 64,
 ) -> VGG16Blocks:
@@ -250,6 +251,16 @@ def unlearn(
     all of it, and where the AU shares the network's features with another a lower weight buys
     the other's effect back (experiments/2026-12-07-unlearned-balance/).
 
+    Fixed weights keep the kept kinds close on average, and the check asks it of each: with a
+    mean over seventeen kinds, an AU that shares the erased AU's features (AU12 beside AU14) has
+    a seventeenth of the weight and is given up first, on the fitted faces as much as on new
+    ones. With `keep_tolerance` > 0 each kept kind's weight is a multiplier of the constraint
+    "its relative RMS error stays within keep_tolerance" (the method of multipliers, Platt and
+    Barr 1988): after each step it grows by exp(0.05 (error / keep_tolerance - 1)), so it rises
+    while its kind is off by more than the tolerance and falls back, never below its fixed
+    weight, once it is within; it stops at a thousand times its fixed weight, where a tolerance
+    out of reach would otherwise overflow it (experiments/2026-12-07-kept-constraints/).
+
     Adam, `steps` full-batch steps at `lr`, the gradient summed over chunks of `chunk` faces (the
     loss is a sum, so this is the full batch's gradient in bounded memory), on `device` (CPU by
     default). Nothing is drawn at random: the same inputs give the same lesion. Batch-norm
@@ -257,6 +268,8 @@ def unlearn(
     are left as they were. Returns the copy on the CPU, in eval mode."""
     if not 0 <= block < N_BLOCKS:
         raise ValueError(f"the retrained block must be 0..{N_BLOCKS - 1}, got {block!r}")
+    if keep_tolerance < 0:
+        raise ValueError(f"keep_tolerance must be 0 (fixed weights) or above, got {keep_tolerance}")
     if au not in pairs.shown:
         raise ValueError(f"the pairs show no AU{au}; they show {sorted(pairs.shown)}")
     others = [a for a in pairs.shown if a != au]
@@ -293,7 +306,9 @@ def unlearn(
     scale = torch.cat([energy.mean()[None], energy])
     share = torch.full((kinds,), 1.0 / (kinds - 1), device=device)
     share[1] = erase_weight  # the erased AU's term; the kept kinds' terms share a weight of 1
-    weight = (share / scale / n).repeat_interleave(n)[:, None]
+    floor = share.clone()
+    kept = torch.ones(kinds, dtype=torch.bool, device=device)
+    kept[1] = False
     lesioned = copy.deepcopy(model).to(device).eval()
     for p in lesioned.parameters():
         p.requires_grad_(False)
@@ -301,13 +316,21 @@ def unlearn(
     for p in weights:
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(weights, lr=lr)
+    errors = torch.zeros(len(inputs), device=device)
     for _ in range(steps):
+        weight = (share / scale / n).repeat_interleave(n)[:, None]
         optimiser.zero_grad()
         for i in range(0, len(inputs), chunk):
             out = _from_block(lesioned, inputs[i : i + chunk], block)
             error = (out - target[i : i + chunk]).pow(2).flatten(1).sum(1, keepdim=True)
             (error * weight[i : i + chunk]).sum().backward()
+            errors[i : i + chunk] = error.detach()[:, 0]
         optimiser.step()
+        if keep_tolerance > 0:  # the errors before this step: one step behind, as Adam's moments
+            relative = (errors.view(kinds, n).mean(1) / scale).sqrt()
+            grown = share * torch.exp(0.05 * (relative / keep_tolerance - 1))
+            grown = torch.minimum(torch.maximum(grown, floor), floor * 1e3)
+            share = torch.where(kept, grown, share)
     for p in lesioned.parameters():
         p.requires_grad_(False)
     return lesioned.cpu().eval()

@@ -1,0 +1,109 @@
+"""Manipulation figures of unlearned AU14 lesions with each kept AU as a constraint (PLAN.md).
+
+Run in a multi-seed study folder (its params.yaml and MLflow store holding auforget-emotion@base
+for each seed of study.seeds; FreezeB5's conv blocks are the emotion model's). Per seed and arm:
+the lesion fitted on the controls' pairs (controls.seed, controls.n_pairs people) and read,
+with its sham, either on selection people (seed 20,000) or on the demo's own check people
+(controls.seed + 10,000), as the `controls` step's manipulation check reads them.
+
+    python kept.py OUT.csv --seeds 0 --read selection --people 48 --arms 0.4:0:300,1:0.1:300
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from auforget.analysis import erasure
+from auforget.core.config import load_params
+from auforget.data.face_pairs import drawn_aus, render_pairs
+from auforget.nn import lesion
+from auforget.stages import controls
+from auforget.stages.main import seed_params
+from auforget.tracking import connection, registry
+
+SELECTION_SEED = 20_000
+
+
+def parse_arms(text: str) -> list[dict]:
+    """'1:0.05:300,0.4:0:300:0.003,...' -> erase_weight, keep_tolerance, steps[, lr]."""
+    arms = []
+    for item in text.split(","):
+        w, tol, steps, *lr = item.split(":")
+        arm = {"erase_weight": float(w), "keep_tolerance": float(tol), "steps": int(steps)}
+        arms.append({**arm, "lr": float(lr[0])} if lr else arm)
+    return arms
+
+
+def main(out: str, seeds: list[int], read: str, people: int, arms: list[dict]) -> None:
+    study = load_params("params.yaml")
+    connection.configure(study.tracking)
+    rows = []
+    for seed in seeds:
+        params = seed_params(study, seed)
+        sx = registry.seed_suffix(seed, study.study.seeds)
+        model, _ = registry.load_model(
+            registry.EMOTION_MODEL, registry.BASE_ALIAS + sx, hint="", profile=params.model.profile
+        )
+        model = model.eval()
+        cfg, inward = params.controls, params.synth.au14_inward
+        size = model.profile.image_size
+        fit = render_pairs(drawn_aus(), cfg.n_pairs, size, cfg.seed, inward)
+        read_seed = SELECTION_SEED if read == "selection" else cfg.seed + controls.CHECK_SEED_OFFSET
+        readp = render_pairs(drawn_aus(), people, size, read_seed, inward)
+        before = lesion.sensitivity(model, readp, drawn_aus())
+        for arm in arms:
+            start = time.perf_counter()
+            p = params.with_overrides("controls", lesion="unlearn", block=4, **arm)
+            setup = controls.Setup(p, model, None, None, {}, {}, fit, readp, setup_device())
+            directions, lesioned = controls.au_lesion(setup)
+            after = lesion.sensitivity(lesioned, readp, drawn_aus())
+            change = {a: after[a] / before[a] - 1 for a in before}
+            others = {a: abs(v) for a, v in change.items() if a != cfg.au}
+            worst = max(others, key=others.get)
+            cut = -change[cfg.au]
+            cov = controls.activation_covariance(setup)
+            Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+            after_sham = lesion.sensitivity(sham, readp, drawn_aus())
+            sham_cut = 1 - after_sham[cfg.au] / before[cfg.au]
+            row = {
+                "seed": seed,
+                "read": read,
+                "people": people,
+                **arm,
+                "au_cut": round(cut, 3),
+                "other_max": round(others[worst], 3),
+                "other_worst_au": worst,
+                "sham_cut": round(sham_cut, 3),
+                "variance_ratio": round(
+                    erasure.removed_variance(Q, cov) / erasure.lesion_variance(directions, cov), 3
+                ),
+                "qualifies": cut >= 0.5 and others[worst] <= 0.15 and sham_cut <= 0.15,
+                "margin": round(min(cut - 0.5, 0.15 - others[worst], 0.15 - sham_cut), 3),
+                "seconds": round(time.perf_counter() - start, 1),
+                "changes": " ".join(f"{a}:{change[a]:+.3f}" for a in drawn_aus()),
+            }
+            rows.append(row)
+            print(row, flush=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(out, index=False)
+    print(table.drop(columns="changes").to_string(index=False))
+
+
+def setup_device():
+    import torch
+
+    return torch.device("cpu")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0])
+    ap.add_argument("--read", choices=("selection", "check"), default="selection")
+    ap.add_argument("--people", type=int, default=48)
+    ap.add_argument("--arms", type=parse_arms, required=True)
+    a = ap.parse_args()
+    main(a.out, a.seeds, a.read, a.people, a.arms)
