@@ -139,6 +139,29 @@ def test_unlearning_makes_the_au_look_like_rest_keeps_the_others_and_touches_onl
         lesion.unlearn(model, pairs, 5, 4, steps=1, lr=0.001)
 
 
+def test_kept_constraints_hold_the_worst_kept_au_closer_than_fixed_weights():
+    """With each kept kind's weight a multiplier of its tolerance, the kept AU the fit gives up
+    most under fixed weights (on the faces it is fitted on, where nothing else blurs it) moves
+    less; a negative tolerance is refused."""
+    from auforget.data.face_pairs import render_pairs
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    aus = (14, 12, 26, 1)
+    pairs = render_pairs(aus, 6, 64, seed=0)
+    before = lesion.sensitivity(model, pairs, aus)
+
+    def worst_kept(**kw) -> float:
+        lesioned = lesion.unlearn(model, pairs, 14, 4, steps=150, lr=0.003, erase_weight=1.0, **kw)
+        after = lesion.sensitivity(lesioned, pairs, aus)
+        return max(abs(after[a] / before[a] - 1) for a in aus if a != 14)
+
+    fixed, constrained = worst_kept(), worst_kept(keep_tolerance=0.02)
+    assert constrained < fixed, (fixed, constrained)
+    with pytest.raises(ValueError, match="keep_tolerance"):
+        lesion.unlearn(model, pairs, 14, 4, steps=1, lr=0.001, keep_tolerance=-0.1)
+
+
 def test_the_unlearned_lesions_sham_removes_its_changed_variance_at_the_last_block():
     from auforget.core.config import Params
     from auforget.data.face_pairs import drawn_aus, render_pairs

@@ -453,6 +453,9 @@ class ControlsConfig:
     steps: int = 300  # lesion unlearn: full-batch Adam steps
     lr: float = 0.001  # lesion unlearn: Adam's learning rate
     erase_weight: float = 0.4  # lesion unlearn: the erased AU's term against the kept faces' 1
+    # lesion unlearn: 0, the kept faces' terms weighted as fixed shares of 1; above 0, each kept
+    # kind's weight rises while its relative RMS error exceeds this (nn/lesion.unlearn)
+    keep_tolerance: float = 0.0
     probe_seeds: int = 100
     max_images: int = 32  # contempt's difference maps (0 = all qualifying test images)
 
@@ -466,6 +469,7 @@ class ControlsConfig:
         for name in ("lr", "erase_weight"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"controls.{name} must be above 0, got {getattr(self, name)}")
+        _range("controls.keep_tolerance", self.keep_tolerance, 0.0, 1.0)
         VALID["controls.block"] = f"0..{N_BLOCKS - 1}"
         if not 0 <= self.block <= N_BLOCKS - 1:
             raise ValueError(

@@ -259,7 +259,9 @@ def unlearn(
     Barr 1988): after each step it grows by exp(0.05 (error / keep_tolerance - 1)), so it rises
     while its kind is off by more than the tolerance and falls back, never below its fixed
     weight, once it is within; it stops at a thousand times its fixed weight, where a tolerance
-    out of reach would otherwise overflow it (experiments/2026-12-07-kept-constraints/).
+    out of reach would otherwise overflow it. On one demo seed it only moved the lesion along
+    the fixed weights' frontier (less cut for less collateral), while more steps moved the fixed
+    weights off it, so it is off by default (experiments/2026-12-07-kept-constraints/).
 
     Adam, `steps` full-batch steps at `lr`, the gradient summed over chunks of `chunk` faces (the
     loss is a sum, so this is the full batch's gradient in bounded memory), on `device` (CPU by

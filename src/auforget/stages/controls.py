@@ -203,6 +203,7 @@ def unlearned_lesion(setup: Setup) -> tuple[erasure.Directions, VGG16Blocks]:
         steps=cfg.steps,
         lr=cfg.lr,
         erase_weight=cfg.erase_weight,
+        keep_tolerance=cfg.keep_tolerance,
         device=setup.device,
     )
     change = lesion.readout_change(setup.b5, lesioned, fit_images(setup))
