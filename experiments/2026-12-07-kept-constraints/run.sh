@@ -17,3 +17,9 @@ mkdir -p "$out/kept"
 sed 's/^  steps: 300$/  steps: 1200/' params.yaml > params-steps1200.yaml
 "$bin/auforget" --quiet --params params-steps1200.yaml controls 2>&1 | tee "$out/kept/controls-seed0.log"
 cp metrics/controls.json "$out/kept/controls-seed0.json"
+# second addendum: seed 1's controls step with 1,200 steps (its instruments on a valid lesion)
+"$py" -c 'from auforget.core.config import load_params
+from auforget.stages.controls import run_controls
+from auforget.stages.main import seed_params
+run_controls(seed_params(load_params("params-steps1200.yaml"), 1), progress=False)' 2>&1 | tee "$out/kept/controls-seed1.log"
+cp metrics/controls-seed1.json "$out/kept/controls-seed1.json"
