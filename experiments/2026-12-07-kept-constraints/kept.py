@@ -29,10 +29,24 @@ from auforget.tracking import connection, registry
 SELECTION_SEED = 20_000
 
 
+def _value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parse_arms(text: str) -> list[dict]:
-    """'1:0.05:300,0.4:0:300:0.003,...' -> erase_weight, keep_tolerance, steps[, lr]."""
+    """'1:0.05:300,0.4:0:300:0.003,...' -> erase_weight, keep_tolerance, steps[, lr] of the
+    unlearned lesion at block 4; an arm written 'key=value key=value' sets those controls keys
+    instead (e.g. 'lesion=projection block=4 eraser=flat protect=drawn')."""
     arms = []
     for item in text.split(","):
+        if "=" in item:
+            arms.append({k: _value(v) for k, v in (kv.split("=") for kv in item.split())})
+            continue
         w, tol, steps, *lr = item.split(":")
         arm = {"erase_weight": float(w), "keep_tolerance": float(tol), "steps": int(steps)}
         arms.append({**arm, "lr": float(lr[0])} if lr else arm)
@@ -57,7 +71,7 @@ def main(out: str, seeds: list[int], read: str, people: int, arms: list[dict]) -
         readp = render_pairs(drawn_aus(), people, size, read_seed, inward)
         for arm in arms:
             start = time.perf_counter()
-            p = params.with_overrides("controls", lesion="unlearn", block=4, **arm)
+            p = params.with_overrides("controls", **({"lesion": "unlearn", "block": 4} | arm))
             setup = controls.Setup(p, model, None, None, {}, {}, fit, readp, torch.device("cpu"))
             directions, lesioned = controls.au_lesion(setup)
             cov = controls.activation_covariance(setup)

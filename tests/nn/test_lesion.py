@@ -184,3 +184,39 @@ def test_the_unlearned_lesions_sham_removes_its_changed_variance_at_the_last_blo
     assert isinstance(sham.blocks[4][-1], lesion.RegionEraser)
     with pytest.raises(ValueError, match="no rank"):
         controls.au_lesion(setup, rank=2)
+
+
+def test_the_flat_eraser_removes_the_aus_whole_map_directions_and_its_sham_the_same_variance():
+    """The flat eraser's U lives in the flattened map (C * s * s): the lesioned copy's last block
+    has nothing left along U for the fit faces, keeps what is orthogonal to it, and its sham is a
+    FlatEraser removing the same variance."""
+    from auforget.core.config import Params
+    from auforget.data.face_pairs import drawn_aus, render_pairs
+    from auforget.stages import controls
+
+    torch.manual_seed(0)
+    model = build_vgg16("small", 8).eval()
+    params = Params().with_overrides(
+        "controls", lesion="projection", block=4, eraser="flat", protect="drawn", n_pairs=4
+    )
+    fit = render_pairs(drawn_aus(), 4, 64, seed=0)
+    setup = controls.Setup(params, model, None, None, {}, {}, fit, fit, torch.device("cpu"))
+    directions, lesioned = controls.au_lesion(setup)
+    before = lesion.last_block(model, fit.shown[14])
+    D = before[0].numel()
+    assert directions.U.shape[0] == D and directions.rank >= 1
+    assert np.abs(directions.U.T @ directions.shared).max() < 1e-8  # kept directions untouched
+    after = lesion.last_block(lesioned, fit.shown[14])
+    U = torch.as_tensor(directions.U, dtype=after.dtype)
+    assert (after.flatten(1) @ U).abs().max() < 1e-4
+    P = torch.as_tensor(erasure.projector(directions.U), dtype=after.dtype)
+    assert torch.allclose(after.flatten(1), before.flatten(1) @ P, atol=1e-4)
+    # the AU's own difference energy along U is gone: its sensitivity falls on the fit pairs
+    cut = 1 - lesion.sensitivity(lesioned, fit, [14])[14] / lesion.sensitivity(model, fit, [14])[14]
+    assert cut > 0.3, cut
+    cov = controls.activation_covariance(setup)
+    assert cov.shape == (D, D)
+    Q, sham = controls.sham_lesion(setup, directions, cov, 0)
+    assert isinstance(sham.blocks[4][-1], lesion.FlatEraser)
+    target = erasure.removed_variance(directions.U, cov)
+    assert abs(erasure.removed_variance(Q, cov) / target - 1) <= 0.1

@@ -444,7 +444,9 @@ class ControlsConfig:
     # AU elsewhere on the face that uses the same channels would lose them too)
     protect: str = "region"
     # where span(U) is erased: `channel`, at every cell, folded into the next block's first
-    # convolution; `region`, at the AU region's cells only (a module after the block)
+    # convolution; `region`, at the AU region's cells only (a module after the block); `flat`, U
+    # a direction of the whole flattened map, so one cell can be weighed against another (a
+    # module after the block; the AUs' differences are read over the whole map)
     eraser: str = "channel"
     n_pairs: int = 64  # people, each at rest and showing every fitted AU; as many again checked
     seed: int = 0
@@ -464,7 +466,7 @@ class ControlsConfig:
         _range("controls.shared_energy", self.shared_energy, 0.0, 1.0)
         _range("controls.variance_tolerance", self.variance_tolerance, 0.0, 1.0)
         _choice("controls.protect", self.protect, ("region", "drawn"))
-        _choice("controls.eraser", self.eraser, ("channel", "region"))
+        _choice("controls.eraser", self.eraser, ("channel", "region", "flat"))
         _choice("controls.lesion", self.lesion, ("projection", "unlearn"))
         for name in ("lr", "erase_weight"):
             if not getattr(self, name) > 0:

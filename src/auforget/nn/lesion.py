@@ -18,6 +18,12 @@ everywhere also takes what other AUs elsewhere on the face share with it. It is 
 parameters, and sits after block j as an ordinary module, so the lesioned copy still retrains,
 explains and probes like any model; it does not fold into a convolution.
 
+The flat eraser (`FlatEraser`, `flat_differences`) projects the whole flattened map instead, all
+C x s x s values of it at once: a direction there can weigh one cell against another. The
+synthetic AU14 is drawn on one side of the face, the AUs that share its corners on both, so a
+difference between the left and the right corner's channels can belong to AU14 alone, where
+every channel direction at a single cell is shared. It too is a module after the block.
+
 Which U comes from analysis/erasure.py; the activations it is fitted on come from here
 (`region_differences`), with the AU's facial region (analysis/regions.py) carried down to the
 block's feature-map grid.
@@ -112,6 +118,22 @@ def region_differences(
     return vectors.double().numpy()
 
 
+def flat_differences(model: VGG16Blocks, pairs: FacePairs, au: int, block: int) -> np.ndarray:
+    """Difference vectors (n, C * s * s) at block `block`'s output, one per pair: the whole map of
+    the face showing `au` minus the same face at rest, flattened as FlatEraser reads it."""
+    diff = block_output(model, pairs.shown[au], block) - block_output(model, pairs.rest, block)
+    return diff.flatten(1).double().numpy()
+
+
+@torch.no_grad()
+def flat_covariance(model: VGG16Blocks, images: torch.Tensor, block: int) -> np.ndarray:
+    """(C * s * s) x (C * s * s) covariance of block `block`'s flattened output over `images`."""
+    a = torch.cat(
+        [block_output(model, images[i : i + 64], block) for i in range(0, len(images), 64)]
+    )
+    return np.cov(a.flatten(1).double().numpy(), rowvar=False)
+
+
 def activation_covariance(model: VGG16Blocks, images: torch.Tensor, block: int) -> np.ndarray:
     """C x C covariance of block `block`'s output channels over every cell of `images`."""
     a = (
@@ -176,6 +198,21 @@ class RegionEraser(nn.Module):
         return x - self.mask.to(x.dtype) * torch.einsum("nrhw,cr->nchw", coords, U)
 
 
+class FlatEraser(nn.Module):
+    """x - unflatten(U U^T flatten(x)) for a (N, C, s, s) map: the projection off span(U) in the
+    space of whole flattened maps (U is (C * s * s) x r). A buffer, saved with the model; nothing
+    here trains."""
+
+    def __init__(self, U: np.ndarray):
+        super().__init__()
+        self.register_buffer("U", torch.as_tensor(np.asarray(U), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        U = self.U.to(x.dtype)
+        flat = x.flatten(1)
+        return x - ((flat @ U) @ U.T).view_as(x)
+
+
 def template_mask(pairs: FacePairs, grid: int, region: str, share: float = 0.5) -> np.ndarray:
     """(grid, grid) 0/1: the cells in `region` (region_grid's any-pixel rule) for at least `share`
     of the pairs' faces."""
@@ -189,10 +226,15 @@ def insert_region_eraser(
 ) -> VGG16Blocks:
     """A deep copy of `model` with RegionEraser(U, mask) appended to blocks[block]; `model` is left
     as it was."""
+    return insert_eraser(model, block, RegionEraser(U, mask))
+
+
+def insert_eraser(model: VGG16Blocks, block: int, eraser: nn.Module) -> VGG16Blocks:
+    """A deep copy of `model` with `eraser` appended to blocks[block]; `model` is left as it was."""
     if not isinstance(block, int) or not 0 <= block < N_BLOCKS:
         raise ValueError(f"the erased block must be 0..{N_BLOCKS - 1}, got {block!r}")
     lesioned = copy.deepcopy(model)
-    lesioned.blocks[block].append(RegionEraser(U, mask))
+    lesioned.blocks[block].append(eraser)
     return lesioned
 
 

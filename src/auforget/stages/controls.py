@@ -173,11 +173,9 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
         if rank is not None:
             raise ValueError("controls.lesion unlearn has no rank to set: it retrains a block")
         return unlearned_lesion(setup)
-    target = lesion.region_differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
-    shared = [
-        lesion.region_differences(setup.b5, setup.fit_pairs, a, cfg.block)
-        for a in protected_aus(cfg)
-    ]
+    differences = lesion.flat_differences if cfg.eraser == "flat" else lesion.region_differences
+    target = differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
+    shared = [differences(setup.b5, setup.fit_pairs, a, cfg.block) for a in protected_aus(cfg)]
     directions = erasure.au_directions(
         target,
         shared,
@@ -225,7 +223,8 @@ def fit_images(setup: Setup) -> torch.Tensor:
 
 def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
     """FreezeB5 with span(U) erased at block controls.block's output: folded into the next
-    convolution (controls.eraser channel) or at the AU region's cells only (region). With
+    convolution (controls.eraser channel), at the AU region's cells only (region), or from the
+    whole flattened map (flat). With
     controls.lesion unlearn (the sham of a retrained block): at the last block's output, over
     every cell, where the unlearned lesion's change was measured."""
     block = setup.params.controls.block
@@ -236,6 +235,8 @@ def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
         )
     if setup.params.controls.eraser == "region":
         return lesion.insert_region_eraser(setup.b5, block, U, region_mask(setup))
+    if setup.params.controls.eraser == "flat":
+        return lesion.insert_eraser(setup.b5, block, lesion.FlatEraser(U))
     if block == N_BLOCKS - 1:  # no convolution after the last block to fold into: every cell
         return lesion.insert_region_eraser(setup.b5, block, U, np.ones_like(region_mask(setup)))
     return lesion.fold_projection(setup.b5, block, erasure.projector(U))
@@ -251,14 +252,17 @@ def region_mask(setup: Setup) -> np.ndarray:
 
 def activation_covariance(setup: Setup) -> np.ndarray:
     """Block controls.block's channel covariance over the fitted pairs' faces (rest and shown):
-    over every cell, or over the region's cells for the region eraser (the variance the sham must
-    match is the variance the eraser can remove); the last block's, for the unlearned lesion."""
+    over every cell, or over the region's cells for the region eraser, or of the whole flattened
+    map for the flat one (the variance the sham must match is the variance the eraser can
+    remove); the last block's, for the unlearned lesion."""
     images = fit_images(setup)
     block = setup.params.controls.block
     if setup.params.controls.lesion == "unlearn":
         return lesion.activation_covariance(setup.b5, images, N_BLOCKS - 1)
     if setup.params.controls.eraser == "region":
         return lesion.masked_covariance(setup.b5, images, block, region_mask(setup))
+    if setup.params.controls.eraser == "flat":
+        return lesion.flat_covariance(setup.b5, images, block)
     return lesion.activation_covariance(setup.b5, images, block)
 
 
