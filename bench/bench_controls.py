@@ -17,6 +17,7 @@ and one draw of what this repeats). For each training seed of the study's params
 
     python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8]
         [--weights 0.05,0.1,0.2,0.4] [--cross-au 26] [--only 1,2] [--params FILE]
+    python bench/bench_controls.py --project DIR --weights '' --cross-au 0   # the rates alone
     python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
 
 DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its
@@ -152,11 +153,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, help="a folder with a trained study")
     parser.add_argument("--draws", type=int, default=20)
-    parser.add_argument("--ranks", default="1,2,4,8", help="doses of the projection")
     parser.add_argument(
-        "--weights", default="0.05,0.1,0.2,0.4", help="doses of the unlearned lesion (erase_weight)"
+        "--ranks", default="1,2,4,8", help="doses of the projection ('': no dose-response)"
     )
-    parser.add_argument("--cross-au", type=int, default=26)
+    parser.add_argument(
+        "--weights",
+        default="0.05,0.1,0.2,0.4",
+        help="doses of the unlearned lesion (erase_weight; '': no dose-response)",
+    )
+    parser.add_argument("--cross-au", type=int, default=26, help="0: no cross-target lesion")
     parser.add_argument("--seeds", type=int, default=0, help="first N of study.seeds (0 = all)")
     parser.add_argument(
         "--only",
@@ -195,7 +200,8 @@ def main() -> None:
             parser.error(f"--only {args.only}: {unknown} not among the seeds {list(seeds)}")
         seeds = [s for s in seeds if s in wanted]
     unlearn = params.controls.lesion == "unlearn"
-    doses = [float(d) for d in (args.weights if unlearn else args.ranks).split(",")]
+    # an empty --weights/--ranks and --cross-au 0 leave those parts out: the rates alone
+    doses = [float(d) for d in (args.weights if unlearn else args.ranks).split(",") if d.strip()]
     per_seed = {}
     for seed in seeds:
         setup, sx = setup_for(params, seed, params.controls.au)
@@ -205,13 +211,18 @@ def main() -> None:
         negatives = show.negatives(negative_rows(setup, args.draws))
         pairs = show.pairs(sham_pairs(setup, args.draws))
         dose = [show.dose(lesion_row(*dosed(setup, d), aus, d if unlearn else None)) for d in doses]
-        au = params.controls.au
-        before = lesion.sensitivity(setup.b5, setup.check_pairs, [au])[au]
-        b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx, before))
-        cross_setup, _ = setup_for(params, seed, args.cross_au)
-        cross = show.cross(
-            lesion_row(cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au))
-        )
+        b0 = cross = None
+        if dose:
+            au = params.controls.au
+            before = lesion.sensitivity(setup.b5, setup.check_pairs, [au])[au]
+            b0 = show.threshold(dose, controls.b0_sensitivity_cut(setup, sx, before))
+        if args.cross_au:
+            cross_setup, _ = setup_for(params, seed, args.cross_au)
+            cross = show.cross(
+                lesion_row(
+                    cross_setup, None, controls.probed_aus(cross_setup.params, args.cross_au)
+                )
+            )
         per_seed[seed] = (main_row, negatives, pairs, dose, b0, cross)
     report_rates(per_seed, args.draws)
     print(f"bench_controls: {time.monotonic() - started:.0f} s")

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The flat-readout experiment (PLAN.md), on the five-seed demo study of
+# ../2026-12-07-five-seed-controls (WORKDIR/demo; made by that experiment's run.sh if absent):
+# the four selection arms on seed 0, then (by PLAN.md's rule) the chosen arm on seeds 0-4's check
+# people and the `controls` step with it on each seed.
+#   bash experiments/2026-12-07-flat-readout/run.sh WORKDIR [STEP]   # STEP: select | confirm | controls
+source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
+[ -f "$work/demo/metrics/emotion-seed4.json" ] || bash "$root/experiments/2026-12-07-five-seed-controls/run.sh" "$work"
+cd "$work/demo"
+mkdir -p "$out/flat"
+step=${2:-all}
+kept=$root/experiments/2026-12-07-kept-constraints/kept.py
+flat="lesion=projection block=4 eraser=flat energy=0.9"
+if [[ $step == all || $step == select ]]; then
+  "$py" "$kept" "$out/flat/selection.csv" --seeds 0 --read selection --people 48 \
+    --arms "$flat protect=region shared_energy=0.5,$flat protect=drawn shared_energy=0.5,$flat protect=region shared_energy=0,$flat protect=drawn shared_energy=0" \
+    | tee "$out/flat/selection.txt"
+fi
+# after the selection (README.md): why the arms do not carry to new people
+"$py" "$here/diagnose.py" "$out/flat/diagnose.csv" --seed 0 --fit 64,256
