@@ -3,7 +3,7 @@
 # ../2026-12-07-five-seed-controls (WORKDIR/demo; made by that experiment's run.sh if absent):
 # the four selection arms on seed 0, then (by PLAN.md's rule) the chosen arm on seeds 0-4's check
 # people and the `controls` step with it on each seed.
-#   bash experiments/2026-12-07-flat-readout/run.sh WORKDIR [STEP]   # STEP: select | confirm | controls
+#   bash experiments/2026-12-07-flat-readout/run.sh WORKDIR [STEP]   # STEP: select | diagnose | select-earlier (all by default)
 source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
 [ -f "$work/demo/metrics/emotion-seed4.json" ] || bash "$root/experiments/2026-12-07-five-seed-controls/run.sh" "$work"
 cd "$work/demo"
@@ -16,5 +16,17 @@ if [[ $step == all || $step == select ]]; then
     --arms "$flat protect=region shared_energy=0.5,$flat protect=drawn shared_energy=0.5,$flat protect=region shared_energy=0,$flat protect=drawn shared_energy=0" \
     | tee "$out/flat/selection.txt"
 fi
-# after the selection (README.md): why the arms do not carry to new people
-"$py" "$here/diagnose.py" "$out/flat/diagnose.csv" --seed 0 --fit 64,256
+# after the selection (README.md): why the arms do not carry to new people (STEP diagnose or all)
+if [[ $step == all || $step == diagnose ]]; then
+  "$py" "$here/diagnose.py" "$out/flat/diagnose.csv" --seed 0 --fit 64,256
+fi
+# addendum: the flat eraser at blocks 3 and 2
+if [[ $step == all || $step == select-earlier ]]; then
+  arms=""
+  for block in 3 2; do
+    f="lesion=projection block=$block eraser=flat energy=0.9"
+    arms+="$f protect=drawn shared_energy=0.5,$f protect=drawn shared_energy=0,$f protect=region shared_energy=0.5,"
+  done
+  "$py" "$kept" "$out/flat/selection-earlier.csv" --seeds 0 --read selection --people 48 \
+    --arms "${arms%,}" | tee "$out/flat/selection-earlier.txt"
+fi
