@@ -96,3 +96,34 @@ def test_the_instruments_do_not_flag_the_sham_and_judge_the_lesion(micro_study, 
         )
     ).read_text()
     assert ("lesion_recall_pass: void" in notes) == (metrics["lesion_void"] == 1.0)
+
+
+def test_the_freezeb5_prime_pairs_are_counted_together_for_mcnemars_budget(tmp_path):
+    """One FreezeB5' pair per draw: verdicts sums their Holm-significant emotions, and the report
+    withdraws the McNemar verdicts by the budget of 1 in 20 pairs, read from a real MLflow run."""
+    import pandas as pd
+
+    from auforget.stages.controls import Instruments, verdicts
+    from auforget.stages.report import lookup
+
+    def recall(p_holm: list[float]) -> pd.DataFrame:
+        emotions = ["neutral", "happy", "contempt"]
+        return pd.DataFrame({"emotion": emotions, "drop": [0.0, 0.01, 0.2], "p_holm": p_holm})
+
+    lesioned = Instruments(recall([1.0, 1.0, 0.001]), None, {14: (0.1, 0.001), 5: (0.0, 0.9)})
+    negative = Instruments(recall([1.0, 1.0, 1.0]), None, {14: (0.0, 0.9)})
+    shams = [recall([0.01, 1.0, 1.0]), recall([1.0, 1.0, 1.0]), recall([1.0, 0.02, 0.03])]
+    out = verdicts(14, lesioned, [negative] * 3, shams)
+    assert out[checks.SHAM_N_SIGNIFICANT] == 3 and out["sham_recall_min_p_holm"] == 0.01
+    assert out["negative_draws"] == 3 and out["lesion_recall_pass"] == 1.0
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("pairs")
+    found = {}
+    for name, n, draws in (("one", 2.0, 1.0), ("twenty", 1.0, 20.0), ("forty", 3.0, 40.0)):
+        with mlflow.start_run() as run:
+            mlflow.log_metrics({checks.SHAM_N_SIGNIFICANT: n, "negative_draws": draws})
+        found[name] = lookup.mcnemar_withdrawn(mlflow.get_run(run.info.run_id))
+    assert "2 Holm-significant emotions in 1 pair," in found["one"]
+    assert found["twenty"] == ""  # 1 in 20 pairs is within the budget
+    assert "3 Holm-significant emotions in 40 pairs" in found["forty"]

@@ -41,7 +41,8 @@ MIN_MAP_IMAGES = 10
 PROBE_DROP = 0.05
 PROBE_ALPHA = 0.01
 PROBE_MARGIN = 0.03
-SHAM_N_SIGNIFICANT = "sham_recall_n_significant"  # the controls step's FreezeB5' pair (metric)
+# over the controls step's FreezeB5' pairs, one per controls.draws (metric)
+SHAM_N_SIGNIFICANT = "sham_recall_n_significant"
 SHAM_BUDGET = (1, 20)  # at most 1 Holm-significant emotion in 20 FreezeB5 vs FreezeB5' pairs
 FLAGS = (
     "manipulation_pass",

@@ -426,10 +426,12 @@ def instruments(
 
 
 def verdicts(
-    au: int, lesioned: Instruments, negatives: list[Instruments], sham: pd.DataFrame
+    au: int, lesioned: Instruments, negatives: list[Instruments], shams: list[pd.DataFrame]
 ) -> dict[str, float]:
     """Flags and figures of the instruments (before voiding). With several negative draws a sham
-    flag passes when at most 1 in 20 draws is flagged (the bench's false-positive rule)."""
+    flag passes when at most 1 in 20 draws is flagged (the bench's false-positive rule). `shams`:
+    one recall table per FreezeB5' pair; their Holm-significant emotions are counted together,
+    for the report's budget of 1 in 20 pairs (instrument_checks.mcnemar_withdrawn)."""
     emotion, region = checks.target_emotion(au), lesion.region_of(au)
     out = {
         **checks.lesion_recall(lesioned.recall, emotion),
@@ -451,10 +453,16 @@ def verdicts(
             out[name.replace("_pass", "_false_positive_rate")] = float(1.0 - np.mean(values))
         else:
             out[name] = float(values[0])
-    out.update(checks.negative_recall(sham, SHAM))
-    out.pop(f"{SHAM}_recall_pass")
-    out["negative_draws"] = float(len(negatives))
+    pairs = [checks.negative_recall(t, SHAM) for t in shams]
+    out[checks.SHAM_N_SIGNIFICANT] = float(sum(p[checks.SHAM_N_SIGNIFICANT] for p in pairs))
+    out[f"{SHAM}_recall_min_p_holm"] = float(min(p[f"{SHAM}_recall_min_p_holm"] for p in pairs))
+    out["negative_draws"] = float(len(negatives))  # also the number of FreezeB5' pairs
     return out
+
+
+def _sham_name(draw: int) -> str:
+    """FreezeB5' of pair `draw`: "sham", then "sham1", "sham2", ..."""
+    return f"{SHAM}{draw}" if draw else SHAM
 
 
 def _hint(i: int) -> str:
@@ -586,9 +594,17 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
     negatives = [
         instruments(setup, m, (cfg.au,), seed, f"{NEGATIVE}{d}") for d, (_, m) in enumerate(shams)
     ]
-    sham_model = retrained(setup, setup.b5, seed + SHAM_SEED_OFFSET, SHAM)
-    sham = recall_check(setup, test_predictions(setup, sham_model))
-    metrics.update(verdicts(cfg.au, found, negatives, sham))
+    # one FreezeB5' pair per draw: McNemar's budget is counted over pairs (1 in 20)
+    shams_b5 = [
+        recall_check(
+            setup,
+            test_predictions(
+                setup, retrained(setup, setup.b5, seed + SHAM_SEED_OFFSET + d, _sham_name(d))
+            ),
+        )
+        for d in range(cfg.draws)
+    ]
+    metrics.update(verdicts(cfg.au, found, negatives, shams_b5))
     metrics = checks.void(metrics)
     tables = {
         artifacts.CONTROLS_MANIPULATION_CSV: sensitivities,
@@ -596,7 +612,7 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
             [
                 found.recall.assign(control=LESION),
                 *(n.recall.assign(control=f"{NEGATIVE}{d}") for d, n in enumerate(negatives)),
-                sham.assign(control=SHAM),
+                *(t.assign(control=_sham_name(d)) for d, t in enumerate(shams_b5)),
             ]
         ),
         artifacts.CONTROLS_PROBES_CSV: pd.DataFrame(

@@ -410,3 +410,8 @@ def test_controls_section_shows_each_flag_with_its_figures_and_void_controls():
     assert body.count("<td>pass</td>") == 2
     empty = section_controls(None, "no controls run")
     assert not empty.available and "auforget controls" in empty.body
+    # several draws: the FreezeB5' pairs are counted together and the section says how many
+    many = section_controls(
+        ControlsEvidence("run-c", {**metrics, "negative_draws": 20.0}, "", None)
+    ).body
+    assert "(20 pairs, each under its own seed): 1 Holm-significant emotion(s)" in many

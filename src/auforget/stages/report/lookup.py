@@ -288,11 +288,12 @@ def controls_evidence(run: Run, folder: Path) -> ControlsEvidence:
 
 def mcnemar_withdrawn(controls: Run | None) -> str:
     """Why the forgetting section's McNemar verdicts are withdrawn ("" when they stand, or when
-    the study ran no instrument checks): the controls run's FreezeB5' pair."""
+    the study ran no instrument checks): the controls run's FreezeB5' pairs, one per draw."""
     if controls is None:
         return ""
     n = controls.data.metrics.get(instrument_checks.SHAM_N_SIGNIFICANT)
-    return instrument_checks.mcnemar_withdrawn(n) if n is not None else ""
+    pairs = int(controls.data.metrics.get("negative_draws", 1))
+    return instrument_checks.mcnemar_withdrawn(n, pairs) if n is not None else ""
 
 
 def tradeoff_evidence(run: Run, folder: Path) -> TradeoffEvidence:

@@ -766,6 +766,8 @@ def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
             verdict = "not measured"
         shown = ", ".join(f"{f} {m[f]:.3g}" for f in figures if f in m)
         rows.append({"check": flag, "verdict": verdict, "figures": shown})
+    n_pairs = int(m.get("negative_draws", 1))
+    pairs = f" ({n_pairs} pairs, each under its own seed)" if n_pairs > 1 else ""
     parts = [
         runs_line(controls=ev.run_id),
         "<p>A copy of FreezeB5 with one AU erased (its difference directions projected out at "
@@ -774,8 +776,9 @@ def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
         "difference maps and the probe; a random subspace removing the same variance must "
         "not be. The manipulation check comes first, without the instruments; a control "
         "that fails it is void and says nothing about the instruments. "
-        f"FreezeB5 against FreezeB5 with its output layers retrained under another seed: "
-        f"{m.get('sham_recall_n_significant', NAN):.0f} Holm-significant emotion(s).</p>",
+        f"FreezeB5 against FreezeB5 with its output layers retrained under another seed"
+        f"{pairs}: {m.get('sham_recall_n_significant', NAN):.0f} Holm-significant "
+        "emotion(s).</p>",
         table(pd.DataFrame(rows)),
         f"<p>{esc(ev.notes)}</p>" if ev.notes else "",
     ]
