@@ -125,17 +125,14 @@ def negative_rows(setup: controls.Setup, draws: int) -> list[dict]:
     return rows
 
 
-def sham_pairs(setup: controls.Setup, draws: int) -> list[int]:
-    """Holm-significant emotions of FreezeB5' (seed + 1 + d) against FreezeB5, per pair."""
+def sham_pairs(setup: controls.Setup, draws: int) -> list[list[str]]:
+    """The Holm-significant emotions of FreezeB5' (seed + 1 + d) against FreezeB5, per pair."""
     seed = setup.params.retrain.seed
     out = []
     for d in range(draws):
         model = controls.retrained(setup, setup.b5, seed + 1 + d, f"sham{d}")
-        out.append(
-            checks.n_significant(
-                controls.recall_check(setup, controls.test_predictions(setup, model))
-            )
-        )
+        table = controls.recall_check(setup, controls.test_predictions(setup, model))
+        out.append(list(table.loc[table["p_holm"] < checks.ALPHA, "emotion"]))
     return out
 
 
@@ -256,13 +253,16 @@ class Reporter:
         )
         return rows
 
-    def pairs(self, pairs: list[int]) -> list[int]:
+    def pairs(self, pairs: list[list[str]]) -> list[int]:
+        counts = [len(p) for p in pairs]
+        named = ", ".join(f"pair {d}: {' '.join(p)}" for d, p in enumerate(pairs) if p)
         print(
-            f"seed {self.seed} FreezeB5 vs FreezeB5': Holm-significant emotions per pair {pairs}; "
-            f"pairs with any {sum(p > 0 for p in pairs)}/{len(pairs)}",
+            f"seed {self.seed} FreezeB5 vs FreezeB5': Holm-significant emotions per pair {counts}; "
+            f"pairs with any {sum(c > 0 for c in counts)}/{len(counts)}"
+            + (f" ({named})" if named else ""),
             flush=True,
         )
-        return pairs
+        return counts
 
     def dose(self, row: dict) -> dict:
         print(
