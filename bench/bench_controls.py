@@ -1,7 +1,7 @@
 """How often each instrument finds the AU lesion and flags a sham, and at what dose it starts to.
 
 Not a speed bench: an instrument-rate bench on a trained study (stages/controls.py does one seed
-and one draw of what this repeats). For each training seed of the study's params:
+and `controls.draws` draws of what this repeats). For each training seed of the study's params:
 
 - the AU lesion at controls.rank (controls.au, AU14 by default): manipulation check and the
   three instruments' verdicts;
@@ -17,7 +17,7 @@ and one draw of what this repeats). For each training seed of the study's params
 
     python bench/bench_controls.py --project DIR [--draws 20] [--ranks 1,2,4,8]
         [--weights 0.05,0.1,0.2,0.4] [--cross-au 26] [--only 1,2] [--params FILE]
-    python bench/bench_controls.py --project DIR --weights '' --cross-au 0   # the rates alone
+    python bench/bench_controls.py --project DIR --weights '' --ranks '' --cross-au 0  # rates
     python bench/bench_controls.py --smoke     # a micro study trained here, 1 seed, 2 draws
 
 DIR holds a study (params.yaml and its MLflow store) after `auforget main`; every seed of its

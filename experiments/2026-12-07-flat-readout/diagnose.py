@@ -1,4 +1,4 @@
-"""Why the flat AU14 eraser does not carry to new people (outcome.md): the share of new people's
+"""Why the flat AU14 eraser does not carry to new people (README.md): the share of new people's
 AU14 difference energy at the last block's flattened output that the top-k directions of the fit
 people's differences hold, by k and by the number of fit people; the same for the channels at
 the mouth-corner cells (the channel eraser's space), for comparison; and, in the flat space, the

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The flat-readout experiment (PLAN.md), on the five-seed demo study of
 # ../2026-12-07-five-seed-controls (WORKDIR/demo; made by that experiment's run.sh if absent):
-# the four selection arms on seed 0, then (by PLAN.md's rule) the chosen arm on seeds 0-4's check
-# people and the `controls` step with it on each seed.
+# the four selection arms on seed 0, the diagnostic read after them, and the addendum's arms at
+# blocks 3 and 2. No arm qualified, so by PLAN.md's rule its steps 2 and 3 (the confirmation on
+# seeds 0-4's check people and the `controls` step) did not run and are not here.
 #   bash experiments/2026-12-07-flat-readout/run.sh WORKDIR [STEP]   # STEP: select | diagnose | select-earlier (all by default)
 source "$(dirname "${BASH_SOURCE[0]}")/../study.sh"
 [ -f "$work/demo/metrics/emotion-seed4.json" ] || bash "$root/experiments/2026-12-07-five-seed-controls/run.sh" "$work"

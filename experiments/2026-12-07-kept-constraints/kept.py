@@ -1,4 +1,5 @@
-"""Manipulation figures of unlearned AU14 lesions with each kept AU as a constraint (PLAN.md).
+"""Manipulation figures of unlearned AU14 lesions with each kept AU as a constraint (PLAN.md), or
+of any lesion construction given as controls settings (../2026-12-07-flat-readout/).
 
 Run in a multi-seed study folder (its params.yaml and MLflow store holding auforget-emotion@base
 for each seed of study.seeds; FreezeB5's conv blocks are the emotion model's). Per seed and arm:
@@ -29,15 +30,6 @@ from auforget.tracking import connection, registry
 SELECTION_SEED = 20_000
 
 
-def _value(text: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_arms(text: str) -> list[dict]:
     """'1:0.05:300,0.4:0:300:0.003,...' -> erase_weight, keep_tolerance, steps[, lr] of the
     unlearned lesion at block 4; an arm written 'key=value key=value' sets those controls keys
@@ -45,7 +37,7 @@ def parse_arms(text: str) -> list[dict]:
     arms = []
     for item in text.split(","):
         if "=" in item:
-            arms.append({k: _value(v) for k, v in (kv.split("=") for kv in item.split())})
+            arms.append(dict(kv.split("=") for kv in item.split()))  # with_overrides coerces
             continue
         w, tol, steps, *lr = item.split(":")
         arm = {"erase_weight": float(w), "keep_tolerance": float(tol), "steps": int(steps)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -186,7 +188,9 @@ def test_the_unlearned_lesions_sham_removes_its_changed_variance_at_the_last_blo
         controls.au_lesion(setup, rank=2)
 
 
-def test_the_flat_eraser_removes_the_aus_whole_map_directions_and_its_sham_the_same_variance():
+def test_the_flat_eraser_removes_the_aus_whole_map_directions_and_its_sham_the_same_variance(
+    monkeypatch,
+):
     """The flat eraser's U lives in the flattened map (C * s * s): the lesioned copy's last block
     has nothing left along U for the fit faces, keeps what is orthogonal to it, and its sham is a
     FlatEraser removing the same variance."""
@@ -220,3 +224,8 @@ def test_the_flat_eraser_removes_the_aus_whole_map_directions_and_its_sham_the_s
     assert isinstance(sham.blocks[4][-1], lesion.FlatEraser)
     target = erasure.removed_variance(directions.U, cov)
     assert abs(erasure.removed_variance(Q, cov) / target - 1) <= 0.1
+    # a map too large for its D x D covariance is refused in one line, before anything is built
+    small = replace(setup, params=params.with_overrides("controls", block=0))
+    monkeypatch.setattr(controls, "FLAT_MAX", 1000)
+    with pytest.raises(ValueError, match="block 0's map has 8,192 values, more than the 1,000"):
+        controls.au_lesion(small)

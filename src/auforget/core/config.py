@@ -424,7 +424,7 @@ class ProbesConfig:
 @dataclass(frozen=True)
 class ControlsConfig:
     """The instrument controls (stages/controls.py): which AU is erased from a copy of FreezeB5 and
-    where, how many face pairs measure it, and the sham's draws."""
+    where, how many face pairs measure it, and the shams' draws."""
 
     au: int = 14
     # how the AU is erased: `projection`, I - UU^T over block `block`'s output channels (the
@@ -450,7 +450,8 @@ class ControlsConfig:
     eraser: str = "channel"
     n_pairs: int = 64  # people, each at rest and showing every fitted AU; as many again checked
     seed: int = 0
-    draws: int = 1  # random-subspace shams per run (draw d is seeded with (seed, d))
+    # random-subspace shams per run (draw d is seeded with (seed, d)), and as many FreezeB5' pairs
+    draws: int = 1
     variance_tolerance: float = 0.1
     steps: int = 300  # lesion unlearn: full-batch Adam steps
     lr: float = 0.001  # lesion unlearn: Adam's learning rate

@@ -22,7 +22,9 @@ The flat eraser (`FlatEraser`, `flat_differences`) projects the whole flattened 
 C x s x s values of it at once: a direction there can weigh one cell against another. The
 synthetic AU14 is drawn on one side of the face, the AUs that share its corners on both, so a
 difference between the left and the right corner's channels can belong to AU14 alone, where
-every channel direction at a single cell is shared. It too is a module after the block.
+every channel direction at a single cell is shared. It too is a module after the block. On the
+demo's network it is specific but weak: the other mouth AUs' directions hold most of AU14's
+change over the whole map too (experiments/2026-12-07-flat-readout/).
 
 Which U comes from analysis/erasure.py; the activations it is fitted on come from here
 (`region_differences`), with the AU's facial region (analysis/regions.py) carried down to the

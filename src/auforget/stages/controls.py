@@ -14,7 +14,7 @@ we made ourselves and find nothing in a sham (docs/controls.md):
    controls.variance_tolerance), drawn afresh for each draw from (controls.seed, draw), at the
    projection's block, or at the last block's output for the unlearned lesion (its rank and
    variance are those of what it changes there); and FreezeB5 with its output layers retrained
-   under another seed (McNemar under training noise);
+   under another seed, once per draw (McNemar under training noise, counted over the pairs);
 3. the manipulation check, first, on face pairs rendered afresh (other people than those the
    lesion was fitted on), without the instruments: last-block sensitivity to each drawn AU;
 4. the instruments on the lesioned copies, with the study's own functions: the retrain recipe of
@@ -59,7 +59,9 @@ from auforget.workflow.recipes import Recipe, retrain_recipe
 log = logging.getLogger(__name__)
 
 CHECK_SEED_OFFSET = 10_000  # the manipulation check's pairs: other people than the fitted ones
-SHAM_SEED_OFFSET = 1  # FreezeB5': its output layers retrained under retrain.seed + this
+# the flat eraser's covariance and bases are D x D float64 (D = C * s * s): 16,384 is 2 GiB each
+FLAT_MAX = 16_384
+SHAM_SEED_OFFSET = 1  # FreezeB5' of draw d: output layers retrained under retrain.seed + this + d
 LESION, NEGATIVE, SHAM = "lesion", "negative", "sham"
 
 
@@ -165,14 +167,23 @@ def protected_aus(cfg) -> tuple[int, ...]:
 
 def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions, VGG16Blocks]:
     """U for controls.au at controls.block (rank: controls.rank unless given; 0 = energy rule) and
-    FreezeB5 with I - UU^T folded in. A protected AU's differences are read inside its own region
-    (the lesioned AU's, for those that share it). With controls.lesion unlearn: FreezeB5 with
+    FreezeB5 with I - UU^T applied there (erased). A protected AU's differences are read inside
+    its own region (the lesioned AU's, for those that share it), or over the whole map with
+    controls.eraser flat. With controls.lesion unlearn: FreezeB5 with
     blocks controls.block.. retrained (unlearned_lesion); `rank` does not apply there."""
     cfg = setup.params.controls
     if cfg.lesion == "unlearn":
         if rank is not None:
             raise ValueError("controls.lesion unlearn has no rank to set: it retrains a block")
         return unlearned_lesion(setup)
+    if cfg.eraser == "flat":
+        size = lesion.block_output(setup.b5, setup.fit_pairs.rest[:1], cfg.block)[0].numel()
+        if size > FLAT_MAX:
+            raise ValueError(
+                f"controls.eraser flat: block {cfg.block}'s map has {size:,} values, more than the "
+                f"{FLAT_MAX:,} whose covariance the flat eraser can hold; expected a later block, "
+                f"a smaller network, or controls.eraser channel"
+            )
     differences = lesion.flat_differences if cfg.eraser == "flat" else lesion.region_differences
     target = differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
     shared = [differences(setup.b5, setup.fit_pairs, a, cfg.block) for a in protected_aus(cfg)]
@@ -224,9 +235,8 @@ def fit_images(setup: Setup) -> torch.Tensor:
 def erased(setup: Setup, U: np.ndarray) -> VGG16Blocks:
     """FreezeB5 with span(U) erased at block controls.block's output: folded into the next
     convolution (controls.eraser channel), at the AU region's cells only (region), or from the
-    whole flattened map (flat). With
-    controls.lesion unlearn (the sham of a retrained block): at the last block's output, over
-    every cell, where the unlearned lesion's change was measured."""
+    whole flattened map (flat). With controls.lesion unlearn (the sham of a retrained block): at
+    the last block's output, over every cell, where the unlearned lesion's change was measured."""
     block = setup.params.controls.block
     if setup.params.controls.lesion == "unlearn":
         grid = lesion.last_block(setup.b5, setup.fit_pairs.rest[:1]).shape[-1]
@@ -455,7 +465,9 @@ def verdicts(
             out[name] = float(values[0])
     pairs = [checks.negative_recall(t, SHAM) for t in shams]
     out[checks.SHAM_N_SIGNIFICANT] = float(sum(p[checks.SHAM_N_SIGNIFICANT] for p in pairs))
-    out[f"{SHAM}_recall_min_p_holm"] = float(min(p[f"{SHAM}_recall_min_p_holm"] for p in pairs))
+    out[f"{SHAM}_recall_min_p_holm"] = float(
+        pd.Series([p[f"{SHAM}_recall_min_p_holm"] for p in pairs]).min()
+    )
     out["negative_draws"] = float(len(negatives))  # also the number of FreezeB5' pairs
     return out
 
