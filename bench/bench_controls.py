@@ -127,13 +127,7 @@ def negative_rows(setup: controls.Setup, draws: int) -> list[dict]:
 
 def sham_pairs(setup: controls.Setup, draws: int) -> list[list[str]]:
     """The Holm-significant emotions of FreezeB5' (seed + 1 + d) against FreezeB5, per pair."""
-    seed = setup.params.retrain.seed
-    out = []
-    for d in range(draws):
-        model = controls.retrained(setup, setup.b5, seed + 1 + d, f"sham{d}")
-        table = controls.recall_check(setup, controls.test_predictions(setup, model))
-        out.append(list(table.loc[table["p_holm"] < checks.ALPHA, "emotion"]))
-    return out
+    return [checks.significant_emotions(t) for t in controls.freezeb5_prime_recalls(setup, draws)]
 
 
 def threshold(rows: list[dict], instrument: str) -> float:

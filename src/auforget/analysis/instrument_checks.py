@@ -126,8 +126,13 @@ def lesion_recall(table: pd.DataFrame, emotion: str) -> dict[str, float]:
     }
 
 
+def significant_emotions(table: pd.DataFrame) -> list[str]:
+    """The emotions of a recall_figures table that are Holm-significant at ALPHA."""
+    return list(table.loc[table["p_holm"] < ALPHA, "emotion"])
+
+
 def n_significant(table: pd.DataFrame) -> int:
-    return int((table["p_holm"] < ALPHA).sum())
+    return len(significant_emotions(table))
 
 
 def mcnemar_withdrawn(n_significant: float, pairs: int = 1) -> str:

@@ -176,6 +176,7 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
         if rank is not None:
             raise ValueError("controls.lesion unlearn has no rank to set: it retrains a block")
         return unlearned_lesion(setup)
+    differences = lesion.region_differences
     if cfg.eraser == "flat":
         size = lesion.block_output(setup.b5, setup.fit_pairs.rest[:1], cfg.block)[0].numel()
         if size > FLAT_MAX:
@@ -184,7 +185,7 @@ def au_lesion(setup: Setup, rank: int | None = None) -> tuple[erasure.Directions
                 f"{FLAT_MAX:,} whose covariance the flat eraser can hold; expected a later block, "
                 f"a smaller network, or controls.eraser channel"
             )
-    differences = lesion.flat_differences if cfg.eraser == "flat" else lesion.region_differences
+        differences = lesion.flat_differences
     target = differences(setup.b5, setup.fit_pairs, cfg.au, cfg.block)
     shared = [differences(setup.b5, setup.fit_pairs, a, cfg.block) for a in protected_aus(cfg)]
     directions = erasure.au_directions(
@@ -472,6 +473,22 @@ def verdicts(
     return out
 
 
+def freezeb5_prime_recalls(setup: Setup, draws: int) -> list[pd.DataFrame]:
+    """FreezeB5 against FreezeB5' (output layers retrained under retrain.seed + SHAM_SEED_OFFSET
+    + d), one recall table per pair d: the differences training noise alone makes, on which
+    McNemar's budget (1 in 20 pairs) is counted; the step and bench/bench_controls.py share it."""
+    seed = setup.params.retrain.seed
+    return [
+        recall_check(
+            setup,
+            test_predictions(
+                setup, retrained(setup, setup.b5, seed + SHAM_SEED_OFFSET + d, _sham_name(d))
+            ),
+        )
+        for d in range(draws)
+    ]
+
+
 def _sham_name(draw: int) -> str:
     """FreezeB5' of pair `draw`: "sham", then "sham1", "sham2", ..."""
     return f"{SHAM}{draw}" if draw else SHAM
@@ -606,16 +623,7 @@ def control_metrics(setup: Setup, sx: str = "") -> tuple[dict[str, float], dict[
     negatives = [
         instruments(setup, m, (cfg.au,), seed, f"{NEGATIVE}{d}") for d, (_, m) in enumerate(shams)
     ]
-    # one FreezeB5' pair per draw: McNemar's budget is counted over pairs (1 in 20)
-    shams_b5 = [
-        recall_check(
-            setup,
-            test_predictions(
-                setup, retrained(setup, setup.b5, seed + SHAM_SEED_OFFSET + d, _sham_name(d))
-            ),
-        )
-        for d in range(cfg.draws)
-    ]
+    shams_b5 = freezeb5_prime_recalls(setup, cfg.draws)
     metrics.update(verdicts(cfg.au, found, negatives, shams_b5))
     metrics = checks.void(metrics)
     tables = {
