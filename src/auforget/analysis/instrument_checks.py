@@ -43,6 +43,9 @@ PROBE_ALPHA = 0.01
 PROBE_MARGIN = 0.03
 # over the controls step's FreezeB5' pairs, one per controls.draws (metric)
 SHAM_N_SIGNIFICANT = "sham_recall_n_significant"
+# how many shams the step drew, which is also how many FreezeB5' pairs it retrained: the budget's
+# denominator for the report
+NEGATIVE_DRAWS = "negative_draws"
 SHAM_BUDGET = (1, 20)  # at most 1 Holm-significant emotion in 20 FreezeB5 vs FreezeB5' pairs
 FLAGS = (
     "manipulation_pass",

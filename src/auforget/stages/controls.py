@@ -469,7 +469,7 @@ def verdicts(
     out[f"{SHAM}_recall_min_p_holm"] = float(
         pd.Series([p[f"{SHAM}_recall_min_p_holm"] for p in pairs]).min()
     )
-    out["negative_draws"] = float(len(negatives))  # also the number of FreezeB5' pairs
+    out[checks.NEGATIVE_DRAWS] = float(len(negatives))
     return out
 
 

@@ -292,7 +292,7 @@ def mcnemar_withdrawn(controls: Run | None) -> str:
     if controls is None:
         return ""
     n = controls.data.metrics.get(instrument_checks.SHAM_N_SIGNIFICANT)
-    pairs = int(controls.data.metrics.get("negative_draws", 1))
+    pairs = int(controls.data.metrics.get(instrument_checks.NEGATIVE_DRAWS, 1))
     return instrument_checks.mcnemar_withdrawn(n, pairs) if n is not None else ""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from auforget.analysis import instrument_checks
 from auforget.analysis.stats import seed_interval, top_share
 from auforget.core import artifacts
 from auforget.core.config import EMOTIONS, FREEZE_LEVELS
@@ -766,7 +767,7 @@ def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
             verdict = "not measured"
         shown = ", ".join(f"{f} {m[f]:.3g}" for f in figures if f in m)
         rows.append({"check": flag, "verdict": verdict, "figures": shown})
-    n_pairs = int(m.get("negative_draws", 1))
+    n_pairs = int(m.get(instrument_checks.NEGATIVE_DRAWS, 1))
     pairs = f" ({n_pairs} pairs, each under its own seed)" if n_pairs > 1 else ""
     parts = [
         runs_line(controls=ev.run_id),
@@ -777,7 +778,7 @@ def section_controls(ev: ControlsEvidence | None, problem: str = "") -> Section:
         "not be. The manipulation check comes first, without the instruments; a control "
         "that fails it is void and says nothing about the instruments. "
         f"FreezeB5 against FreezeB5 with its output layers retrained under another seed"
-        f"{pairs}: {m.get('sham_recall_n_significant', NAN):.0f} Holm-significant "
+        f"{pairs}: {m.get(instrument_checks.SHAM_N_SIGNIFICANT, NAN):.0f} Holm-significant "
         "emotion(s).</p>",
         table(pd.DataFrame(rows)),
         f"<p>{esc(ev.notes)}</p>" if ev.notes else "",
