@@ -33,6 +33,27 @@ def test_metrics_equal_scikit_learns_with_zero_division_0(case):
     ).all()
 
 
+def test_macros_leave_out_the_excluded_classes():
+    """A class dropped from every split (emotion.exclude_classes) keeps its output unit but is
+    no class of the task: the macros are scikit-learn's over the kept labels only, not pulled
+    down by the excluded classes' zeros."""
+    rng = np.random.default_rng(0)
+    excluded = (1, 4)
+    kept = [c for c in range(8) if c not in excluded]
+    y_true = rng.choice(kept, 200)
+    y_pred = np.where(rng.random(200) < 0.7, y_true, rng.choice(kept, 200))
+    y_pred[:3] = 4  # an excluded unit that fires costs the true classes their recall, as before
+    names = [f"c{i}" for i in range(8)]
+    ours = classification_metrics(y_true, y_pred, names, prefix="test_", excluded=excluded)
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=kept, zero_division=0)
+    assert ours["test_recall_macro"] == pytest.approx(r.mean(), abs=1e-12)
+    assert ours["test_precision_macro"] == pytest.approx(p.mean(), abs=1e-12)
+    assert ours["test_f1_macro"] == pytest.approx(f.mean(), abs=1e-12)
+    everything = classification_metrics(y_true, y_pred, names, prefix="test_")
+    assert everything["test_recall_macro"] == pytest.approx(r.mean() * 6 / 8, abs=1e-12)
+    assert ours["test_recall_c1"] == 0.0  # per class as before: never present
+
+
 def test_metrics_files_keep_tiny_p_values_and_six_decimals_otherwise(tmp_path):
     import json
 

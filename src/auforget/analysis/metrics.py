@@ -6,7 +6,7 @@ Names: `<prefix>precision_<class>`, `<prefix>recall_<class>`, `<prefix>f1_<class
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,17 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def classification_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], prefix: str = ""
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str],
+    prefix: str = "",
+    excluded: Collection[int] = (),
 ) -> dict[str, float]:
     """Per-class and macro precision, recall and F1 (0 where a class was never predicted or
-    never present, as scikit-learn's zero_division=0), and accuracy."""
+    never present, as scikit-learn's zero_division=0), and accuracy. The macros leave out the
+    `excluded` labels (emotion.exclude_classes): the output layer keeps their units, but a class
+    the task dropped from every split is not one of its classes, and its zeros would pull every
+    macro down by the share of classes left out."""
     cm = confusion_matrix(y_true, y_pred, len(class_names)).astype(np.float64)
     hits, predicted, present = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
     p = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
@@ -40,9 +47,10 @@ def classification_metrics(
         out[f"{prefix}precision_{name}"] = float(p[i])
         out[f"{prefix}recall_{name}"] = float(r[i])
         out[f"{prefix}f1_{name}"] = float(f[i])
-    out[f"{prefix}precision_macro"] = float(np.mean(p))
-    out[f"{prefix}recall_macro"] = float(np.mean(r))
-    out[f"{prefix}f1_macro"] = float(np.mean(f))
+    kept = [i for i in range(len(class_names)) if i not in set(excluded)]
+    out[f"{prefix}precision_macro"] = float(np.mean(p[kept]))
+    out[f"{prefix}recall_macro"] = float(np.mean(r[kept]))
+    out[f"{prefix}f1_macro"] = float(np.mean(f[kept]))
     out[f"{prefix}accuracy"] = (
         float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
     )

@@ -37,6 +37,9 @@ class TaskData:
     image_size: int
     decoder: str = "pil"
     image_store: bool = False
+    # labels dropped from every split (emotion.exclude_classes): still output units, not classes
+    # the macro metrics average over
+    excluded: tuple[int, ...] = ()
     # split -> its store's folder, once opened: the key stats every file of the split, which
     # takes seconds at AffectNet's size, and a step asks for a split's dataset several times
     # (each recipe, the feature cache's views); one look per split and TaskData is enough.
@@ -127,7 +130,17 @@ def load_task_data(
         raise FileNotFoundError(
             f"dataset root {root} for {name} does not exist (params.yaml data.*_root)"
         )
-    return TaskData(name, root, splits, class_names, train_preset, image_size, decoder, image_store)
+    return TaskData(
+        name,
+        root,
+        splits,
+        class_names,
+        train_preset,
+        image_size,
+        decoder,
+        image_store,
+        excluded=tuple(exclude_labels),
+    )
 
 
 def emotion_task(params: Params, *, max_train: int = 0, seed: int = 0) -> TaskData:

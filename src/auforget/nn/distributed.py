@@ -80,6 +80,7 @@ class FitJob:
     class_names: Sequence[str]
     fingerprint: str
     desc: str
+    excluded: tuple[int, ...] = ()  # every rank's val macros leave out the same labels
 
 
 def announce_fit(job: FitJob) -> None:

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,11 +268,14 @@ def evaluate(
     *,
     prefix: str = "val_",
     progress: bool = True,
+    excluded: Collection[int] = (),
 ) -> dict[str, float]:
     probs, logits, labels = predict(
         model, loader, device, desc=prefix.rstrip("_"), progress=progress
     )
-    metrics = classification_metrics(labels, probs.argmax(1), class_names, prefix=prefix)
+    metrics = classification_metrics(
+        labels, probs.argmax(1), class_names, prefix=prefix, excluded=excluded
+    )
     metrics[f"{prefix}loss"] = float(
         loss_fn(torch.from_numpy(logits), torch.from_numpy(labels)).item()
     )
@@ -289,6 +292,7 @@ def fit(
     s: FitSettings,
     *,
     class_names: Sequence[str],
+    excluded: Collection[int] = (),
     checkpoint_dir: Path,
     fingerprint: str = "",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
@@ -315,6 +319,7 @@ def fit(
             class_names,
             fingerprint,
             desc,
+            tuple(excluded),
         )
     )
     model.to(device)
@@ -359,7 +364,9 @@ def fit(
             lr_at=lr_at,
         )
         train = distributed.mean_over_ranks(train)
-        val = evaluate(model, val_loader, loss_fn, device, class_names, progress=progress)
+        val = evaluate(
+            model, val_loader, loss_fn, device, class_names, progress=progress, excluded=excluded
+        )
         metrics = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], **val}
         if lr_at is not None:
             metrics["lr"] = optimizer.param_groups[0]["lr"]  # the epoch's last batch's

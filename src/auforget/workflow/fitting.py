@@ -200,6 +200,7 @@ def fit_on_task(
                 loss_fn,
                 s,
                 class_names=data.class_names,
+                excluded=data.excluded,
                 checkpoint_dir=checkpoint_dir / f"head{i}" if heads > 1 else checkpoint_dir,
                 fingerprint=f"{key}-head{i}" if i else key,
                 on_epoch=_head_epochs(on_epoch, i),
@@ -328,6 +329,7 @@ def train_and_record(
                 data.class_names,
                 prefix="ensemble_val_",
                 progress=False,
+                excluded=data.excluded,
             )
         )
     test_set = data.dataset("test")
@@ -339,7 +341,9 @@ def train_and_record(
         progress=progress,
     )
     model.cpu()
-    metrics = classification_metrics(labels, probs.argmax(1), data.class_names, prefix="test_")
+    metrics = classification_metrics(
+        labels, probs.argmax(1), data.class_names, prefix="test_", excluded=data.excluded
+    )
     mlflow.log_metrics(metrics)
     predictions = predictions_table(test_set.sample_ids, labels, probs, data.class_names)
     with tempfile.TemporaryDirectory() as tmp:

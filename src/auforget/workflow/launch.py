@@ -55,6 +55,7 @@ def follow() -> None:
                 job.loss_fn,
                 job.settings,
                 class_names=job.class_names,
+                excluded=job.excluded,
                 checkpoint_dir=Path(scratch),
                 fingerprint=job.fingerprint,
                 device=device,
