@@ -5,8 +5,9 @@
 #   bash experiments/2026-12-06-exclude-classes/run-pain.sh WORKDIR [ALL8_STUDY] [section.key=VALUE ...]
 # ALL8_STUDY: a finished study folder of the 8-class base with the same params and seeds (its
 # params.yaml and metrics/), whose emotion and transfer metrics are the all-8 arm; "-" or absent:
-# train the all-8 arm here too. Its data/ and cache/images are copied into each arm's store
-# (the synthetic data does not depend on the emotion classes). Extra VALUEs go to every arm, e.g.
+# train the all-8 arm here too. Its data/ is copied into each arm's store (the synthetic data
+# does not depend on the emotion classes; each store builds its own image store, whose key names
+# the folder). Extra VALUEs go to every arm, e.g.
 # a tiny smoke run:
 #   bash experiments/2026-12-06-exclude-classes/run-pain.sh /tmp/excl-tiny - synth.scale=tiny \
 #     model.profile=small 'study.seeds=[0]' emotion.epochs=2 transfer.epochs=1
@@ -27,9 +28,9 @@ pain_arm() {
 print(*load_params("params.yaml").study.seeds)')
   metrics=$(cd "$store" && "$py" -c 'from auforget.core.config import load_params
 print(load_params("params.yaml").study.metrics_dir)')
+  rm -rf "${store:?}/$metrics"  # a store's metrics folder holds only this run's files
   if [[ "$all8" != "-" && ! -d "$store/data" ]]; then
     cp -r "$all8/data" "$store/data"
-    mkdir -p "$store/cache" && cp -r "$all8/cache/images" "$store/cache/images"
   fi
   echo "$run: emotion and transfers b5, b0 for seeds $seeds in $store (log: $out/$run/pain.log)"
   (

@@ -314,6 +314,22 @@ def test_a_study_refuses_another_setup(tmp_path):
         open_study(tune, {"stage": "transfer", "transfer.freeze": 3})
 
 
+def test_a_study_with_excluded_classes_is_another_setup(data, project):
+    """Its monitored macros average over the kept classes only (since 2026-12-08), so an Optuna
+    study begun before must not resume; without excluded classes the identity is unchanged."""
+    from auforget.stages.tune import trial_setup
+
+    params = _params(data, storage=f"sqlite:///{project / 'o.db'}")
+    plain = trial_setup(params).identity
+    assert "macros" not in plain
+    cut = trial_setup(  # saliency and promote first: they may not name an excluded emotion
+        params.with_overrides("saliency", emotions=("happy",))
+        .with_overrides("promote", emotions=("happy",))
+        .with_overrides("emotion", exclude_classes=("surprise",))
+    ).identity
+    assert cut["macros"] == "kept classes"
+
+
 def test_tune_through_the_auforget_executable_and_mlflow_run(tmp_path):
     """The doors users take: `auforget tune` (whose --stage once collided with the sub-command
     name) and `mlflow run . -e tune`, on the tiny synthetic data, one 1-epoch trial each."""

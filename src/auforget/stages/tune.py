@@ -151,6 +151,9 @@ def trial_setup(params: Params) -> TrialSetup:
         "base_model_version": str(version.version) if version is not None else "",
         **{f"{tune.stage}.{k}": v for k, v in flat(setup.cfg).items() if k not in tuned},
         **flat(params.model, "model."),
+        # the monitored macros leave excluded classes out since 2026-12-08: a study begun with
+        # the old ones must not be resumed with the new (the key is absent when none is excluded)
+        **({"macros": "kept classes"} if recipe.data.excluded else {}),
     }
     return setup
 
