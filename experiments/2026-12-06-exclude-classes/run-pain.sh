@@ -19,16 +19,10 @@ extra=("${@:3}")
 pain_arm() {
   local run=$1 store=$work/$2
   shift 2
-  mkdir -p "$store" "$out/$run"
-  "$py" "$root/experiments/merge_params.py" "$root/params.yaml" "$here/params.yaml" "$@" \
-    > "$out/$run/params.yaml"
-  cp "$out/$run/params.yaml" "$store/params.yaml"
   local seeds metrics start=$SECONDS
+  store_params "$run" "$store" "$@"
   seeds=$(cd "$store" && "$py" -c 'from auforget.core.config import load_params
 print(*load_params("params.yaml").study.seeds)')
-  metrics=$(cd "$store" && "$py" -c 'from auforget.core.config import load_params
-print(load_params("params.yaml").study.metrics_dir)')
-  rm -rf "${store:?}/$metrics"  # a store's metrics folder holds only this run's files
   if [[ "$all8" != "-" && ! -d "$store/data" ]]; then
     cp -r "$all8/data" "$store/data"
   fi

@@ -47,7 +47,8 @@ def classification_metrics(
         out[f"{prefix}precision_{name}"] = float(p[i])
         out[f"{prefix}recall_{name}"] = float(r[i])
         out[f"{prefix}f1_{name}"] = float(f[i])
-    kept = [i for i in range(len(class_names)) if i not in set(excluded)]
+    left_out = set(excluded)
+    kept = [i for i in range(len(class_names)) if i not in left_out]
     out[f"{prefix}precision_macro"] = float(np.mean(p[kept]))
     out[f"{prefix}recall_macro"] = float(np.mean(r[kept]))
     out[f"{prefix}f1_macro"] = float(np.mean(f[kept]))
